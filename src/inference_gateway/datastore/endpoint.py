@@ -1,0 +1,57 @@
+"""Endpoints (one per pod x target port) and the live metrics attached to each."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from inference_gateway.api.types import ObjectRef
+
+
+@dataclass(slots=True)
+class EndpointMetrics:
+    """The engine state the scheduler reads, refreshed by the scraper."""
+
+    waiting_queue: int = 0
+    running_requests: int = 0
+    kv_cache_usage: float = 0.0
+    active_adapters: frozenset[str] = frozenset()
+    waiting_adapters: frozenset[str] = frozenset()
+    max_active_adapters: int = 0
+    block_size: int = 16
+    served_models: frozenset[str] = frozenset()
+    updated_at: float = 0.0
+    scrape_failures: int = 0
+
+    def age(self, now: float | None = None) -> float:
+        return (now if now is not None else time.monotonic()) - self.updated_at
+
+
+@dataclass(slots=True, eq=False)
+class Endpoint:
+    """A schedulable target: one port of one pod. Identity is the address."""
+
+    name: str
+    pod: ObjectRef
+    ip: str
+    port: int
+    labels: dict[str, str]
+    rank: int = 0
+    metrics: EndpointMetrics = field(default_factory=EndpointMetrics)
+    in_flight: int = 0
+    ready: bool = True
+    metrics_ok: bool = True
+    address: str = ""
+
+    def __post_init__(self) -> None:
+        self.address = f"{self.ip}:{self.port}"
+
+    @property
+    def engine(self) -> str:
+        return self.labels.get("inference.networking.k8s.io/engine-type", "vllm")
+
+    def __hash__(self) -> int:
+        return hash(self.address)
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.name}@{self.address})"

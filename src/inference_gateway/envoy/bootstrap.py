@@ -1,0 +1,252 @@
+"""Generate the Envoy bootstrap that puts the EPP on the request path.
+
+Routing uses Envoy's override_host load-balancing policy: it reads the EPP's
+`x-gateway-destination-endpoint` header (a primary plus ordered fallbacks), retries walk the
+list, and a request the EPP did not route (FailOpen, GET /v1/models) falls back to round
+robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
+rewrites whenever the datastore changes, so pods can come and go without restarting Envoy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inference_gateway.api.types import FailureMode
+
+DESTINATION_HEADER = "x-gateway-destination-endpoint"
+POOL_CLUSTER = "inference-pool"
+EPP_CLUSTER = "epp"
+
+
+@dataclass
+class EnvoyConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8081
+    admin_port: int = 0
+    epp_host: str = "127.0.0.1"
+    epp_port: int = 9002
+    eds_path: str = ""
+    failure_mode: FailureMode = FailureMode.FAIL_CLOSE
+    message_timeout_s: float = 60.0
+    route_timeout_s: float = 600.0
+    num_retries: int = 2
+    max_request_bytes: int = 16 * 1024 * 1024
+    epp_tls: dict[str, str] | None = None  # {"ca": path, "cert": path, "key": path}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3f}s"
+
+
+def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
+    # Envoy >= 1.35 rejects failure_mode_allow together with FULL_DUPLEX_STREAMED bodies, so a
+    # FailOpen pool has the request body BUFFERED instead (bounded by the connection buffer).
+    fail_open = cfg.failure_mode == FailureMode.FAIL_OPEN
+    body_mode = "BUFFERED" if fail_open else "FULL_DUPLEX_STREAMED"
+    mode: dict[str, Any] = {
+        "request_header_mode": "SEND",
+        "response_header_mode": "SEND",
+        "request_body_mode": body_mode,
+        "response_body_mode": "NONE",
+        "request_trailer_mode": "SKIP" if fail_open else "SEND",
+        "response_trailer_mode": "SKIP",
+    }
+    return {
+        "name": "envoy.filters.http.ext_proc",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            "grpc_service": {"envoy_grpc": {"cluster_name": EPP_CLUSTER}, "timeout": "10s"},
+            "failure_mode_allow": fail_open,
+            "processing_mode": mode,
+            "message_timeout": _duration(cfg.message_timeout_s),
+            "response_attributes": ["upstream.address"],
+            "allow_mode_override": False,
+        },
+    }
+
+
+def _route(cfg: EnvoyConfig) -> dict[str, Any]:
+    return {
+        "match": {"prefix": "/"},
+        "route": {
+            "cluster": POOL_CLUSTER,
+            "timeout": _duration(cfg.route_timeout_s),
+            "retry_policy": {
+                "retry_on": "connect-failure,refused-stream,reset-before-request",
+                "num_retries": cfg.num_retries,
+                "retry_host_predicate": [
+                    {
+                        "name": "envoy.retry_host_predicates.previous_hosts",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                        },
+                    }
+                ],
+                "host_selection_retry_max_attempts": 5,
+            },
+        },
+    }
+
+
+def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "inference_gateway",
+        "codec_type": "AUTO",
+        "stream_idle_timeout": "300s",
+        "route_config": {
+            "name": "inference",
+            "virtual_hosts": [{"name": "inference", "domains": ["*"], "routes": [_route(cfg)]}],
+        },
+        "http_filters": [
+            ext_proc_filter(cfg),
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            },
+        ],
+    }
+    return {
+        "name": "gateway",
+        "address": {"socket_address": {"address": cfg.listen_host, "port_value": cfg.listen_port}},
+        "per_connection_buffer_limit_bytes": cfg.max_request_bytes + 1024 * 1024,
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
+
+
+def _epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "name": EPP_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": EPP_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": cfg.epp_host, "port_value": cfg.epp_port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    if cfg.epp_tls:
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": cfg.epp_tls.get("sni", "localhost"),
+                "common_tls_context": {
+                    "alpn_protocols": ["h2"],
+                    "tls_certificates": [
+                        {
+                            "certificate_chain": {"filename": cfg.epp_tls["cert"]},
+                            "private_key": {"filename": cfg.epp_tls["key"]},
+                        }
+                    ],
+                    "validation_context": {"trusted_ca": {"filename": cfg.epp_tls["ca"]}},
+                },
+            },
+        }
+    return cluster
+
+
+def _pool_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
+    return {
+        "name": POOL_CLUSTER,
+        "type": "EDS",
+        "connect_timeout": "1s",
+        "eds_cluster_config": {
+            "eds_config": {"path_config_source": {"path": cfg.eds_path}, "resource_api_version": "V3"}
+        },
+        "load_balancing_policy": {
+            "policies": [
+                {
+                    "typed_extension_config": {
+                        "name": "envoy.load_balancing_policies.override_host",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
+                            "override_host_sources": [
+                                {"header": DESTINATION_HEADER},
+                                {"metadata": {"key": "envoy.lb", "path": [{"key": DESTINATION_HEADER}]}},
+                            ],
+                            "fallback_policy": {
+                                "policies": [
+                                    {
+                                        "typed_extension_config": {
+                                            "name": "envoy.load_balancing_policies.round_robin",
+                                            "typed_config": {
+                                                "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"
+                                            },
+                                        }
+                                    }
+                                ]
+                            },
+                        },
+                    }
+                }
+            ]
+        },
+    }
+
+
+def bootstrap(cfg: EnvoyConfig) -> dict[str, Any]:
+    return {
+        "node": {"id": "inference-gateway", "cluster": "inference-gateway"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": cfg.admin_port}}},
+        "static_resources": {
+            "listeners": [_listener(cfg)],
+            "clusters": [_epp_cluster(cfg), _pool_cluster(cfg)],
+        },
+    }
+
+
+def eds_resource(addresses: Iterable[str]) -> dict[str, Any]:
+    endpoints = []
+    for address in sorted(set(addresses)):
+        host, _, port = address.rpartition(":")
+        endpoints.append(
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": int(port)}}}}
+        )
+    return {
+        "version_info": str(hash(tuple(sorted(set(addresses)))) & 0xFFFFFFFF),
+        "resources": [
+            {
+                "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                "cluster_name": POOL_CLUSTER,
+                "endpoints": [{"lb_endpoints": endpoints}],
+            }
+        ],
+    }
+
+
+def write_atomically(path: str | Path, data: dict[str, Any]) -> None:
+    """Envoy watches path_config_source files for a move, so replace them with a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    os.replace(tmp, path)

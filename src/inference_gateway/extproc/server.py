@@ -1,0 +1,168 @@
+"""The EPP's gRPC ext_proc server: Envoy streams each HTTP request through `Process`.
+
+Works with the request body sent BUFFERED (headers answered at once, routing on the body
+response) or FULL_DUPLEX_STREAMED (headers answer deferred until the body is complete, then
+the body is streamed back), which is what upstream gateways configure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+
+from inference_gateway.extproc import messages
+from inference_gateway.requestcontrol.director import Director, RequestContext
+from inference_gateway.requestcontrol.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+FULL_DUPLEX = processing_mode_pb2.ProcessingMode.FULL_DUPLEX_STREAMED
+SERVED_HEADER = "x-gateway-destination-endpoint-served"
+EXPLAIN_RESPONSE_HEADER = "x-gateway-explain"
+
+
+@dataclass
+class StreamState:
+    duplex: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytearray = field(default_factory=bytearray)
+    ctx: RequestContext | None = None
+    routed: bool = False
+
+
+def _headers_of(msg: pb.HttpHeaders) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for h in msg.headers.headers:
+        out[h.key.lower()] = h.raw_value.decode("utf-8", "replace") if h.raw_value else h.value
+    return out
+
+
+def _served_address(req: pb.ProcessingRequest) -> str | None:
+    attrs = req.attributes.get("envoy.filters.http.ext_proc")
+    if attrs is not None and "upstream.address" in attrs.fields:
+        return attrs.fields["upstream.address"].string_value or None
+    lb = req.metadata_context.filter_metadata.get("envoy.lb")
+    if lb is not None and SERVED_HEADER in lb.fields:
+        return lb.fields[SERVED_HEADER].string_value or None
+    return None
+
+
+class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
+    def __init__(self, director: Director) -> None:
+        self.director = director
+
+    async def Process(
+        self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ProcessingResponse]:
+        state = StreamState()
+        try:
+            async for req in request_iterator:
+                for resp in await self._handle(state, req):
+                    yield resp
+        except asyncio.CancelledError:
+            log.debug("ext_proc stream cancelled (client went away)")
+            raise
+        finally:
+            if state.ctx is not None:
+                self.director.on_complete(state.ctx)
+
+    async def _handle(self, state: StreamState, req: pb.ProcessingRequest) -> list[pb.ProcessingResponse]:
+        kind = req.WhichOneof("request")
+        if req.HasField("protocol_config"):
+            state.duplex = req.protocol_config.request_body_mode == FULL_DUPLEX
+        if kind == "request_headers":
+            return self._on_request_headers(state, req.request_headers)
+        if kind == "request_body":
+            return await self._on_request_body(state, req.request_body)
+        if kind == "request_trailers":
+            return await self._on_request_trailers(state)
+        if kind == "response_headers":
+            return [self._on_response_headers(state, req)]
+        if kind == "response_body":
+            return [messages.continue_response_body()]
+        if kind == "response_trailers":
+            return [pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
+        return []
+
+    def _on_request_headers(self, state: StreamState, msg: pb.HttpHeaders) -> list[pb.ProcessingResponse]:
+        state.headers = _headers_of(msg)
+        state.ctx = self.director.new_context(state.headers)
+        if msg.end_of_stream or not state.duplex:
+            # Body-less requests (GET /v1/models) go to the cluster's own balancing.
+            return [messages.continue_headers()]
+        return []
+
+    async def _on_request_body(self, state: StreamState, msg: pb.HttpBody) -> list[pb.ProcessingResponse]:
+        state.body += msg.body
+        limit = self.director.max_body_bytes
+        if len(state.body) > limit:
+            err = GatewayError(413, f"request body exceeds the {limit} byte limit", "body_too_large")
+            return [messages.immediate_error(err)]
+        if not msg.end_of_stream:
+            return [] if state.duplex else [messages.continue_request_body()]
+        return await self._route(state)
+
+    async def _on_request_trailers(self, state: StreamState) -> list[pb.ProcessingResponse]:
+        if state.routed:
+            return [pb.ProcessingResponse(request_trailers=pb.TrailersResponse())]
+        return await self._route(state)
+
+    async def _route(self, state: StreamState) -> list[pb.ProcessingResponse]:
+        assert state.ctx is not None
+        state.routed = True
+        try:
+            decision = await self.director.route(state.ctx, bytes(state.body))
+        except GatewayError as err:
+            log.info("request %s rejected: %d %s", state.ctx.request_id, err.status, err.message)
+            return [messages.immediate_error(err)]
+        body = decision.body if decision.body is not None else bytes(state.body)
+        headers = dict(decision.headers)
+        if decision.body is not None:
+            headers["content-length"] = str(len(body))
+        meta = messages.metadata_struct(decision.metadata)
+        if state.duplex:
+            first = messages.continue_headers(headers, clear_route_cache=True)
+            first.dynamic_metadata.CopyFrom(meta)
+            return [first, *messages.streamed_request_body(body)]
+        resp = messages.buffered_request_body(headers, decision.body)
+        resp.dynamic_metadata.CopyFrom(meta)
+        return [resp]
+
+    def _on_response_headers(self, state: StreamState, req: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        ctx = state.ctx
+        if ctx is None or ctx.picked is None:
+            return messages.continue_response_headers({})
+        status = 0
+        for h in req.response_headers.headers.headers:
+            if h.key == ":status":
+                status = int((h.raw_value or h.value.encode()).decode() or 0)
+        served = _served_address(req) or ctx.picked.address
+        self.director.on_response_headers(ctx, status, served)
+        headers = {SERVED_HEADER: served}
+        if ctx.explanation and ctx.headers.get("x-gateway-explain"):
+            headers[EXPLAIN_RESPONSE_HEADER] = ctx.explanation
+        return messages.continue_response_headers(headers)
+
+
+async def serve(
+    director: Director, host: str, port: int, credentials: grpc.ServerCredentials | None = None
+) -> tuple[grpc.aio.Server, int]:
+    max_msg = director.max_body_bytes + 1024 * 1024
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_msg),
+            ("grpc.max_send_message_length", max_msg),
+        ]
+    )
+    pb_grpc.add_ExternalProcessorServicer_to_server(ExtProcServicer(director), server)
+    address = f"{host}:{port}"
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    await server.start()
+    return server, bound

@@ -1,0 +1,156 @@
+"""The director: one request's path through the EPP.
+
+ext_proc hands it the request headers and body; it parses the body, resolves the model,
+admits the request (flow control), schedules it, and returns the routing decision or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.datastore.store import Datastore
+from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
+from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
+from inference_gateway.scheduling.profile import Scheduler
+from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
+
+log = logging.getLogger(__name__)
+
+EXPLAIN_HEADER = "x-gateway-explain"
+REQUEST_ID_HEADER = "x-request-id"
+
+
+@dataclass
+class RequestContext:
+    """Everything known about one request, from headers to the last response byte."""
+
+    request_id: str
+    headers: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
+    body_size: int = 0
+    resolution: Resolution | None = None
+    result: SchedulingResult | None = None
+    endpoints: list[Endpoint] = field(default_factory=list)
+    served: Endpoint | None = None
+    explain: bool = False
+    response_status: int = 0
+    explanation: str | None = None
+    finished: bool = False
+
+    @property
+    def picked(self) -> Endpoint | None:
+        return self.endpoints[0] if self.endpoints else None
+
+
+@dataclass
+class RoutingDecision:
+    destination: str
+    headers: dict[str, str]
+    body: bytes | None
+    metadata: dict[str, Any]
+
+
+class Director:
+    def __init__(
+        self,
+        store: Datastore,
+        scheduler: Scheduler,
+        resolver: ModelResolver | None = None,
+        max_body_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.scheduler = scheduler
+        self.resolver = resolver or ModelResolver(store)
+        self.max_body_bytes = max_body_bytes
+
+    def new_context(self, headers: dict[str, str]) -> RequestContext:
+        rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        explain = headers.get(EXPLAIN_HEADER, "").lower() in ("1", "true", "yes")
+        return RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+
+    async def route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
+        """Decide where the request goes; raises GatewayError with the client-facing status."""
+        ctx.body_size = len(raw_body)
+        if ctx.body_size > self.max_body_bytes:
+            raise GatewayError(
+                413,
+                f"request body is {ctx.body_size} bytes; the limit is {self.max_body_bytes}",
+                "body_too_large",
+            )
+        body = parse_body(raw_body)
+        model = requested_model(body)
+        res = self.resolver.resolve(model, ctx.headers)
+        ctx.resolution = res
+        request = SchedulingRequest(
+            request_id=ctx.request_id,
+            model=model,
+            target_model=res.target_model,
+            prompt=prompt_text(body),
+            headers=ctx.headers,
+            criticality=res.criticality,
+            priority=res.priority,
+            body_size=ctx.body_size,
+            pool=str(res.view.pool.ref),
+        )
+        candidates = self._candidates(res)
+        try:
+            result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
+        except SchedulingError as exc:
+            raise GatewayError(exc.status, str(exc), exc.code) from None
+        self.scheduler.bind(state, request, result)
+        ctx.result = result
+        ctx.endpoints = result.endpoints
+        ctx.endpoints[0].in_flight += 1
+        return self._decision(ctx, body, res)
+
+    def _candidates(self, res: Resolution) -> list[Endpoint]:
+        ready = [e for e in res.view.endpoints if e.ready]
+        fresh = [e for e in ready if e.metrics_ok]
+        if not ready:
+            raise GatewayError(503, f"no ready endpoints in pool {res.view.pool.ref}", "no_endpoints")
+        if not fresh:
+            log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", res.view.pool.ref)
+            return ready
+        return fresh
+
+    def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
+        destination = ",".join(e.address for e in ctx.endpoints)
+        new_body = None
+        if res.target_model != res.model:
+            body["model"] = res.target_model
+            new_body = orjson.dumps(body)
+        headers = {"x-gateway-destination-endpoint": destination}
+        if ctx.explain and ctx.result is not None:
+            explanation = orjson.dumps(ctx.result.explain()).decode()
+            log.debug("request %s decision: %s", ctx.request_id, explanation)
+            ctx.explanation = explanation
+        log.info(
+            "request %s model=%s target=%s criticality=%s -> %s",
+            ctx.request_id,
+            res.model,
+            res.target_model,
+            res.criticality.label,
+            destination,
+        )
+        metadata = {"envoy.lb": {"x-gateway-destination-endpoint": destination}}
+        return RoutingDecision(destination, headers, new_body, metadata)
+
+    def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
+        ctx.response_status = status
+        if served:
+            ctx.served = self.store.endpoint(served) or ctx.picked
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        if ctx.finished:
+            return
+        ctx.finished = True
+        if ctx.picked is not None:
+            ctx.picked.in_flight = max(0, ctx.picked.in_flight - 1)

@@ -1,0 +1,58 @@
+"""Plugin interfaces, as in upstream's scheduling framework.
+
+A profile runs filters, then weighted scorers (sum of weight x score clamped to 0..1), then a
+picker. A profile handler decides which profiles run and which result is primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.types import CycleState, ProfileResult, SchedulingRequest
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    type_name: str
+    name: str
+
+
+@runtime_checkable
+class Filter(Plugin, Protocol):
+    def filter(
+        self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]
+    ) -> list[Endpoint]: ...
+
+
+@runtime_checkable
+class Scorer(Plugin, Protocol):
+    def score(self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]) -> list[float]:
+        """One score in 0..1 per endpoint, aligned with `endpoints`."""
+        ...
+
+
+@runtime_checkable
+class Picker(Plugin, Protocol):
+    def pick(self, state: CycleState, endpoints: list[Endpoint], totals: list[float]) -> list[Endpoint]:
+        """Endpoints in preference order: the pick first, then fallbacks."""
+        ...
+
+
+@runtime_checkable
+class PostPick(Plugin, Protocol):
+    """Called once the request is bound to an endpoint (e.g. to update a prefix index)."""
+
+    def on_picked(self, state: CycleState, request: SchedulingRequest, endpoint: Endpoint) -> None: ...
+
+
+@runtime_checkable
+class ProfileHandler(Plugin, Protocol):
+    def pick_profiles(
+        self, request: SchedulingRequest, profiles: Sequence[str], done: dict[str, ProfileResult]
+    ) -> list[str]:
+        """Profiles to run next; an empty list ends the cycle."""
+        ...
+
+    def primary(self, results: dict[str, ProfileResult]) -> str: ...

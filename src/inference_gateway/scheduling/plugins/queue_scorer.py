@@ -1,0 +1,23 @@
+"""queue-scorer: fewer waiting requests score higher (min-max normalised across candidates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+
+class QueueScorer:
+    type_name = "queue-scorer"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        self.name = name
+
+    def score(self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]) -> list[float]:
+        queues = [e.metrics.waiting_queue for e in endpoints]
+        lo, hi = min(queues), max(queues)
+        if hi == lo:
+            return [1.0] * len(endpoints)
+        span = hi - lo
+        return [(hi - q) / span for q in queues]

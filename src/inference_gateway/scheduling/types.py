@@ -1,0 +1,92 @@
+"""Data that flows through scheduling: the request, per-cycle state, results, explanations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_gateway.api.types import Criticality
+from inference_gateway.datastore.endpoint import Endpoint
+
+
+@dataclass(slots=True)
+class SchedulingRequest:
+    request_id: str
+    model: str
+    target_model: str
+    prompt: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    criticality: Criticality = Criticality.STANDARD
+    priority: int = 0
+    body_size: int = 0
+    pool: str = ""
+
+    @property
+    def sheddable(self) -> bool:
+        return self.priority < 0
+
+
+class CycleState(dict[str, Any]):
+    """Scratch space shared by the plugins of one scheduling cycle (e.g. prompt hashes)."""
+
+
+@dataclass(slots=True)
+class ScorerBreakdown:
+    scorer: str
+    weight: float
+    scores: list[float]
+
+
+@dataclass(slots=True)
+class ProfileResult:
+    profile: str
+    candidates: list[Endpoint]
+    totals: list[float]
+    picked: list[Endpoint]
+    breakdown: list[ScorerBreakdown] = field(default_factory=list)
+    filtered_out: dict[str, list[str]] = field(default_factory=dict)
+
+    def explain(self) -> dict[str, Any]:
+        per_endpoint: list[dict[str, Any]] = []
+        for i, ep in enumerate(self.candidates):
+            per_endpoint.append(
+                {
+                    "endpoint": ep.name,
+                    "address": ep.address,
+                    "total": round(self.totals[i], 4),
+                    "scores": {b.scorer: round(b.scores[i], 4) for b in self.breakdown},
+                }
+            )
+        per_endpoint.sort(key=lambda d: -float(d["total"]))
+        return {
+            "profile": self.profile,
+            "picked": [e.address for e in self.picked],
+            "weights": {b.scorer: b.weight for b in self.breakdown},
+            "filtered_out": self.filtered_out,
+            "candidates": per_endpoint,
+        }
+
+
+@dataclass(slots=True)
+class SchedulingResult:
+    primary_profile: str
+    profiles: dict[str, ProfileResult]
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return self.profiles[self.primary_profile].picked
+
+    def explain(self) -> dict[str, Any]:
+        return {
+            "primary": self.primary_profile,
+            "profiles": {k: v.explain() for k, v in self.profiles.items()},
+        }
+
+
+class SchedulingError(Exception):
+    """No endpoint could be picked; carries the HTTP status the client should see."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
