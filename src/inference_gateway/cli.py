@@ -1,0 +1,124 @@
+"""The `inference-gateway` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from inference_gateway.api.errors import ManifestError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="A model-aware Endpoint Picker for Envoy (Gateway API Inference Extension).",
+)
+console = Console(stderr=True)
+
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")]
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def _run_until_signalled(start, stop) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    try:
+        await start()
+        await stopped.wait()
+    finally:
+        await stop()
+
+
+@app.command()
+def up(
+    config: Annotated[
+        Path, typer.Option(help="Directory of YAML: InferencePool, InferenceModel, LocalFleet")
+    ] = Path("examples/local"),
+    port: Annotated[int | None, typer.Option(help="Gateway listen port (default from LocalFleet)")] = None,
+    epp_port: Annotated[int | None, typer.Option(help="EPP gRPC port (default from LocalFleet)")] = None,
+    epp_config: Annotated[Path | None, typer.Option(help="EndpointPickerConfig YAML")] = None,
+    time_scale: Annotated[float | None, typer.Option(help="Simulator time scale (0.1 = 10x faster)")] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run simulated model servers, the EPP and a real Envoy on loopback until Ctrl-C."""
+    from inference_gateway.local.stack import LocalStack, StackOptions
+
+    setup_logging(log_level)
+    try:
+        stack = LocalStack(
+            StackOptions(
+                config_dir=config,
+                gateway_port=port,
+                epp_port=epp_port,
+                time_scale=time_scale,
+                epp_config=epp_config.read_text() if epp_config else None,
+            )
+        )
+    except (ManifestError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    async def start() -> None:
+        await stack.start()
+        models = sorted({m.model_name for m in stack.resources.models})
+        console.print(
+            f"\n[green]inference-gateway is up.[/green] OpenAI base URL: [bold]{stack.base_url}[/bold]"
+        )
+        console.print(f"  pods: {', '.join(a for p in stack.pods for a in p.addresses)}")
+        console.print(f"  models: {', '.join(models)}")
+        example = models[0] if models else "MODEL"
+        console.print(
+            f"  try: curl -s {stack.base_url}/completions -H 'content-type: application/json' "
+            f'-d \'{{"model": "{example}", "prompt": "Hello", "max_tokens": 20}}\''
+        )
+        console.print("  Ctrl-C to stop.\n")
+
+    asyncio.run(_run_until_signalled(start, stack.stop))
+    console.print("stopped; all child processes are gone.")
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="YAML file or directory")]) -> None:
+    """Check manifests and print every error with file, object and field."""
+    from inference_gateway.local.stack import load_directory
+
+    try:
+        resources, _ = load_directory(path)
+    except ManifestError as exc:
+        console.print(f"[red]invalid:[/red] {exc}")
+        raise typer.Exit(1) from None
+    r = resources
+    console.print(
+        f"ok: {len(r.pools)} pools, {len(r.models)} models, {len(r.objectives)} objectives, "
+        f"{len(r.rewrites)} rewrites, {len(r.pods)} pods"
+    )
+
+
+def _mount_optional() -> None:
+    try:
+        from inference_gateway.simulator.cli import app as simulate_app
+    except ImportError:
+        return
+    app.add_typer(simulate_app, name="simulate", help="Run one simulated vLLM-compatible model server.")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
