@@ -46,8 +46,17 @@ def make_config_dir(tmp: Path, edit: Callable[[dict[str, Any]], None] | None = N
 
 
 async def start_stack(config_dir: Path, time_scale: float = 0.05, **kw: Any) -> LocalStack:
-    stack = LocalStack(StackOptions(config_dir=config_dir, gateway_port=free_port(), epp_port=0,
-                                    time_scale=time_scale, **kw))
+    stack = LocalStack(
+        StackOptions(
+            config_dir=config_dir,
+            gateway_port=free_port(),
+            epp_port=0,
+            metrics_port=0,
+            health_port=0,
+            time_scale=time_scale,
+            **kw,
+        )
+    )
     await stack.start()
     return stack
 

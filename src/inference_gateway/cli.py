@@ -47,6 +47,8 @@ def up(
     ] = Path("examples/local"),
     port: Annotated[int | None, typer.Option(help="Gateway listen port (default from LocalFleet)")] = None,
     epp_port: Annotated[int | None, typer.Option(help="EPP gRPC port (default from LocalFleet)")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="EPP Prometheus port (default 9090)")] = None,
+    health_port: Annotated[int | None, typer.Option(help="EPP gRPC health port (default 9003)")] = None,
     epp_config: Annotated[Path | None, typer.Option(help="EndpointPickerConfig YAML")] = None,
     time_scale: Annotated[float | None, typer.Option(help="Simulator time scale (0.1 = 10x faster)")] = None,
     log_level: LogLevel = "info",

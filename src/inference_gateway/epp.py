@@ -1,4 +1,4 @@
-"""The Endpoint Picker runtime: datastore + metrics scraper + director + ext_proc server."""
+"""The Endpoint Picker runtime: datastore, scraper, director, and its ext_proc/metrics/health servers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import grpc
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import serve
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
+from inference_gateway.observability.metrics import EPPMetrics
+from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 class EPPOptions:
     host: str = "127.0.0.1"
     grpc_port: int = 9002
+    health_port: int | None = 9003
+    metrics_port: int | None = 9090
     config_text: str | None = None
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
@@ -31,12 +35,28 @@ class EndpointPicker:
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
         self.director = Director(self.store, self.config.scheduler, max_body_bytes=options.max_body_bytes)
+        self.metrics = EPPMetrics(self.store)
+        self.director.observers.append(self.metrics)
         self.scraper = Scraper(self.store, options.scrape)
+        self.metrics_server = (
+            MetricsServer(self.metrics.registry, options.host, options.metrics_port)
+            if options.metrics_port is not None
+            else None
+        )
+        self.health_server = (
+            HealthServer(self.store, options.host, options.health_port)
+            if options.health_port is not None
+            else None
+        )
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        if self.metrics_server is not None:
+            await self.metrics_server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         self._server, self.port = await serve(
             self.director, self.options.host, self.options.grpc_port, credentials
         )
@@ -46,4 +66,7 @@ class EndpointPicker:
     async def stop(self, grace_s: float = 1.0) -> None:
         if self._server is not None:
             await self._server.stop(grace_s)
+        for side in (self.health_server, self.metrics_server):
+            if side is not None:
+                await side.stop()
         await self.scraper.stop()

@@ -35,9 +35,12 @@ async def test_busy_pod_receives_nothing_while_idle_pods_exist(tmp_path: Path) -
         # Load the busy pod directly (bypassing the gateway): one long request running, two waiting.
         async with aiohttp.ClientSession() as s:
             direct = [
-                asyncio.create_task(s.post(f"http://{busy_addr}/v1/completions",
-                                           json={"model": "meta-llama/Llama-2-7b-hf", "prompt": "x",
-                                                 "max_tokens": 1000}))
+                asyncio.create_task(
+                    s.post(
+                        f"http://{busy_addr}/v1/completions",
+                        json={"model": "meta-llama/Llama-2-7b-hf", "prompt": "x", "max_tokens": 1000},
+                    )
+                )
                 for _ in range(3)
             ]
             store = stack.epp.store  # type: ignore[union-attr]

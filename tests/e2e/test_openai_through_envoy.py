@@ -21,7 +21,9 @@ async def test_completions_and_chat_stream_and_non_stream(stack: LocalStack) -> 
     c = client(stack)
     pod_addresses = {a for p in stack.pods for a in p.addresses}
 
-    raw = await c.completions.with_raw_response.create(model="food-review", prompt="Rate this pizza", max_tokens=8)
+    raw = await c.completions.with_raw_response.create(
+        model="food-review", prompt="Rate this pizza", max_tokens=8
+    )
     completion = raw.parse()
     assert completion.choices[0].text
     assert completion.usage is not None and completion.usage.completion_tokens == 8
@@ -37,7 +39,10 @@ async def test_completions_and_chat_stream_and_non_stream(stack: LocalStack) -> 
 
     pieces = []
     stream = await c.chat.completions.create(
-        model="food-review", messages=[{"role": "user", "content": "Stream please"}], max_tokens=6, stream=True
+        model="food-review",
+        messages=[{"role": "user", "content": "Stream please"}],
+        max_tokens=6,
+        stream=True,
     )
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -69,9 +74,12 @@ async def test_models_listing_passes_through(stack: LocalStack) -> None:
     ],
 )
 async def test_bad_requests_get_openai_errors(stack: LocalStack, body: bytes, status: int, code: str) -> None:
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{stack.base_url}/completions", data=body, headers={"content-type": "application/json"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{stack.base_url}/completions", data=body, headers={"content-type": "application/json"}
+        ) as resp,
+    ):
         payload = await resp.json(content_type=None)
         assert resp.status == status
         assert resp.headers["content-type"] == "application/json"

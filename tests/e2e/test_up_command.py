@@ -45,9 +45,25 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
     config = make_config_dir(tmp_path)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inference_gateway.cli", "up", "--config", str(config), "--port", str(port),
-         "--epp-port", str(free_port()), "--time-scale", "0.05", "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "inference_gateway.cli",
+            "up",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--epp-port",
+            str(free_port()),
+            "--time-scale",
+            "0.05",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         url = f"http://127.0.0.1:{port}/v1/completions"
@@ -56,8 +72,9 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             try:
-                resp = httpx.post(url, json={"model": "food-review", "prompt": "hello", "max_tokens": 3},
-                                  timeout=10)
+                resp = httpx.post(
+                    url, json={"model": "food-review", "prompt": "hello", "max_tokens": 3}, timeout=10
+                )
                 break
             except httpx.TransportError:
                 time.sleep(0.2)

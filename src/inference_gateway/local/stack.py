@@ -34,6 +34,8 @@ class StackOptions:
     epp_config: str | None = None
     time_scale: float | None = None
     envoy_log_level: str = "warning"
+    metrics_port: int | None = None
+    health_port: int | None = None
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:

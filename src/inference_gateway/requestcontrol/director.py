@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -43,11 +43,25 @@ class RequestContext:
     explain: bool = False
     response_status: int = 0
     explanation: str | None = None
+    scheduling_seconds: float = 0.0
+    response_bytes: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     finished: bool = False
 
     @property
     def picked(self) -> Endpoint | None:
         return self.endpoints[0] if self.endpoints else None
+
+
+class RequestObserver(Protocol):
+    """Metrics, tracing and logs watch requests through these hooks."""
+
+    def on_routed(self, ctx: RequestContext) -> None: ...
+
+    def on_error(self, ctx: RequestContext, error: GatewayError) -> None: ...
+
+    def on_complete(self, ctx: RequestContext) -> None: ...
 
 
 @dataclass
@@ -70,6 +84,7 @@ class Director:
         self.scheduler = scheduler
         self.resolver = resolver or ModelResolver(store)
         self.max_body_bytes = max_body_bytes
+        self.observers: list[RequestObserver] = []
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
@@ -78,6 +93,17 @@ class Director:
 
     async def route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
         """Decide where the request goes; raises GatewayError with the client-facing status."""
+        try:
+            decision = await self._route(ctx, raw_body)
+        except GatewayError as err:
+            for observer in self.observers:
+                observer.on_error(ctx, err)
+            raise
+        for observer in self.observers:
+            observer.on_routed(ctx)
+        return decision
+
+    async def _route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
         ctx.body_size = len(raw_body)
         if ctx.body_size > self.max_body_bytes:
             raise GatewayError(
@@ -101,10 +127,12 @@ class Director:
             pool=str(res.view.pool.ref),
         )
         candidates = self._candidates(res)
+        started = time.perf_counter()
         try:
             result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
         except SchedulingError as exc:
             raise GatewayError(exc.status, str(exc), exc.code) from None
+        ctx.scheduling_seconds = time.perf_counter() - started
         self.scheduler.bind(state, request, result)
         ctx.result = result
         ctx.endpoints = result.endpoints
@@ -154,3 +182,5 @@ class Director:
         ctx.finished = True
         if ctx.picked is not None:
             ctx.picked.in_flight = max(0, ctx.picked.in_flight - 1)
+        for observer in self.observers:
+            observer.on_complete(ctx)

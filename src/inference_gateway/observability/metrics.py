@@ -1,0 +1,257 @@
+"""The EPP's Prometheus metrics, with upstream's names and labels, on an injected registry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from inference_gateway import __version__
+from inference_gateway.datastore.store import Datastore
+from inference_gateway.requestcontrol.director import RequestContext
+from inference_gateway.requestcontrol.errors import GatewayError
+
+LATENCY_BUCKETS = (
+    0.005,
+    0.025,
+    0.05,
+    0.1,
+    0.2,
+    0.4,
+    0.6,
+    0.8,
+    1,
+    1.25,
+    1.5,
+    2,
+    3,
+    4,
+    5,
+    6,
+    8,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+    120,
+    180,
+    240,
+    300,
+    360,
+    480,
+    600,
+    900,
+    1200,
+    1800,
+    2700,
+    3600,
+)
+NTPOT_BUCKETS = (
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.125,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.8,
+    1,
+    1.5,
+    2,
+    3,
+    4.5,
+    6,
+    12,
+    18,
+    24,
+    30,
+    36,
+    48,
+    60,
+    120,
+    180,
+    240,
+    300,
+)
+SIZE_BUCKETS = tuple(float(4**i) for i in range(3, 14))
+TOKEN_BUCKETS = tuple(float(2**i) for i in range(0, 17))
+SCHED_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+OBJECTIVE = ("model_name", "target_model_name")
+
+
+class EPPMetrics:
+    """Request-path metrics; the pool gauges are computed from the datastore at scrape time."""
+
+    def __init__(self, store: Datastore, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "inference_objective_request_total",
+            "Counter of inference objective requests broken out for each model and target model.",
+            OBJECTIVE,
+            registry=r,
+        )
+        self.errors = Counter(
+            "inference_objective_request_error_total",
+            "Counter of inference objective requests errors broken out for each model and target model.",
+            (*OBJECTIVE, "error_code"),
+            registry=r,
+        )
+        self.duration = Histogram(
+            "inference_objective_request_duration_seconds",
+            "Inference objective response latency distribution in seconds.",
+            OBJECTIVE,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.request_sizes = Histogram(
+            "inference_objective_request_sizes",
+            "Inference objective requests size distribution in bytes.",
+            OBJECTIVE,
+            buckets=SIZE_BUCKETS,
+            registry=r,
+        )
+        self.response_sizes = Histogram(
+            "inference_objective_response_sizes",
+            "Inference objective responses size distribution in bytes.",
+            OBJECTIVE,
+            buckets=SIZE_BUCKETS,
+            registry=r,
+        )
+        self.input_tokens = Histogram(
+            "inference_objective_input_tokens",
+            "Inference objective input token count distribution.",
+            OBJECTIVE,
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.output_tokens = Histogram(
+            "inference_objective_output_tokens",
+            "Inference objective output token count distribution.",
+            OBJECTIVE,
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.ntpot = Histogram(
+            "inference_objective_normalized_time_per_output_token_seconds",
+            "Inference objective latency divided by number of output tokens.",
+            OBJECTIVE,
+            buckets=NTPOT_BUCKETS,
+            registry=r,
+        )
+        self.running = Gauge(
+            "inference_objective_running_requests",
+            "Inference objective number of running requests in each model.",
+            ("model_name",),
+            registry=r,
+        )
+        self.scheduler_duration = Histogram(
+            "inference_extension_scheduler_e2e_duration_seconds",
+            "End-to-end scheduling latency distribution in seconds.",
+            buckets=SCHED_BUCKETS,
+            registry=r,
+        )
+        self.plugin_duration = Histogram(
+            "inference_extension_plugin_duration_seconds",
+            "Plugin processing latency distribution in seconds.",
+            ("extension_point", "plugin_type", "plugin_name"),
+            buckets=SCHED_BUCKETS,
+            registry=r,
+        )
+        r.register(PoolCollector(store))
+
+    # --- director observer hooks -----------------------------------------------------
+    def on_routed(self, ctx: RequestContext) -> None:
+        labels = _labels(ctx)
+        self.requests.labels(*labels).inc()
+        self.request_sizes.labels(*labels).observe(ctx.body_size)
+        self.running.labels(labels[0]).inc()
+        if ctx.scheduling_seconds:
+            self.scheduler_duration.observe(ctx.scheduling_seconds)
+
+    def on_error(self, ctx: RequestContext, error: GatewayError) -> None:
+        self.errors.labels(*_labels(ctx), error.code).inc()
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        if ctx.picked is None:
+            return
+        labels = _labels(ctx)
+        self.running.labels(labels[0]).dec()
+        elapsed = time.monotonic() - ctx.started
+        self.duration.labels(*labels).observe(elapsed)
+        if ctx.response_bytes:
+            self.response_sizes.labels(*labels).observe(ctx.response_bytes)
+        if ctx.response_status >= 400:
+            self.errors.labels(*labels, str(ctx.response_status)).inc()
+        if ctx.prompt_tokens:
+            self.input_tokens.labels(*labels).observe(ctx.prompt_tokens)
+        if ctx.completion_tokens:
+            self.output_tokens.labels(*labels).observe(ctx.completion_tokens)
+            self.ntpot.labels(*labels).observe(elapsed / ctx.completion_tokens)
+
+
+def _labels(ctx: RequestContext) -> tuple[str, str]:
+    res = ctx.resolution
+    if res is None:
+        return ("", "")
+    return (res.model, res.target_model)
+
+
+class PoolCollector(Collector):
+    """inference_pool_* gauges, read from the datastore only when Prometheus scrapes."""
+
+    def __init__(self, store: Datastore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
+        kv = GaugeMetricFamily(
+            "inference_pool_average_kv_cache_utilization",
+            "The average kv cache utilization for an inference server pool.",
+            labels=["name"],
+        )
+        queue = GaugeMetricFamily(
+            "inference_pool_average_queue_size",
+            "The average number of requests pending in the model server queue.",
+            labels=["name"],
+        )
+        per_pod = GaugeMetricFamily(
+            "inference_pool_per_pod_queue_size",
+            "The total number of requests pending in the model server queue for each underlying pod.",
+            labels=["model_server_pod", "name"],
+        )
+        ready = GaugeMetricFamily(
+            "inference_pool_ready_pods",
+            "The number of ready pods in the inference server pool.",
+            labels=["name"],
+        )
+        for view in self.store.pools():
+            name = view.pool.ref.name
+            endpoints = view.ready_endpoints()
+            n = len(endpoints)
+            kv.add_metric([name], sum(e.metrics.kv_cache_usage for e in endpoints) / n if n else 0.0)
+            queue.add_metric([name], sum(e.metrics.waiting_queue for e in endpoints) / n if n else 0.0)
+            for e in endpoints:
+                per_pod.add_metric([e.pod.name, name], e.metrics.waiting_queue)
+            ready.add_metric([name], len({e.pod for e in endpoints}))
+        yield kv
+        yield queue
+        yield per_pod
+        yield ready
+        info = InfoMetricFamily("inference_extension", "General information of the current build.")
+        info.add_metric([], {"commit": "", "build_ref": __version__})
+        yield info

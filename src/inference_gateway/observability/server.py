@@ -1,0 +1,88 @@
+"""The EPP's side ports: Prometheus `/metrics` over HTTP and `grpc.health.v1` over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from inference_gateway.datastore.store import Datastore
+
+log = logging.getLogger(__name__)
+
+EXTPROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
+
+
+class MetricsServer:
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self.registry = registry
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        if self.port == 0 and server is not None:
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self.port
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(generate_latest, self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class HealthServer:
+    """SERVING only once the datastore has synced (the first full load of pools and pods)."""
+
+    def __init__(self, store: Datastore, host: str, port: int) -> None:
+        self.store = store
+        self.host = host
+        self.port = port
+        self.servicer = health.aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        self._server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.servicer, self._server)
+        self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        await self._server.start()
+        self._task = asyncio.create_task(self._track(), name="health-tracker")
+        return self.port
+
+    async def _track(self) -> None:
+        last = None
+        while True:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if self.store.synced
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            if status != last:
+                for service in ("", EXTPROC_SERVICE, "inference-extension"):
+                    await self.servicer.set(service, status)
+                last = status
+            await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._server is not None:
+            await self._server.stop(0.5)
