@@ -6,12 +6,14 @@ import logging
 from dataclasses import dataclass, field
 
 import grpc
+from opentelemetry.sdk.trace import TracerProvider
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import serve
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
+from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 
@@ -30,13 +32,20 @@ class EPPOptions:
 
 
 class EndpointPicker:
-    def __init__(self, options: EPPOptions, store: Datastore | None = None) -> None:
+    def __init__(
+        self,
+        options: EPPOptions,
+        store: Datastore | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self.options = options
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
         self.director = Director(self.store, self.config.scheduler, max_body_bytes=options.max_body_bytes)
         self.metrics = EPPMetrics(self.store)
         self.director.observers.append(self.metrics)
+        if tracer_provider is not None:
+            self.director.observers.append(RequestTracer(tracer_provider))
         self.scraper = Scraper(self.store, options.scrape)
         self.metrics_server = (
             MetricsServer(self.metrics.registry, options.host, options.metrics_port)

@@ -44,6 +44,8 @@ class RequestContext:
     response_status: int = 0
     explanation: str | None = None
     scheduling_seconds: float = 0.0
+    queue_seconds: float = 0.0
+    upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -101,6 +103,7 @@ class Director:
             raise
         for observer in self.observers:
             observer.on_routed(ctx)
+        decision.headers.update(ctx.upstream_headers)
         return decision
 
     async def _route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
