@@ -39,6 +39,8 @@ class EnvoyConfig:
     num_retries: int = 2
     max_request_bytes: int = 16 * 1024 * 1024
     epp_tls: dict[str, str] | None = None  # {"ca": path, "cert": path, "key": path}
+    # False gives the baseline a Kubernetes Service offers: plain round robin, no EPP on the path.
+    use_epp: bool = True
 
 
 def _duration(seconds: float) -> str:
@@ -106,7 +108,7 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
             "virtual_hosts": [{"name": "inference", "domains": ["*"], "routes": [_route(cfg)]}],
         },
         "http_filters": [
-            ext_proc_filter(cfg),
+            *([ext_proc_filter(cfg)] if cfg.use_epp else []),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {

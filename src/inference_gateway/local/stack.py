@@ -36,6 +36,7 @@ class StackOptions:
     envoy_log_level: str = "warning"
     metrics_port: int | None = None
     health_port: int | None = None
+    use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
@@ -107,7 +108,8 @@ class LocalStack:
     def _envoy_config(self, epp_port: int) -> EnvoyConfig:
         modes = {p.endpoint_picker.failure_mode for p in self.resources.pools}
         mode = FailureMode.FAIL_OPEN if modes == {FailureMode.FAIL_OPEN} else FailureMode.FAIL_CLOSE
-        return EnvoyConfig(listen_port=self.gateway_port, epp_port=epp_port, failure_mode=mode)
+        return EnvoyConfig(listen_port=self.gateway_port, epp_port=epp_port, failure_mode=mode,
+                           use_epp=self.options.use_epp)
 
     async def stop(self) -> None:
         if self.envoy is not None:
