@@ -51,6 +51,9 @@ def up(
     health_port: Annotated[int | None, typer.Option(help="EPP gRPC health port (default 9003)")] = None,
     epp_config: Annotated[Path | None, typer.Option(help="EndpointPickerConfig YAML")] = None,
     time_scale: Annotated[float | None, typer.Option(help="Simulator time scale (0.1 = 10x faster)")] = None,
+    tls: Annotated[
+        bool, typer.Option(help="mTLS between Envoy and the EPP (certificates minted per run)")
+    ] = False,
     log_level: LogLevel = "info",
 ) -> None:
     """Run simulated model servers, the EPP and a real Envoy on loopback until Ctrl-C."""

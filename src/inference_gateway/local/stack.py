@@ -16,6 +16,7 @@ from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
+from inference_gateway.observability.tls import LocalPKI
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class StackOptions:
     metrics_port: int | None = None
     health_port: int | None = None
     use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
+    tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
@@ -66,6 +68,7 @@ class LocalStack:
         self.envoy: EnvoyProcess | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
         self.gateway_port = options.gateway_port or self.fleet.gateway_port
+        self.pki: LocalPKI | None = None
 
     @property
     def base_url(self) -> str:
@@ -108,8 +111,22 @@ class LocalStack:
     def _envoy_config(self, epp_port: int) -> EnvoyConfig:
         modes = {p.endpoint_picker.failure_mode for p in self.resources.pools}
         mode = FailureMode.FAIL_OPEN if modes == {FailureMode.FAIL_OPEN} else FailureMode.FAIL_CLOSE
-        return EnvoyConfig(listen_port=self.gateway_port, epp_port=epp_port, failure_mode=mode,
-                           use_epp=self.options.use_epp)
+        tls = None
+        if self.pki is not None:
+            tls = {
+                "ca": str(self.pki.ca),
+                "cert": str(self.pki.client_cert),
+                "key": str(self.pki.client_key),
+                "sni": "localhost",
+            }
+        return EnvoyConfig(
+            listen_port=self.gateway_port,
+            epp_port=epp_port,
+            failure_mode=mode,
+            use_epp=self.options.use_epp,
+            epp_tls=tls,
+            epp_host="127.0.0.1",
+        )
 
     async def stop(self) -> None:
         if self.envoy is not None:
