@@ -100,6 +100,8 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         return []
 
     async def _on_request_body(self, state: StreamState, msg: pb.HttpBody) -> list[pb.ProcessingResponse]:
+        if state.routed:
+            return [messages.continue_request_body()]
         state.body += msg.body
         limit = self.director.max_body_bytes
         if len(state.body) > limit:
@@ -115,7 +117,8 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         return await self._route(state)
 
     async def _route(self, state: StreamState) -> list[pb.ProcessingResponse]:
-        assert state.ctx is not None
+        if state.ctx is None:  # a body without headers: out of protocol, but answer it anyway
+            state.ctx = self.director.new_context(state.headers)
         state.routed = True
         try:
             decision = await self.director.route(state.ctx, bytes(state.body))
