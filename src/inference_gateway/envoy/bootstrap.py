@@ -23,6 +23,8 @@ from inference_gateway.api.types import FailureMode
 DESTINATION_HEADER = "x-gateway-destination-endpoint"
 POOL_CLUSTER = "inference-pool"
 EPP_CLUSTER = "epp"
+# The EPP's immediate responses carry details "epp.<code>"; Envoy leaves their JSON bodies alone.
+EPP_DETAILS_PREFIX = "epp."
 
 
 @dataclass
@@ -66,6 +68,7 @@ def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
             "grpc_service": {"envoy_grpc": {"cluster_name": EPP_CLUSTER}, "timeout": "10s"},
             "failure_mode_allow": fail_open,
+            "status_on_error": {"code": "ServiceUnavailable"},
             "processing_mode": mode,
             "message_timeout": _duration(cfg.message_timeout_s),
             "response_attributes": ["upstream.address"],
@@ -97,12 +100,51 @@ def _route(cfg: EnvoyConfig) -> dict[str, Any]:
     }
 
 
+def _cel(expression: str) -> dict[str, Any]:
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": expression,
+            },
+        }
+    }
+
+
+def _json_error(message: str) -> dict[str, Any]:
+    error = {"message": message, "type": "service_unavailable", "code": "%RESPONSE_CODE_DETAILS%"}
+    return {"json_format": {"error": error}, "content_type": "application/json"}
+
+
+def local_reply_config() -> dict[str, Any]:
+    """Envoy's own errors (EPP unreachable, no upstream) in the same OpenAI JSON shape as the EPP's.
+
+    The EPP's own immediate JSON errors (details prefixed "epp.") are left alone.
+    """
+    return {
+        "mappers": [
+            {
+                "filter": _cel("response.code_details.startsWith('ext_proc_error')"),
+                "body_format_override": _json_error(
+                    "the endpoint picker is unavailable and the pool's failureMode is FailClose"
+                ),
+            },
+            {
+                "filter": _cel(f"!response.code_details.startsWith('{EPP_DETAILS_PREFIX}')"),
+                "body_format_override": _json_error("%LOCAL_REPLY_BODY%"),
+            },
+        ]
+    }
+
+
 def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inference_gateway",
         "codec_type": "AUTO",
         "stream_idle_timeout": "300s",
+        "local_reply_config": local_reply_config(),
         "route_config": {
             "name": "inference",
             "virtual_hosts": [{"name": "inference", "domains": ["*"], "routes": [_route(cfg)]}],

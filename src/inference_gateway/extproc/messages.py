@@ -90,6 +90,7 @@ def immediate_error(err: GatewayError) -> pb.ProcessingResponse:
             status=http_status_pb2.HttpStatus(code=err.status),  # type: ignore[arg-type]
             headers=header_mutation(headers),
             body=err.body(),
-            details=err.code,
-        )
+            # The prefix tells Envoy's local-reply mapper this body is already OpenAI JSON.
+            details=f"epp.{err.code}",
+        ),
     )
