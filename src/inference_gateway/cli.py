@@ -110,6 +110,29 @@ def validate(path: Annotated[Path, typer.Argument(help="YAML file or directory")
     )
 
 
+@app.command("envoy-config")
+def envoy_config(
+    epp_host: Annotated[str, typer.Option(help="Where Envoy reaches the EPP")] = "127.0.0.1",
+    epp_port: Annotated[int, typer.Option(help="EPP gRPC port")] = 9002,
+    listen_port: Annotated[int, typer.Option(help="Gateway listen port")] = 8081,
+    eds_path: Annotated[str, typer.Option(help="File-based EDS resource with the pool's endpoints")] = (
+        "/etc/envoy/eds.yaml"
+    ),
+    fail_open: Annotated[bool, typer.Option(help="FailOpen instead of FailClose")] = False,
+) -> None:
+    """Print an Envoy bootstrap that puts the EPP on the request path (for your own Envoy)."""
+    import yaml
+
+    from inference_gateway.api.types import FailureMode
+    from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap
+
+    mode = FailureMode.FAIL_OPEN if fail_open else FailureMode.FAIL_CLOSE
+    cfg = EnvoyConfig(
+        listen_port=listen_port, epp_host=epp_host, epp_port=epp_port, eds_path=eds_path, failure_mode=mode
+    )
+    typer.echo(yaml.safe_dump(bootstrap(cfg), sort_keys=False))
+
+
 def _mount_optional() -> None:
     try:
         from inference_gateway.simulator.cli import app as simulate_app
