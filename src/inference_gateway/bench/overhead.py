@@ -1,0 +1,182 @@
+"""Gateway overhead: latency the EPP adds over Envoy's own round robin, with an instant backend.
+
+Three paths to the same instant backend pods, at each rate:
+  backend    client -> backend                     (the floor: client + backend cost)
+  envoy      client -> Envoy round robin -> backend (what a Kubernetes Service adds)
+  envoy+epp  client -> Envoy -> ext_proc EPP -> backend
+added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP runs
+in this process (so it can be profiled); Envoy and the backend are separate processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import logging
+import pstats
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from inference_gateway.bench.pool import free_port, pod_ips, pool_resources
+from inference_gateway.envoy.bootstrap import EnvoyConfig
+from inference_gateway.envoy.process import EnvoyProcess
+from inference_gateway.epp import EndpointPicker, EPPOptions
+
+log = logging.getLogger(__name__)
+
+MODES = ("backend", "envoy", "envoy+epp")
+
+
+@dataclass
+class OverheadOptions:
+    qps: list[float] = field(default_factory=lambda: [1, 10, 100, 250, 500, 1000])
+    duration_s: float = 10.0
+    pods: int = 4
+    prompt_tokens: int = 64
+    large_prompt_bytes: int = 220_000
+    large_qps: float = 5.0
+    large_duration_s: float = 10.0
+    stream: bool = True
+    profile_s: float = 5.0  # cProfile the EPP at the highest rate for this long; 0 = skip
+    epp_config: str | None = None
+    subnet: int = 60
+
+
+@dataclass
+class OverheadHarness:
+    options: OverheadOptions
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ig-overhead-")))
+    backend: asyncio.subprocess.Process | None = None
+    epp: EndpointPicker | None = None
+    envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        port = free_port()
+        ips = pod_ips(self.options.pods, self.options.subnet)
+        args = [sys.executable, "-m", "inference_gateway.bench.instant"]
+        for ip in ips:
+            args += ["--listen", f"{ip}:{port}"]
+        self.backend = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+        assert self.backend.stdout is not None
+        line = await asyncio.wait_for(self.backend.stdout.readline(), 15)
+        if line.strip() != b"ready":
+            raise RuntimeError("instant backend did not start")
+        self.urls["backend"] = f"http://{ips[0]}:{port}/v1"
+        self.epp = EndpointPicker(
+            EPPOptions(grpc_port=0, metrics_port=None, health_port=None, config_text=self.options.epp_config)
+        )
+        self.epp.store.replace_all(pool_resources(ips, port))
+        self.epp.store.synced = True
+        await self.epp.start()
+        await self.epp.scraper.scrape_once()
+        addresses = [f"{ip}:{port}" for ip in ips]
+        for mode, use_epp in (("envoy", False), ("envoy+epp", True)):
+            listen = free_port()
+            cfg = EnvoyConfig(listen_port=listen, epp_port=self.epp.port, use_epp=use_epp)
+            envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"))
+            await envoy.start(addresses)
+            self.envoys[mode] = envoy
+            self.urls[mode] = f"http://127.0.0.1:{listen}/v1"
+
+    async def stop(self) -> None:
+        for envoy in self.envoys.values():
+            await envoy.stop()
+        if self.epp is not None:
+            await self.epp.stop()
+        if self.backend is not None and self.backend.returncode is None:
+            self.backend.terminate()
+            await self.backend.wait()
+
+    async def client(self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0) -> dict[str, Any]:
+        """One client process at `qps` against `mode`; returns its summary row."""
+        out = self.workdir / f"client-{mode.replace('+', '-')}-{qps}.json"
+        args = [
+            sys.executable, "-m", "inference_gateway.bench.client",
+            "--url", self.urls[mode], "--qps", str(qps), "--duration", str(duration_s),
+            "--prompt-tokens", str(self.options.prompt_tokens), "--out", str(out),
+        ]  # fmt: skip
+        if prompt_bytes:
+            args += ["--prompt-bytes", str(prompt_bytes)]
+        if not self.options.stream:
+            args.append("--no-stream")
+        proc = await asyncio.create_subprocess_exec(*args)
+        if await proc.wait() != 0:
+            raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
+        row: dict[str, Any] = orjson.loads(out.read_bytes())
+        row["mode"] = mode
+        return row
+
+    async def profile_epp(self, qps: float, duration_s: float) -> str:
+        """cProfile this process (the EPP) while the client drives envoy+epp; top functions."""
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            await self.client("envoy+epp", qps, duration_s)
+        finally:
+            profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        return text.getvalue()
+
+
+def overhead_row(qps: float, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One table row: per-mode p50/p99 e2e and what the EPP adds over Envoy alone."""
+    out: dict[str, Any] = {"kind": "overhead", "qps": qps}
+    for mode, row in rows.items():
+        out[mode] = {
+            "p50_ms": row["e2e"]["p50"],
+            "p99_ms": row["e2e"]["p99"],
+            "achieved_qps": row["achieved_qps"],
+            "throughput_rps": row["throughput_rps"],
+            "errors": row["errors"],
+            "client_lag_p99_ms": row.get("client_lag", {}).get("p99"),
+        }
+    if "envoy" in rows and "envoy+epp" in rows:
+        out["added_p50_ms"] = rows["envoy+epp"]["e2e"]["p50"] - rows["envoy"]["e2e"]["p50"]
+        out["added_p99_ms"] = rows["envoy+epp"]["e2e"]["p99"] - rows["envoy"]["e2e"]["p99"]
+    return out
+
+
+async def run_overhead(
+    options: OverheadOptions, progress: Callable[[str], None] | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Rows for every rate plus the large-prompt row; and the EPP profile text."""
+    harness = OverheadHarness(options)
+    await harness.start()
+    results: list[dict[str, Any]] = []
+    try:
+        await harness.client("envoy+epp", 20, 1.0)  # warm connections and code paths
+        for qps in options.qps:
+            rows = {}
+            for mode in MODES:
+                if progress:
+                    progress(f"overhead {mode} @ {qps:g} QPS")
+                rows[mode] = await harness.client(mode, qps, options.duration_s)
+            results.append(overhead_row(qps, rows))
+        if options.large_prompt_bytes:
+            rows = {}
+            for mode in MODES:
+                if progress:
+                    progress(f"overhead {mode}, {options.large_prompt_bytes // 1000} KB prompt")
+                rows[mode] = await harness.client(
+                    mode, options.large_qps, options.large_duration_s, options.large_prompt_bytes
+                )
+            big = overhead_row(options.large_qps, rows)
+            big["prompt_bytes"] = options.large_prompt_bytes
+            results.append(big)
+        profile = ""
+        if options.profile_s > 0:
+            if progress:
+                progress("profiling the EPP")
+            profile = await harness.profile_epp(max(options.qps), options.profile_s)
+        return results, profile
+    finally:
+        await harness.stop()
