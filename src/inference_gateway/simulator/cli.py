@@ -46,6 +46,7 @@ def serve(
     output_len_median: Annotated[int, typer.Option(help="Output length without max_tokens.")] = 150,
     output_len_sigma: Annotated[float, typer.Option(help="Log-normal sigma (0 = fixed).")] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
+    pod_name: Annotated[str | None, typer.Option(help="Name shown in logs and /version.")] = None,
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -67,6 +68,7 @@ def serve(
         max_model_len=max_model_len,
         output_len=LengthDistribution(median=output_len_median, sigma=output_len_sigma),
         seed=seed,
+        name=pod_name,
     )
     asyncio.run(_serve(config, host, port))
 
@@ -74,9 +76,9 @@ def serve(
 async def _serve(config: ServerConfig, host: str, port: int) -> None:
     server = SimulatedServer(config)
     bound = await server.start(host, port)
-    console.print(
-        f"simulated vLLM '{config.served_model_name}' ({config.profile}) on {host}:{bound}"
-    )
+    who = f"{config.name}: " if config.name else ""
+    model = config.served_model_name
+    console.print(f"{who}simulated vLLM '{model}' ({config.profile}) on {host}:{bound}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -133,3 +135,7 @@ def fleet(
         table.add_row(key, f"{value:.4g}")
     table.add_row("wall_time_s", f"{result.wall_time:.2f}")
     console.print(table)
+
+
+if __name__ == "__main__":
+    app()

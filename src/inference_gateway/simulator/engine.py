@@ -211,6 +211,8 @@ class Engine:
             if seq.status == Status.ABORTED:
                 waiting.popleft()
                 continue
+            if seq.arrival > now:  # arrived after this iteration was scheduled
+                break
             if seq.lora is not None and not lora.can_run(seq.lora):
                 skipped.append(waiting.popleft())
                 continue

@@ -122,6 +122,7 @@ class Fleet:
         self._heap: list[tuple[float, int, int, int, EndpointSnapshot | None]] = []
         self._order = 0
         self._in_flight = 0
+        self._idle_with_work: set[int] = set()
         self._tokenizer = SimTokenizer()
 
     def run(
@@ -154,6 +155,8 @@ class Fleet:
                 now = nxt.arrival
                 self._arrive(nxt)
                 nxt = next(arrivals, None)
+                if self._idle_with_work and (nxt is None or nxt.arrival > now):
+                    self._kick(now)  # requests arriving at the same instant share a step
             if progress is not None and now >= next_report:
                 progress(now)
                 next_report = now + 1.0
@@ -184,9 +187,13 @@ class Fleet:
         if seq is None:
             self._reject(req, idx, "error")
             return
-        engine = server.engine
-        if not engine.busy:
-            self._start_step(server, req.arrival)
+        if not server.engine.busy:
+            self._idle_with_work.add(idx)
+
+    def _kick(self, now: float) -> None:
+        for i in sorted(self._idle_with_work):
+            self._start_step(self.servers[i], now)
+        self._idle_with_work.clear()
 
     def _admit(self, server: _Server, req: SimRequest) -> EngineSeq | None:
         cfg = server.config

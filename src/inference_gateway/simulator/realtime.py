@@ -1,8 +1,10 @@
 """Drives an Engine in (scaled) wall-clock time on the asyncio loop.
 
 Model time runs at 1/time_scale of wall time. Each iteration sleeps until its absolute
-deadline, so Python overhead does not accumulate; if the loop falls behind, the next
-iteration starts late (the simulated GPU looks idle for that gap) rather than in the past.
+deadline and the next one starts where it ended, so Python overhead does not accumulate.
+A request is stamped with the model time it reached the server and only iterations that
+start after that can admit it. If the loop falls far behind, the next iteration starts
+late (the simulated GPU looks idle for that gap) instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.sequence import Sequence
+
+MAX_LAG_WALL = 0.005  # seconds of wall time the model timeline may trail the clock
 
 
 class RealtimeDriver:
@@ -76,18 +80,30 @@ class RealtimeDriver:
             if fut is not None and not fut.done():
                 fut.set_result(None)
 
+    def _next_start(self, chained: bool) -> float:
+        """Back-to-back iterations follow the model timeline, so late wake-ups do not add
+        up; if the loop falls more than MAX_LAG_WALL behind, the timeline resyncs."""
+        now = self.now()
+        if chained and (now - self._last_end) * self.time_scale < MAX_LAG_WALL:
+            return self._last_end
+        return max(now, self._last_end)
+
     async def _run(self) -> None:
         engine = self.engine
+        chained = False
         while True:
             if not engine.has_work():
                 self._wake.clear()
                 await self._wake.wait()
-            start = max(self.now(), self._last_end)
+                chained = False
+            start = self._next_start(chained)
             plan = engine.begin_step(start)
             if plan is None:  # nothing schedulable until something changes
                 self._wake.clear()
                 await self._wake.wait()
+                chained = False
                 continue
+            chained = True
             delay = self._t0 + plan.end * self.time_scale - self._loop.time()
             await asyncio.sleep(max(delay, 0.0))
             outcome = engine.finish_step()

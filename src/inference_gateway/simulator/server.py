@@ -216,7 +216,7 @@ class SimulatedServer:
         return web.Response(status=200)
 
     async def _version(self, request: web.Request) -> web.Response:
-        return _json({"version": "0.0.0+simulated"})
+        return _json({"version": "0.0.0+simulated", "name": self.config.display_name})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         assert self.registry is not None
