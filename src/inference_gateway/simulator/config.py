@@ -1,0 +1,97 @@
+"""Configuration of one simulated model server (shared by the HTTP server and the fleet)."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from inference_gateway.simulator.profile import ModelProfile
+
+MetricsFlavor = Literal["vllm", "sglang", "trtllm"]
+MaxTokensMode = Literal["exact", "cap"]
+
+
+@dataclass(frozen=True, slots=True)
+class LengthDistribution:
+    """A clipped log-normal length distribution (sigma=0 gives a fixed length)."""
+
+    median: float = 150.0
+    sigma: float = 1.0
+    minimum: int = 1
+    maximum: int = 2048
+
+    def sample(self, rng: random.Random) -> int:
+        value = self.median
+        if self.sigma > 0:
+            value = rng.lognormvariate(math.log(self.median), self.sigma)
+        return int(min(self.maximum, max(self.minimum, round(value))))
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Fully resolved engine limits (no Nones): what the scheduler and KV cache run with."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    num_gpu_blocks: int
+    block_size: int
+    max_loras: int
+    max_cpu_loras: int
+    max_model_len: int
+    enable_prefix_caching: bool
+
+
+@dataclass
+class ServerConfig:
+    """One vLLM-like server. None means "take it from the profile" (or vLLM's default)."""
+
+    served_model_name: str = "meta-llama/Llama-2-7b-hf"
+    lora_adapters: list[str] = field(default_factory=list)
+    profile: str = "h100-llama2-7b"
+    metrics_flavor: MetricsFlavor = "vllm"
+    time_scale: float = 1.0
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    num_gpu_blocks: int | None = None
+    block_size: int | None = None
+    max_loras: int = 1
+    max_cpu_loras: int | None = None
+    max_model_len: int | None = None
+    enable_prefix_caching: bool = True
+    enable_lora: bool = True
+    seed: int = 0
+    output_len: LengthDistribution = field(default_factory=LengthDistribution)
+    max_tokens_mode: MaxTokensMode = "exact"
+    name: str | None = None
+
+    def resolve(self, profile: ModelProfile) -> EngineConfig:
+        """Merge with the profile and check the limits vLLM itself enforces at startup."""
+        block_size = self.block_size or profile.block_size
+        num_blocks = self.num_gpu_blocks or profile.num_gpu_blocks
+        max_cpu = self.max_cpu_loras if self.max_cpu_loras is not None else self.max_loras
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError("max_num_batched_tokens must be >= max_num_seqs (as in vLLM)")
+        if max_cpu < self.max_loras:
+            raise ValueError("max_cpu_loras must be >= max_loras (as in vLLM)")
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        max_len = self.max_model_len or profile.max_model_len
+        # vLLM refuses to start when one max-length sequence cannot fit; we clamp instead so
+        # tiny KV caches (for preemption experiments) still start.
+        max_len = min(max_len, num_blocks * block_size)
+        return EngineConfig(
+            max_num_seqs=self.max_num_seqs,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+            num_gpu_blocks=num_blocks,
+            block_size=block_size,
+            max_loras=self.max_loras,
+            max_cpu_loras=max_cpu,
+            max_model_len=max_len,
+            enable_prefix_caching=self.enable_prefix_caching,
+        )
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.served_model_name

@@ -1,0 +1,267 @@
+"""Virtual-time fleet: N simulated vLLM servers driven by a discrete-event clock.
+
+The same Engine as the HTTP server, with no wall-clock waiting: a 10-minute 1000 QPS
+workload runs in seconds. A scheduler routes each request on arrival, seeing only the
+servers' metrics as last scraped (every `scrape_interval` seconds, staggered across
+servers, and visible `staleness` seconds after the scrape).
+
+Usage::
+
+    from inference_gateway.simulator.config import ServerConfig
+    from inference_gateway.simulator.fleet import run_fleet
+    from inference_gateway.simulator.schedulers import RoundRobinScheduler
+    from inference_gateway.simulator.workload import sharegpt_like
+
+    servers = [ServerConfig(name=f"vllm-{i}") for i in range(4)]   # mix profiles freely
+    result = run_fleet(sharegpt_like(qps=100, duration_s=60, seed=1), servers,
+                       RoundRobinScheduler(), scrape_interval=0.05, staleness=0.0)
+    result.results      # list[RequestResult]: arrival, first_token, finish, tokens, endpoint
+    result.summary()    # throughput, TTFT / TPOT / NTPOT / e2e percentiles
+    result.servers      # per-server EngineStats (preemptions, prefix hits, busy time)
+
+A scheduler is any object with `pick(request, snapshots) -> index | None` (see
+fleet_types.Scheduler); None rejects the request. If it also has
+`on_finished(result)`, it is told about each completed request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.engine import Engine
+from inference_gateway.simulator.fleet_types import (
+    EndpointSnapshot,
+    FinishObserver,
+    RequestResult,
+    Scheduler,
+    SimRequest,
+)
+from inference_gateway.simulator.profile import load_profile
+from inference_gateway.simulator.report import summarize
+from inference_gateway.simulator.sequence import Sequence as EngineSeq
+from inference_gateway.simulator.stats import EngineStats
+from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
+
+_STEP, _SCRAPE, _PUBLISH = 0, 1, 2
+
+
+@dataclass
+class ServerReport:
+    name: str
+    profile: str
+    stats: EngineStats
+
+
+@dataclass
+class FleetResult:
+    results: list[RequestResult]
+    servers: list[ServerReport]
+    sim_time: float
+    wall_time: float
+    incomplete: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float]:
+        return summarize(self.results)
+
+
+class _Server:
+    def __init__(self, index: int, config: ServerConfig) -> None:
+        self.index = index
+        self.config = config
+        self.name = config.name or f"server-{index}"
+        self.profile = load_profile(config.profile)
+        self.engine = Engine(config.resolve(self.profile), self.profile)
+        for adapter in config.lora_adapters:
+            self.engine.lora.register(adapter)
+        self.rng = random.Random(config.seed)
+
+    def snapshot(self, now: float) -> EndpointSnapshot:
+        e = self.engine
+        return EndpointSnapshot(
+            index=self.index,
+            name=self.name,
+            model=self.config.served_model_name,
+            updated_at=now,
+            waiting_queue=e.num_waiting,
+            running_requests=len(e.running),
+            kv_cache_usage=e.pool.usage,
+            active_adapters=frozenset(e.lora.running),
+            waiting_adapters=frozenset(e.lora.waiting),
+            max_active_adapters=e.cfg.max_loras,
+            block_size=e.cfg.block_size,
+            num_gpu_blocks=e.cfg.num_gpu_blocks,
+            prefix_cache_hit_rate=e.stats.prefix_hit_rate,
+            num_preemptions=e.stats.num_preemptions,
+        )
+
+
+class Fleet:
+    def __init__(
+        self,
+        servers: Sequence[ServerConfig],
+        scheduler: Scheduler,
+        *,
+        scrape_interval: float = 0.05,
+        staleness: float = 0.0,
+    ) -> None:
+        if not servers:
+            raise ValueError("a fleet needs at least one server")
+        self.servers = [_Server(i, c) for i, c in enumerate(servers)]
+        self.scheduler = scheduler
+        self.observer = scheduler if isinstance(scheduler, FinishObserver) else None
+        self.scrape_interval = scrape_interval
+        self.staleness = staleness
+        self.visible = [s.snapshot(0.0) for s in self.servers]
+        self.results: list[RequestResult] = []
+        self._heap: list[tuple[float, int, int, int, EndpointSnapshot | None]] = []
+        self._order = 0
+        self._in_flight = 0
+        self._idle_with_work: set[int] = set()
+        self._tokenizer = SimTokenizer()
+
+    def run(
+        self,
+        workload: Iterable[SimRequest],
+        progress: Callable[[float], None] | None = None,
+    ) -> FleetResult:
+        wall0 = time.perf_counter()
+        n = len(self.servers)
+        for s in self.servers:
+            self._push(self.scrape_interval * s.index / n, _SCRAPE, s.index, None)
+        arrivals = iter(workload)
+        nxt = next(arrivals, None)
+        now = 0.0
+        next_report = 1.0
+        heap = self._heap
+        while heap or nxt is not None:
+            if heap and (nxt is None or heap[0][0] <= nxt.arrival):
+                now, _, kind, i, snap = heapq.heappop(heap)
+                if kind == _STEP:
+                    self._step_done(self.servers[i], now)
+                elif kind == _SCRAPE:
+                    if nxt is not None or self._in_flight:
+                        self._scrape(self.servers[i], now)
+                elif snap is not None:
+                    self.visible[i] = snap
+            elif nxt is not None:
+                if nxt.arrival < now:
+                    raise ValueError("workload arrivals must be in non-decreasing order")
+                now = nxt.arrival
+                self._arrive(nxt)
+                nxt = next(arrivals, None)
+                if self._idle_with_work and (nxt is None or nxt.arrival > now):
+                    self._kick(now)  # requests arriving at the same instant share a step
+            if progress is not None and now >= next_report:
+                progress(now)
+                next_report = now + 1.0
+        incomplete = sum(len(s.engine.running) + s.engine.num_waiting for s in self.servers)
+        reports = [ServerReport(s.name, s.profile.name, s.engine.stats) for s in self.servers]
+        return FleetResult(self.results, reports, now, time.perf_counter() - wall0, incomplete)
+
+    # ---- events -----------------------------------------------------------------------
+    def _push(self, t: float, kind: int, server: int, snap: EndpointSnapshot | None) -> None:
+        self._order += 1
+        heapq.heappush(self._heap, (t, self._order, kind, server, snap))
+
+    def _scrape(self, server: _Server, now: float) -> None:
+        snap = server.snapshot(now)
+        if self.staleness > 0:
+            self._push(now + self.staleness, _PUBLISH, server.index, snap)
+        else:
+            self.visible[server.index] = snap
+        self._push(now + self.scrape_interval, _SCRAPE, server.index, None)
+
+    def _arrive(self, req: SimRequest) -> None:
+        idx = self.scheduler.pick(req, self.visible)
+        if idx is None or not 0 <= idx < len(self.servers):
+            self._reject(req, -1, "rejected")
+            return
+        server = self.servers[idx]
+        seq = self._admit(server, req)
+        if seq is None:
+            self._reject(req, idx, "error")
+            return
+        if not server.engine.busy:
+            self._idle_with_work.add(idx)
+
+    def _kick(self, now: float) -> None:
+        for i in sorted(self._idle_with_work):
+            self._start_step(self.servers[i], now)
+        self._idle_with_work.clear()
+
+    def _admit(self, server: _Server, req: SimRequest) -> EngineSeq | None:
+        cfg = server.config
+        lora = None if req.model in (None, cfg.served_model_name) else req.model
+        if lora is not None and lora not in server.engine.lora.registered:
+            return None
+        prompt_len, hashes = req.prompt_tokens, req.block_hashes
+        if hashes is None and req.prompt is not None:
+            ids = self._tokenizer.encode(req.prompt)
+            prompt_len = prompt_len or len(ids)
+            hashes = block_hashes(ids[:prompt_len], server.engine.cfg.block_size)
+        out_len = req.output_tokens or cfg.output_len.sample(server.rng)
+        try:
+            return server.engine.add_request(
+                req.request_id,
+                prompt_len,
+                out_len,
+                req.arrival,
+                lora=lora,
+                block_hashes=hashes or (),
+            )
+        except ValueError:
+            return None
+
+    def _reject(self, req: SimRequest, idx: int, status: str) -> None:
+        res = RequestResult(
+            req.request_id, idx, req.arrival, -1.0, -1.0, req.prompt_tokens, 0, status=status
+        )
+        self.results.append(res)
+
+    def _start_step(self, server: _Server, now: float) -> None:
+        plan = server.engine.begin_step(now)
+        if plan is not None:
+            self._in_flight += 1
+            self._push(plan.end, _STEP, server.index, None)
+
+    def _step_done(self, server: _Server, now: float) -> None:
+        self._in_flight -= 1
+        engine = server.engine
+        out = engine.finish_step()
+        for seq in out.finished:
+            res = RequestResult(
+                seq.request_id,
+                server.index,
+                seq.arrival,
+                seq.first_token,
+                seq.finish_time,
+                seq.prompt_len,
+                seq.max_output,
+                seq.cached_tokens,
+                seq.preemptions,
+            )
+            self.results.append(res)
+            if self.observer is not None:
+                self.observer.on_finished(res)
+        if engine.has_work():
+            self._start_step(server, now)
+
+
+def run_fleet(
+    workload: Iterable[SimRequest],
+    servers: Sequence[ServerConfig],
+    scheduler: Scheduler,
+    *,
+    scrape_interval: float = 0.05,
+    staleness: float = 0.0,
+    progress: Callable[[float], None] | None = None,
+) -> FleetResult:
+    """Run `workload` (sorted by arrival) through a fleet; see the module docstring."""
+    fleet = Fleet(servers, scheduler, scrape_interval=scrape_interval, staleness=staleness)
+    return fleet.run(workload, progress)

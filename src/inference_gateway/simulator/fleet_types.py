@@ -1,0 +1,98 @@
+"""Data exchanged with the virtual-time fleet: requests in, snapshots to the scheduler,
+per-request results out, and the scheduler Protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(slots=True)
+class SimRequest:
+    """One request of a workload.
+
+    model: None or the base model name for the base model, else a LoRA adapter name.
+    output_tokens: exact output length (None: sampled from the server's output_len).
+    block_hashes: chain hashes of the prompt's shareable leading full blocks (see
+      workload.py); None with `prompt` set means "tokenize the prompt and hash it";
+      None without a prompt means the prompt shares nothing.
+    prompt: text for schedulers that look at it (prefix-aware ones); optional.
+    """
+
+    request_id: int | str
+    arrival: float
+    prompt_tokens: int
+    output_tokens: int | None = None
+    model: str | None = None
+    block_hashes: Sequence[int] | None = None
+    prompt: str | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSnapshot:
+    """What a metrics scrape of one server saw (field names follow the gateway's
+    EndpointMetrics). updated_at is the virtual time of the scrape."""
+
+    index: int
+    name: str
+    model: str
+    updated_at: float
+    waiting_queue: int
+    running_requests: int
+    kv_cache_usage: float
+    active_adapters: frozenset[str]
+    waiting_adapters: frozenset[str]
+    max_active_adapters: int
+    block_size: int
+    num_gpu_blocks: int
+    prefix_cache_hit_rate: float
+    num_preemptions: int
+
+
+@dataclass(slots=True)
+class RequestResult:
+    request_id: int | str
+    endpoint: int  # index into the fleet's servers; -1 if rejected before routing
+    arrival: float
+    first_token: float  # -1 if none
+    finish: float  # -1 if it never finished
+    prompt_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    preemptions: int = 0
+    status: str = "ok"  # ok | rejected (scheduler returned None) | error (invalid request)
+
+    @property
+    def ttft(self) -> float:
+        return self.first_token - self.arrival
+
+    @property
+    def e2e(self) -> float:
+        return self.finish - self.arrival
+
+    @property
+    def tpot(self) -> float:
+        """Mean time per output token after the first (0 for single-token outputs)."""
+        if self.output_tokens <= 1:
+            return 0.0
+        return (self.finish - self.first_token) / (self.output_tokens - 1)
+
+    @property
+    def ntpot(self) -> float:
+        """End-to-end latency normalised by output length."""
+        return self.e2e / max(self.output_tokens, 1)
+
+
+class Scheduler(Protocol):
+    """Routes one request: return the index of an endpoint, or None to reject it."""
+
+    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None: ...
+
+
+@runtime_checkable
+class FinishObserver(Protocol):
+    """Optional: schedulers that implement this hear about every completed request."""
+
+    def on_finished(self, result: RequestResult) -> None: ...

@@ -1,0 +1,41 @@
+"""Reference schedulers for the virtual-time fleet."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from inference_gateway.simulator.fleet_types import EndpointSnapshot, SimRequest
+
+
+class RoundRobinScheduler:
+    """What a plain Kubernetes Service does (kube-proxy round-robin)."""
+
+    def __init__(self) -> None:
+        self._next = 0
+
+    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        i = self._next % len(endpoints)
+        self._next = i + 1
+        return i
+
+
+class RandomScheduler:
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = random.Random(seed)
+
+    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        return self._rng.randrange(len(endpoints))
+
+
+class LeastRequestsScheduler:
+    """Fewest waiting+running requests in the (possibly stale) snapshot; ties rotate."""
+
+    def __init__(self) -> None:
+        self._turn = 0
+
+    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        n = len(endpoints)
+        self._turn += 1
+        order = [(self._turn + k) % n for k in range(n)]
+        return min(order, key=lambda i: endpoints[i].waiting_queue + endpoints[i].running_requests)
