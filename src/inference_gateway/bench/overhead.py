@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from inference_gateway.bench.client import run_fixed_rate
 from inference_gateway.bench.pool import free_port, pod_ips, pool_resources
 from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
@@ -47,6 +48,7 @@ class OverheadOptions:
     profile_s: float = 5.0  # cProfile the EPP at the highest rate for this long; 0 = skip
     epp_config: str | None = None
     subnet: int = 60
+    client_process: bool = True  # False: run the client on this loop (smoke tests only)
 
 
 @dataclass
@@ -97,6 +99,12 @@ class OverheadHarness:
 
     async def client(self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0) -> dict[str, Any]:
         """One client process at `qps` against `mode`; returns its summary row."""
+        if not self.options.client_process:
+            row = await run_fixed_rate(
+                self.urls[mode], qps, duration_s, self.options.prompt_tokens, prompt_bytes,
+                stream=self.options.stream,
+            )  # fmt: skip
+            return {**row, "mode": mode}
         out = self.workdir / f"client-{mode.replace('+', '-')}-{qps}.json"
         args = [
             sys.executable, "-m", "inference_gateway.bench.client",
@@ -153,7 +161,7 @@ async def run_overhead(
     await harness.start()
     results: list[dict[str, Any]] = []
     try:
-        await harness.client("envoy+epp", 20, 1.0)  # warm connections and code paths
+        await harness.client("envoy+epp", 20, 0.5)  # warm connections and code paths
         for qps in options.qps:
             rows = {}
             for mode in MODES:
