@@ -50,10 +50,10 @@ async def test_overhead_smoke() -> None:
     rows, profile = await run_overhead(options)
     assert [r.get("prompt_bytes", 0) for r in rows] == [0, 50_000]
     for row in rows:
-        for mode in ("backend", "envoy", "envoy+epp"):
+        for mode in ("backend", "envoy", "envoy+noop", "envoy+epp"):
             assert row[mode]["errors"] == {}, (mode, row[mode])
             assert row[mode]["p50_ms"] > 0
-        assert "added_p50_ms" in row
+        assert "added_p50_ms" in row and "floor_p99_ms" in row
     assert "extproc" in profile
 
 

@@ -1,11 +1,13 @@
 """Gateway overhead: latency the EPP adds over Envoy's own round robin, with an instant backend.
 
-Three paths to the same instant backend pods, at each rate:
-  backend    client -> backend                     (the floor: client + backend cost)
-  envoy      client -> Envoy round robin -> backend (what a Kubernetes Service adds)
-  envoy+epp  client -> Envoy -> ext_proc EPP -> backend
-added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP runs
-in this process (so it can be profiled); Envoy and the backend are separate processes.
+Four paths to the same instant backend pods, at each rate:
+  backend     client -> backend                      (the floor: client + backend cost)
+  envoy       client -> Envoy round robin -> backend (what a Kubernetes Service adds)
+  envoy+noop  client -> Envoy -> do-nothing ext_proc -> backend (gRPC + protocol floor)
+  envoy+epp   client -> Envoy -> ext_proc EPP -> backend
+added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP and
+the no-op server run in this process (so they can be profiled); Envoy and the backend are
+separate processes.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ import logging
 import pstats
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import orjson
 
 from inference_gateway.bench.client import run_fixed_rate
+from inference_gateway.bench.noop_extproc import serve_noop
 from inference_gateway.bench.pool import free_port, pod_ips, pool_resources
 from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
@@ -32,7 +37,7 @@ from inference_gateway.epp import EndpointPicker, EPPOptions
 
 log = logging.getLogger(__name__)
 
-MODES = ("backend", "envoy", "envoy+epp")
+MODES = ("backend", "envoy", "envoy+noop", "envoy+epp")
 
 
 @dataclass
@@ -49,6 +54,7 @@ class OverheadOptions:
     epp_config: str | None = None
     subnet: int = 60
     client_process: bool = True  # False: run the client on this loop (smoke tests only)
+    modes: tuple[str, ...] = MODES
 
 
 @dataclass
@@ -57,6 +63,7 @@ class OverheadHarness:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ig-overhead-")))
     backend: asyncio.subprocess.Process | None = None
     epp: EndpointPicker | None = None
+    noop: grpc.aio.Server | None = None
     envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -80,9 +87,13 @@ class OverheadHarness:
         await self.epp.start()
         await self.epp.scraper.scrape_once()
         addresses = [f"{ip}:{port}" for ip in ips]
-        for mode, use_epp in (("envoy", False), ("envoy+epp", True)):
+        self.noop, noop_port = await serve_noop(addresses)
+        ext_proc_ports = {"envoy": 0, "envoy+noop": noop_port, "envoy+epp": self.epp.port}
+        for mode in self.options.modes:
+            if mode == "backend":
+                continue
             listen = free_port()
-            cfg = EnvoyConfig(listen_port=listen, epp_port=self.epp.port, use_epp=use_epp)
+            cfg = EnvoyConfig(listen_port=listen, epp_port=ext_proc_ports[mode], use_epp=mode != "envoy")
             envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"))
             await envoy.start(addresses)
             self.envoys[mode] = envoy
@@ -91,6 +102,8 @@ class OverheadHarness:
     async def stop(self) -> None:
         for envoy in self.envoys.values():
             await envoy.stop()
+        if self.noop is not None:
+            await self.noop.stop(0)
         if self.epp is not None:
             await self.epp.stop()
         if self.backend is not None and self.backend.returncode is None:
@@ -100,11 +113,11 @@ class OverheadHarness:
     async def client(self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0) -> dict[str, Any]:
         """One client process at `qps` against `mode`; returns its summary row."""
         if not self.options.client_process:
-            row = await run_fixed_rate(
+            local = await run_fixed_rate(
                 self.urls[mode], qps, duration_s, self.options.prompt_tokens, prompt_bytes,
                 stream=self.options.stream,
             )  # fmt: skip
-            return {**row, "mode": mode}
+            return {**local, "mode": mode}
         out = self.workdir / f"client-{mode.replace('+', '-')}-{qps}.json"
         args = [
             sys.executable, "-m", "inference_gateway.bench.client",
@@ -115,11 +128,15 @@ class OverheadHarness:
             args += ["--prompt-bytes", str(prompt_bytes)]
         if not self.options.stream:
             args.append("--no-stream")
+        cpu = time.process_time()
         proc = await asyncio.create_subprocess_exec(*args)
         if await proc.wait() != 0:
             raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
+        cpu = time.process_time() - cpu
         row: dict[str, Any] = orjson.loads(out.read_bytes())
         row["mode"] = mode
+        # this process hosts the EPP and the no-op server: its CPU per request is theirs
+        row["gateway_cpu_ms_per_request"] = 1e3 * cpu / max(row["requests"], 1)
         return row
 
     async def profile_epp(self, qps: float, duration_s: float) -> str:
@@ -146,10 +163,12 @@ def overhead_row(qps: float, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "throughput_rps": row["throughput_rps"],
             "errors": row["errors"],
             "client_lag_p99_ms": row.get("client_lag", {}).get("p99"),
+            "gateway_cpu_ms_per_request": row.get("gateway_cpu_ms_per_request"),
         }
-    if "envoy" in rows and "envoy+epp" in rows:
-        out["added_p50_ms"] = rows["envoy+epp"]["e2e"]["p50"] - rows["envoy"]["e2e"]["p50"]
-        out["added_p99_ms"] = rows["envoy+epp"]["e2e"]["p99"] - rows["envoy"]["e2e"]["p99"]
+    for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop")):
+        if "envoy" in rows and mode in rows:
+            for pct in ("p50", "p99"):
+                out[f"{name}_{pct}_ms"] = rows[mode]["e2e"][pct] - rows["envoy"]["e2e"][pct]
     return out
 
 
@@ -164,14 +183,14 @@ async def run_overhead(
         await harness.client("envoy+epp", 20, 0.5)  # warm connections and code paths
         for qps in options.qps:
             rows = {}
-            for mode in MODES:
+            for mode in options.modes:
                 if progress:
                     progress(f"overhead {mode} @ {qps:g} QPS")
                 rows[mode] = await harness.client(mode, qps, options.duration_s)
             results.append(overhead_row(qps, rows))
         if options.large_prompt_bytes:
             rows = {}
-            for mode in MODES:
+            for mode in options.modes:
                 if progress:
                     progress(f"overhead {mode}, {options.large_prompt_bytes // 1000} KB prompt")
                 rows[mode] = await harness.client(

@@ -112,7 +112,12 @@ def plot_overhead(rows: list[dict[str, Any]], out: Path, name: str) -> Path:
     rates = [r for r in rows if not r.get("prompt_bytes")]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, pct in zip(axes, ("p50_ms", "p99_ms"), strict=True):
-        for mode, style in (("backend", "C7:"), ("envoy", "k--"), ("envoy+epp", "C0-")):
+        for mode, style in (
+            ("backend", "C7:"),
+            ("envoy", "k--"),
+            ("envoy+noop", "C2-."),
+            ("envoy+epp", "C0-"),
+        ):
             xs = [r["qps"] for r in rates if mode in r]
             ax.plot(xs, [r[mode][pct] for r in rates if mode in r], style, marker="o", label=mode)
         ax.set_xscale("log")

@@ -151,28 +151,32 @@ def realtime_table(rows: list[dict[str, Any]]) -> str:
 def overhead_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
+    modes = ("backend", "envoy", "envoy+noop", "envoy+epp")
     body = []
     for r in rows:
-        label = f"{r['qps']:g}" + (
-            f" ({r['prompt_bytes'] // 1000} KB prompt)" if r.get("prompt_bytes") else ""
-        )
+        label = f"{r['qps']:g}" + (f" ({r['prompt_bytes'] // 1000} KB)" if r.get("prompt_bytes") else "")
         cells = [label]
-        for mode in ("backend", "envoy", "envoy+epp"):
+        for mode in modes:
             m = r.get(mode, {})
             cells.append(f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}")
         epp = r.get("envoy+epp", {})
-        errors = sum(sum(r.get(m, {}).get("errors", {}).values()) for m in ("backend", "envoy", "envoy+epp"))
+        errors = sum(sum(r.get(m, {}).get("errors", {}).values()) for m in modes)
         cells += [
-            f"**{_fmt(r.get('added_p50_ms'), 2)}**",
-            f"**{_fmt(r.get('added_p99_ms'), 2)}**",
+            f"**{_fmt(r.get('added_p50_ms'), 2)} / {_fmt(r.get('added_p99_ms'), 2)}**",
+            f"{_fmt(r.get('floor_p50_ms'), 2)} / {_fmt(r.get('floor_p99_ms'), 2)}",
+            _fmt(epp.get("gateway_cpu_ms_per_request"), 2),
             _fmt(epp.get("achieved_qps"), 0),
             _fmt(epp.get("client_lag_p99_ms"), 1),
             str(errors),
         ]
         body.append(cells)
-    header = ["QPS", "backend p50 / p99", "Envoy p50 / p99", "Envoy+EPP p50 / p99", "added p50", "added p99",
-              "sent QPS", "send lag p99", "errors"]  # fmt: skip
-    return _table(header, body) + "\n\nAll in ms, end to end at the client (first byte to last byte)."
+    header = ["QPS", "backend", "Envoy", "Envoy + no-op ext_proc", "Envoy + EPP", "EPP adds",
+              "no-op ext_proc adds", "EPP CPU ms/req", "sent QPS", "send lag p99", "errors"]  # fmt: skip
+    return (
+        _table(header, body)
+        + '\n\nEnd-to-end latency at the client, p50 / p99 in ms. "EPP adds" = Envoy + EPP minus Envoy'
+        + ' alone; "no-op ext_proc adds" is the same for a Python ext_proc server that does nothing.'
+    )
 
 
 def decisions_table(rows: list[dict[str, Any]]) -> str:

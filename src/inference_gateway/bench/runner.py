@@ -127,7 +127,7 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
         profile_s=o.profile_s,
         epp_config=epp,
     )
-    steps = 3 * (len(o.qps) + (1 if o.large_prompt_bytes else 0)) + (1 if o.profile_s else 0)
+    steps = len(options.modes) * (len(o.qps) + (1 if o.large_prompt_bytes else 0)) + (1 if o.profile_s else 0)
     task = progress.add_task(f"{scenario.name}: overhead", total=steps)
 
     def step(label: str) -> None:
