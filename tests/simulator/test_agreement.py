@@ -18,9 +18,7 @@ TIME_SCALE = 2.0  # wall seconds per model second: keeps HTTP overhead small rel
 
 def _workload() -> list[tuple[str, float, str, int]]:
     """(id, arrival s, prompt, max_tokens): overlapping requests of different sizes."""
-    return [
-        (f"r{i}", 0.025 * i, words(1200 + 150 * i, seed=i), 12 + 4 * (i % 4)) for i in range(10)
-    ]
+    return [(f"r{i}", 0.025 * i, words(1200 + 150 * i, seed=i), 12 + 4 * (i % 4)) for i in range(10)]
 
 
 async def _realtime(server: SimulatedServer) -> dict[str, tuple[float, float]]:

@@ -106,13 +106,9 @@ async def test_models_list_and_runtime_lora_loading(make_server: ServerFactory) 
     base = server.config.served_model_name
     ids = [m.id for m in (await client.models.list()).data]
     assert ids == [base, "sql"]
-    status, _ = await _post(
-        server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"}
-    )
+    status, _ = await _post(server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"})
     assert status == 200
-    again, err = await _post(
-        server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"}
-    )
+    again, err = await _post(server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"})
     assert again == 400 and isinstance(err, dict) and "error" in err
     assert "chat" in [m.id for m in (await client.models.list()).data]
     ok = await client.completions.create(model="chat", prompt="hello", max_tokens=2)
