@@ -6,14 +6,14 @@ import time
 
 from inference_gateway.datastore.endpoint import EndpointMetrics
 from inference_gateway.metrics.mappings import EngineMapping
-from inference_gateway.metrics.parse import Sample, parse_families
+from inference_gateway.metrics.parse import Sample, family_samples
 from inference_gateway.metrics.spec import MetricSpec
 
 
 def metrics_from_page(
     text: str, mapping: EngineMapping, previous: EndpointMetrics | None = None, now: float | None = None
 ) -> EndpointMetrics:
-    fams = parse_families(text, mapping.families)
+    fams = _FamilyReader(text)
     active, waiting, max_lora = lora_state(_first_match(fams, mapping.lora_info))
     block_size, num_blocks = _cache_geometry(fams, mapping, previous)
     return EndpointMetrics(
@@ -32,7 +32,21 @@ def metrics_from_page(
     )
 
 
-def _first_match(fams: dict[str, list[Sample]], specs: tuple[MetricSpec, ...]) -> list[Sample]:
+class _FamilyReader:
+    """Parses a family on first use, so fallback specs cost nothing when the first one is present."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.parsed: dict[str, list[Sample]] = {}
+
+    def get(self, name: str) -> list[Sample]:
+        samples = self.parsed.get(name)
+        if samples is None:
+            samples = self.parsed[name] = family_samples(self.text, name)
+        return samples
+
+
+def _first_match(fams: _FamilyReader, specs: tuple[MetricSpec, ...]) -> list[Sample]:
     for spec in specs:
         samples = fams.get(spec.name)
         if samples:
@@ -43,10 +57,12 @@ def _first_match(fams: dict[str, list[Sample]], specs: tuple[MetricSpec, ...]) -
 
 
 def _cache_geometry(
-    fams: dict[str, list[Sample]], mapping: EngineMapping, previous: EndpointMetrics | None
+    fams: _FamilyReader, mapping: EngineMapping, previous: EndpointMetrics | None
 ) -> tuple[int, int]:
     block_size = previous.block_size if previous else 0
     num_blocks = previous.num_gpu_blocks if previous else 0
+    if block_size > 0 and num_blocks > 0:
+        return block_size, num_blocks  # engine cache geometry is fixed for the process's life
     for sample in _first_match(fams, mapping.cache_info):
         block_size = _int_label(sample, mapping.block_size_label, block_size)
         num_blocks = _int_label(sample, mapping.num_blocks_label, num_blocks)
@@ -66,10 +82,10 @@ def _int_label(sample: Sample, key: str, default: int) -> int:
         return default
 
 
-def _model_names(fams: dict[str, list[Sample]]) -> frozenset[str]:
+def _model_names(fams: _FamilyReader) -> frozenset[str]:
     """Engines label their gauges with the served model name (vLLM: model_name)."""
     return frozenset(
-        s.labels["model_name"] for samples in fams.values() for s in samples if "model_name" in s.labels
+        s.labels["model_name"] for samples in fams.parsed.values() for s in samples if "model_name" in s.labels
     )
 
 
