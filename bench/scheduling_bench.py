@@ -122,7 +122,9 @@ def vllm_metrics_page(engines: int = 4, models: int = 2) -> str:
         for labels in series:
             out += [f'vllm:{h}_bucket{{{labels},le="{b}"}} {k * 3.0}' for k, b in enumerate(buckets)]
             out += [f"vllm:{h}_sum{{{labels}}} 1234.5", f"vllm:{h}_count{{{labels}}} 77.0"]
-    out.append('vllm:cache_config_info{block_size="16",num_gpu_blocks="31250",enable_prefix_caching="True"} 1.0')
+    out.append(
+        'vllm:cache_config_info{block_size="16",num_gpu_blocks="31250",enable_prefix_caching="True"} 1.0'
+    )
     out.append(
         'vllm:lora_requests_info{max_lora="4",running_lora_adapters="a,b",waiting_lora_adapters=""} 1.7e9'
     )
@@ -141,18 +143,24 @@ def main() -> None:
     table.add_column("notes")
     for n, iters in ((10, 20000), (100, 5000), (1000, 1000)):
         schedule_us, bound_us = bench_decision(n, iters // scale)
-        table.add_row(f"decision, {n} endpoints", f"{schedule_us:.1f} us", f"with post-pick update: {bound_us:.1f} us")
+        table.add_row(
+            f"decision, {n} endpoints", f"{schedule_us:.1f} us", f"with post-pick update: {bound_us:.1f} us"
+        )
 
     prompt = ("The quick brown fox jumps over the lazy dog. " * 5000)[: 220 * 1024]
     hash_us = median_us(lambda: hash_prompt(prompt, MODEL, 64, 256), 5000 // scale)
-    table.add_row("prefix hashing, 220 KB prompt", f"{hash_us:.1f} us", "64-char blocks, 256 max -> 256 hashes")
+    table.add_row(
+        "prefix hashing, 220 KB prompt", f"{hash_us:.1f} us", "64-char blocks, 256 max -> 256 hashes"
+    )
 
     mapping = MappingRegistry().default
     for engines, models in ((1, 1), (4, 2)):
         page = vllm_metrics_page(engines, models)
         previous = metrics_from_page(page, mapping)  # steady state: cache geometry already known
-        fast_us = median_us(lambda: metrics_from_page(page, mapping, previous), 2000 // scale)
-        full_us = median_us(lambda: list(text_string_to_metric_families(page)), 40 // scale or 2, warmup=2)
+        fast_us = median_us(lambda p=page, m=previous: metrics_from_page(p, mapping, m), 2000 // scale)
+        full_us = median_us(
+            lambda p=page: list(text_string_to_metric_families(p)), 40 // scale or 2, warmup=2
+        )
         label = f"vLLM page, {engines} engine(s) x {models} model(s), {len(page) / 1024:.0f} KB"
         table.add_row(f"{label}: targeted parse", f"{fast_us:.1f} us", "what the scraper does per scrape")
         table.add_row(

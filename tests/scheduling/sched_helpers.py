@@ -66,7 +66,13 @@ def request(
     request_id: str = "req",
     cache_salt: str = "",
 ) -> SchedulingRequest:
-    crit = Criticality.SHEDDABLE if priority < 0 else Criticality.CRITICAL if priority > 0 else Criticality.STANDARD
+    crit = (
+        Criticality.SHEDDABLE
+        if priority < 0
+        else Criticality.CRITICAL
+        if priority > 0
+        else Criticality.STANDARD
+    )
     return SchedulingRequest(
         request_id,
         model,

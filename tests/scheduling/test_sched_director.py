@@ -76,7 +76,9 @@ schedulingProfiles:
   - {pluginRef: kv-cache-utilization-scorer, weight: 1}
   - {pluginRef: lora-affinity-scorer, weight: 2}
 """
-    director = make_director(config, models=[(MODEL, Criticality.STANDARD), ("sql-lora", Criticality.STANDARD)])
+    director = make_director(
+        config, models=[(MODEL, Criticality.STANDARD), ("sql-lora", Criticality.STANDARD)]
+    )
     for e in director.store.endpoints():
         set_metrics(e, max_active_adapters=1, active_adapters=frozenset({"other-lora"}))
     loaded = director.store.endpoint("10.0.0.3:8000")

@@ -64,8 +64,15 @@ def test_low_queue_filter_threshold() -> None:
 
 
 def test_least_queue_and_kv_filters_keep_the_lowest_band() -> None:
-    eps = [endpoint("a", waiting=0, kv=0.1), endpoint("b", waiting=2, kv=0.4), endpoint("c", waiting=9, kv=0.9)]
-    assert [e.name for e in LeastQueueFilter().filter(CycleState(), request(), eps)] == ["a-rank-0", "b-rank-0"]
+    eps = [
+        endpoint("a", waiting=0, kv=0.1),
+        endpoint("b", waiting=2, kv=0.4),
+        endpoint("c", waiting=9, kv=0.9),
+    ]
+    assert [e.name for e in LeastQueueFilter().filter(CycleState(), request(), eps)] == [
+        "a-rank-0",
+        "b-rank-0",
+    ]
     assert [e.name for e in LeastKVCacheFilter().filter(CycleState(), request(), eps)] == ["a-rank-0"]
 
 

@@ -85,7 +85,10 @@ def _int_label(sample: Sample, key: str, default: int) -> int:
 def _model_names(fams: _FamilyReader) -> frozenset[str]:
     """Engines label their gauges with the served model name (vLLM: model_name)."""
     return frozenset(
-        s.labels["model_name"] for samples in fams.parsed.values() for s in samples if "model_name" in s.labels
+        s.labels["model_name"]
+        for samples in fams.parsed.values()
+        for s in samples
+        if "model_name" in s.labels
     )
 
 
