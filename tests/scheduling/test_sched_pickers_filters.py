@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sched_helpers import endpoint, request
 
+from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
 from inference_gateway.scheduling.plugins.lora_affinity_filter import LoraAffinityFilter
@@ -14,7 +16,7 @@ from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
-from inference_gateway.scheduling.types import CycleState
+from inference_gateway.scheduling.types import CycleState, SchedulingError
 
 EPS = [endpoint(n) for n in "abcde"]
 
@@ -95,3 +97,23 @@ def test_sheddable_capacity_filter_only_constrains_sheddable() -> None:
     f = SheddableCapacityFilter()
     assert [e.name for e in f.filter(CycleState(), request(priority=-1), eps)] == ["ok-rank-0"]
     assert len(f.filter(CycleState(), request(priority=0), eps)) == 3
+
+
+def test_sheddable_request_filtered_to_nothing_gets_429() -> None:
+    text = """
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: sheddable-capacity
+- type: queue-scorer
+schedulingProfiles:
+- name: p
+  plugins: [{pluginRef: sheddable-capacity}, {pluginRef: queue-scorer}]
+"""
+    scheduler = load_config(text).scheduler
+    busy = [endpoint("busy", waiting=9)]
+    with pytest.raises(SchedulingError) as err:
+        scheduler.schedule(request(priority=-1), busy)
+    assert err.value.status == 429
+    result, _ = scheduler.schedule(request(priority=1), busy)
+    assert result.endpoints == busy

@@ -79,5 +79,7 @@ def _lead(result: ProfileResult, w: int, r: int) -> str:
         ((b.weight * (b.scores[w] - b.scores[r]), b.scorer) for b in result.breakdown),
         reverse=True,
     )
-    parts = [f"{name} +{gain:.3f}" for gain, name in gains if gain > 0][:3]
-    return "lead came from " + ", ".join(parts) if parts else "no single scorer made the difference"
+    ahead = [f"{name} +{gain:.3f}" for gain, name in gains if gain > 0][:3]
+    behind = [f"{name} {gain:.3f}" for gain, name in reversed(gains) if gain < 0][:2]
+    text = "lead came from " + ", ".join(ahead) if ahead else "no single scorer made the difference"
+    return text + (f" (despite {', '.join(behind)})" if behind else "")

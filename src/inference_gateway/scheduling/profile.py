@@ -139,6 +139,10 @@ class Scheduler:
                 results[name] = self.profiles[name].run(state, request, endpoints, explain)
         primary = self.handler.primary(results)
         if not results.get(primary) or not results[primary].picked:
+            if request.sheddable:  # e.g. sheddable-capacity removed every endpoint
+                raise SchedulingError(
+                    429, "no capacity for sheddable requests; retry later", "pool_saturated"
+                )
             raise SchedulingError(503, "no endpoint passed the scheduling filters", "no_capacity")
         return SchedulingResult(primary, results), state
 
