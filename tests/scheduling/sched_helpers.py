@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterable
 
 from inference_gateway.api.manifests import ResourceSet
@@ -36,7 +37,9 @@ def endpoint(
     ip: str | None = None,
     age_s: float = 0.0,
 ) -> Endpoint:
-    ip = ip or f"10.0.0.{abs(hash(name)) % 250 + 1}"
+    if ip is None:  # deterministic and distinct per name (str hash() is salted per process)
+        h = zlib.crc32(name.encode())
+        ip = f"10.{h >> 16 & 0xFF}.{h >> 8 & 0xFF}.{h & 0xFF}"
     return Endpoint(
         f"{name}-rank-0",
         ObjectRef("default", name),
