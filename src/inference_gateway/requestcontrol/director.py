@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from inference_gateway.requestcontrol.body import parse_body, prompt_text, reque
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.scheduling.profile import Scheduler
+from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class RequestContext:
     started: float = field(default_factory=time.monotonic)
     body_size: int = 0
     resolution: Resolution | None = None
+    request: SchedulingRequest | None = None
     result: SchedulingResult | None = None
     endpoints: list[Endpoint] = field(default_factory=list)
     served: Endpoint | None = None
@@ -49,6 +52,9 @@ class RequestContext:
     response_bytes: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Extra headers for the client's response (e.g. a session-affinity token), set once the
+    # served endpoint is known; ext_proc adds them to the response headers.
+    response_headers: dict[str, str] = field(default_factory=dict)
     finished: bool = False
 
     @property
@@ -81,12 +87,15 @@ class Director:
         scheduler: Scheduler,
         resolver: ModelResolver | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
+        saturation: SaturationDetector | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
         self.resolver = resolver or ModelResolver(store)
         self.max_body_bytes = max_body_bytes
         self.observers: list[RequestObserver] = []
+        self.saturation = saturation or SaturationDetector()
+        store.on_change(self._on_endpoints_changed)
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
@@ -128,8 +137,11 @@ class Director:
             priority=res.priority,
             body_size=ctx.body_size,
             pool=str(res.view.pool.ref),
+            cache_salt=_cache_salt(body),
         )
+        ctx.request = request
         candidates = self._candidates(res)
+        self._shed_if_saturated(request, res)
         started = time.perf_counter()
         try:
             result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
@@ -142,8 +154,11 @@ class Director:
         ctx.endpoints[0].in_flight += 1
         return self._decision(ctx, body, res)
 
-    def _candidates(self, res: Resolution) -> list[Endpoint]:
-        ready = [e for e in res.view.endpoints if e.ready]
+    def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
+        endpoints = res.view.endpoints
+        if all(e.ready and e.metrics_ok for e in endpoints):
+            return endpoints  # the common case: no per-request copy
+        ready = [e for e in endpoints if e.ready]
         fresh = [e for e in ready if e.metrics_ok]
         if not ready:
             raise GatewayError(503, f"no ready endpoints in pool {res.view.pool.ref}", "no_endpoints")
@@ -151,6 +166,30 @@ class Director:
             log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", res.view.pool.ref)
             return ready
         return fresh
+
+    def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
+        """Sheddable requests (priority < 0) get 429 while every ready endpoint is saturated.
+
+        Standard and Critical requests are never shed here. Stale or failing metrics count as
+        saturated, as upstream does.
+        """
+        if not request.sheddable:
+            return
+        if self.saturation.is_saturated(e for e in res.view.endpoints if e.ready):
+            log.info(
+                "request %s shed: pool %s saturated, priority %d",
+                request.request_id,
+                res.view.pool.ref,
+                request.priority,
+            )
+            raise GatewayError(
+                429,
+                f"InferencePool {res.view.pool.ref} is saturated; sheddable request dropped. Retry later.",
+                "pool_saturated",
+            )
+
+    def _on_endpoints_changed(self) -> None:
+        self.scheduler.endpoints_changed({e.address for e in self.store.endpoints()})
 
     def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
         destination = ",".join(e.address for e in ctx.endpoints)
@@ -178,6 +217,8 @@ class Director:
         ctx.response_status = status
         if served:
             ctx.served = self.store.endpoint(served) or ctx.picked
+        if ctx.served is not None and ctx.request is not None:
+            ctx.response_headers = self.scheduler.response_headers(ctx.request, ctx.served)
 
     def on_complete(self, ctx: RequestContext) -> None:
         if ctx.finished:
@@ -187,3 +228,9 @@ class Director:
             ctx.picked.in_flight = max(0, ctx.picked.in_flight - 1)
         for observer in self.observers:
             observer.on_complete(ctx)
+
+
+def _cache_salt(body: dict[str, Any]) -> str:
+    """vLLM's optional `cache_salt` isolates prefix caches; prefix hashing must honour it."""
+    salt = body.get("cache_salt")
+    return salt if isinstance(salt, str) else ""
