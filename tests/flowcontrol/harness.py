@@ -55,8 +55,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.now
 
 
-def run_virtual(main: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
-    loop = VirtualTimeLoop()
+def run_virtual(main: Callable[[Any], Awaitable[T]], real_time: bool = False) -> T:
+    """Run `main(loop)` on a fresh virtual-time loop (or an ordinary one, for real time)."""
+    loop = asyncio.new_event_loop() if real_time else VirtualTimeLoop()
     try:
         return loop.run_until_complete(main(loop))
     finally:
@@ -154,10 +155,13 @@ async def offer_load(
 
     async def arrivals(cls: TrafficClass) -> None:
         seq = 0
+        due = start
         while True:
-            await asyncio.sleep(rng.expovariate(cls.rate))
-            if loop.time() - start >= duration_s:
+            due += rng.expovariate(cls.rate)  # absolute schedule: a late loop catches up
+            if due - start >= duration_s:
                 return
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
             task = loop.create_task(client(ctl, fleet, cls, seq, results, pool))
             tasks.append(task)
             if cls.patience_s is not None:

@@ -37,7 +37,9 @@ STANDARD = TrafficClass("standard", 0, rate=960)
 SHEDDABLE = TrafficClass("sheddable", -1, rate=320)
 
 
-def critical_scenario(classes: list[TrafficClass], seed: int = 7) -> tuple[list[Result], FlowController, int]:
+def critical_scenario(
+    classes: list[TrafficClass], seed: int = 7, real_time: bool = False
+) -> tuple[list[Result], FlowController, int]:
     fleet = Fleet(size=8, slots=8, service_s=0.1)  # capacity: 640 requests/s
 
     async def main(loop: VirtualTimeLoop) -> tuple[list[Result], FlowController, int]:
@@ -47,12 +49,13 @@ def critical_scenario(classes: list[TrafficClass], seed: int = 7) -> tuple[list[
         results, sent = await offer_load(ctl, fleet, classes, 3.0, random.Random(seed))
         return results, ctl, sent
 
-    return run_virtual(main)
+    return run_virtual(main, real_time)
 
 
-def test_critical_latency_holds_under_overload_while_sheddable_is_rejected() -> None:
-    unloaded, _, _ = critical_scenario([CRITICAL])
-    loaded, ctl, sent = critical_scenario([CRITICAL, STANDARD, SHEDDABLE])
+@pytest.mark.parametrize("real_time", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_critical_latency_holds_under_overload_while_sheddable_is_rejected(real_time: bool) -> None:
+    unloaded, _, _ = critical_scenario([CRITICAL], real_time=real_time)
+    loaded, ctl, sent = critical_scenario([CRITICAL, STANDARD, SHEDDABLE], real_time=real_time)
 
     base_p90 = percentile([r.latency for r in unloaded], 0.9)
     crit = by_class(loaded, "critical")

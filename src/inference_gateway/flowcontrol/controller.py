@@ -84,7 +84,7 @@ class FlowController:
         pool = self._pool(request.pool, candidates)
         if self._closed:
             raise self._reject(request, QueueOutcome.REJECTED_OTHER, started, "the gateway is shutting down")
-        if not pool.backlog_at_or_above(request.priority) and not self._saturated(pool):
+        if not pool.unbound and not pool.backlog_at_or_above(request.priority) and not self._saturated(pool):
             return self._admit_now(pool, request, started)
         if request.sheddable and self.config.reject_sheddable:
             msg = f"InferencePool {request.pool} is saturated; sheddable requests are not queued"
@@ -251,7 +251,10 @@ class FlowController:
 
     async def _run(self, pool: PoolQueues) -> None:
         while pool.occupancy.requests:
-            self._dispatch_ready(pool)
+            try:
+                self._dispatch_ready(pool)
+            except Exception:  # keep dispatching: a dead dispatcher would strand the queue until TTL
+                log.exception("flow-control dispatch failed for pool %s", pool.name)
             if not pool.occupancy.requests:
                 break
             pool.wakeup.clear()
