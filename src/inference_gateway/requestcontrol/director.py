@@ -15,11 +15,21 @@ from typing import Any, Protocol
 
 import orjson
 
+from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
+from inference_gateway.flowcontrol import (
+    DEFAULT_FLOW_ID,
+    FAIRNESS_HEADER,
+    Admission,
+    FlowController,
+    FlowControlRejected,
+    FlowRequest,
+)
 from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
+from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
 from inference_gateway.scheduling.profile import Scheduler
 from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
@@ -56,6 +66,10 @@ class RequestContext:
     # served endpoint is known; ext_proc adds them to the response headers.
     response_headers: dict[str, str] = field(default_factory=dict)
     finished: bool = False
+    flow_id: str = DEFAULT_FLOW_ID
+    admission: Admission | None = None
+    usage_scanner: UsageScanner | None = None
+    usage: Usage | None = None
 
     @property
     def picked(self) -> Endpoint | None:
@@ -88,6 +102,8 @@ class Director:
         resolver: ModelResolver | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
         saturation: SaturationDetector | None = None,
+        flow: FlowController | None = None,
+        usage: UsageAccounting | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -96,11 +112,15 @@ class Director:
         self.observers: list[RequestObserver] = []
         self.saturation = saturation or SaturationDetector()
         store.on_change(self._on_endpoints_changed)
+        self.flow = flow
+        self.usage = usage or UsageAccounting()
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         explain = headers.get(EXPLAIN_HEADER, "").lower() in ("1", "true", "yes")
-        return RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+        ctx = RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+        ctx.flow_id = headers.get(FAIRNESS_HEADER) or DEFAULT_FLOW_ID
+        return ctx
 
     async def route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
         """Decide where the request goes; raises GatewayError with the client-facing status."""
@@ -142,6 +162,8 @@ class Director:
         ctx.request = request
         candidates = self._candidates(res)
         self._shed_if_saturated(request, res)
+        if self.flow is not None and await self._admit(ctx, res):
+            candidates = self._candidates(res)  # the pool may have changed while it queued
         started = time.perf_counter()
         try:
             result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
@@ -151,8 +173,38 @@ class Director:
         self.scheduler.bind(state, request, result)
         ctx.result = result
         ctx.endpoints = result.endpoints
-        ctx.endpoints[0].in_flight += 1
+        self.usage.started(ctx.endpoints[0])
         return self._decision(ctx, body, res)
+
+    # --- flow control -------------------------------------------------------
+    async def _admit(self, ctx: RequestContext, res: Resolution) -> bool:
+        """Wait for flow control to let the request through; True if it had to queue."""
+        assert self.flow is not None
+        ref = res.view.pool.ref
+        flow_request = FlowRequest(
+            request_id=ctx.request_id,
+            priority=res.priority,
+            flow_id=ctx.flow_id,
+            byte_size=ctx.body_size,
+            pool=str(ref),
+            model=res.model,
+            target_model=res.target_model,
+        )
+        try:
+            ctx.admission = await self.flow.admit(flow_request, lambda: self._live_candidates(ref))
+        except FlowControlRejected as exc:
+            raise GatewayError(exc.status, exc.message, exc.code, dict(exc.headers)) from None
+        if not ctx.admission.queued:
+            return False
+        res.view = self.store.pool(ref) or res.view
+        return True
+
+    def _live_candidates(self, ref: ObjectRef) -> list[Endpoint]:
+        view = self.store.pool(ref)
+        if view is None:
+            return []
+        ready = [e for e in view.endpoints if e.ready]
+        return [e for e in ready if e.metrics_ok] or ready
 
     def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
         endpoints = res.view.endpoints
@@ -220,12 +272,29 @@ class Director:
         if ctx.served is not None and ctx.request is not None:
             ctx.response_headers = self.scheduler.response_headers(ctx.request, ctx.served)
 
+    def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
+        """Each response body chunk as Envoy streams it; the last one completes the request."""
+        if ctx.usage_scanner is None:
+            ctx.usage_scanner = UsageScanner()
+        ctx.usage_scanner.feed(chunk)
+        if end_of_stream:
+            self.on_complete(ctx)
+
     def on_complete(self, ctx: RequestContext) -> None:
+        """Idempotent: the last response chunk, or the ext_proc stream closing, whichever is first."""
         if ctx.finished:
             return
         ctx.finished = True
-        if ctx.picked is not None:
-            ctx.picked.in_flight = max(0, ctx.picked.in_flight - 1)
+        res = ctx.resolution
+        if ctx.picked is not None and res is not None:
+            self.usage.finished(ctx.picked)
+        if ctx.admission is not None:
+            ctx.admission.release()
+        if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
+            ctx.usage = ctx.usage_scanner.usage
+            ctx.prompt_tokens = ctx.usage.prompt_tokens
+            ctx.completion_tokens = ctx.usage.completion_tokens
+            self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         for observer in self.observers:
             observer.on_complete(ctx)
 
