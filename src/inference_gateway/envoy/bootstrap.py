@@ -58,7 +58,7 @@ def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
         "request_header_mode": "SEND",
         "response_header_mode": "SEND",
         "request_body_mode": body_mode,
-        "response_body_mode": "NONE",
+        "response_body_mode": "STREAMED",
         "request_trailer_mode": "SKIP" if fail_open else "SEND",
         "response_trailer_mode": "SKIP",
     }

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -44,6 +45,8 @@ class Scraper:
         self._session: aiohttp.ClientSession | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._pollers: dict[str, tuple[Endpoint, asyncio.Task[None]]] = {}
+        # Called after every successful scrape (flow control re-checks capacity then).
+        self.listeners: list[Callable[[], None]] = []
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -98,6 +101,8 @@ class Scraper:
         if not endpoint.metrics_ok:
             log.info("endpoint %s (%s): metrics fresh again", endpoint.name, endpoint.address)
             endpoint.metrics_ok = True
+        for listener in self.listeners:
+            listener()
         return True
 
     def _record_failure(self, endpoint: Endpoint, exc: BaseException) -> None:

@@ -274,6 +274,7 @@ class Director:
 
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
+        ctx.response_bytes += len(chunk)
         if ctx.usage_scanner is None:
             ctx.usage_scanner = UsageScanner()
         ctx.usage_scanner.feed(chunk)

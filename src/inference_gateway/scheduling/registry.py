@@ -57,9 +57,11 @@ class PluginRegistry:
 
 
 def default_registry() -> PluginRegistry:
-    """A registry holding every built-in plugin."""
+    """A registry holding every built-in plugin (scheduling, and flow-control policies)."""
+    from inference_gateway.flowcontrol.policies import register_flow_control_plugins
     from inference_gateway.scheduling.plugins import register_builtin
 
     registry = PluginRegistry()
     register_builtin(registry)
+    register_flow_control_plugins(registry)
     return registry
