@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import serve
+from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,30 @@ class EndpointPicker:
         self.options = options
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
-        self.director = Director(self.store, self.config.scheduler, max_body_bytes=options.max_body_bytes)
         self.metrics = EPPMetrics(self.store)
+        registry = self.metrics.registry
+        self.flow = build_flow_controller(
+            self.config.sections.get("flowControl"),
+            self.config.saturation_detector(),
+            registry,
+            self.config.plugins,
+        )
+        self.director = Director(
+            self.store,
+            self.config.scheduler,
+            max_body_bytes=options.max_body_bytes,
+            saturation=self.config.saturation_detector(),
+            flow=self.flow,
+            usage=UsageAccounting(registry),
+        )
         self.director.observers.append(self.metrics)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
-        self.scraper = Scraper(self.store, options.scrape)
+        self.scraper = Scraper(self.store, self._scrape_config(), self.config.metric_mappings)
+        if self.flow is not None:
+            self.scraper.listeners.append(self.flow.notify)
         self.metrics_server = (
-            MetricsServer(self.metrics.registry, options.host, options.metrics_port)
+            MetricsServer(registry, options.host, options.metrics_port)
             if options.metrics_port is not None
             else None
         )
@@ -59,6 +77,14 @@ class EndpointPicker:
         )
         self._server: grpc.aio.Server | None = None
         self.port = 0
+
+    def _scrape_config(self) -> ScrapeConfig:
+        return replace(
+            self.options.scrape,
+            path=self.config.metrics_path,
+            scheme=self.config.metrics_scheme,
+            stale_after_s=self.config.saturation.metrics_staleness_s,
+        )
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
@@ -73,6 +99,8 @@ class EndpointPicker:
         return self.port
 
     async def stop(self, grace_s: float = 1.0) -> None:
+        if self.flow is not None:
+            await self.flow.close()
         if self._server is not None:
             await self._server.stop(grace_s)
         for side in (self.health_server, self.metrics_server):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
-import httpx
 import pytest
 
 from inference_gateway.local.stack import free_port
@@ -68,18 +70,19 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{port}/v1/completions"
         deadline = time.monotonic() + 60
-        resp = None
-        while time.monotonic() < deadline:
+        answer = None
+        body = json.dumps({"model": "food-review", "prompt": "hello", "max_tokens": 3}).encode()
+        while time.monotonic() < deadline and answer is None:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
             try:
-                resp = httpx.post(
-                    url, json={"model": "food-review", "prompt": "hello", "max_tokens": 3}, timeout=10
-                )
-                break
-            except httpx.TransportError:
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    assert resp.status == 200
+                    answer = json.loads(resp.read())
+            except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
-        assert resp is not None and resp.status_code == 200, resp.text if resp else "no answer"
-        assert resp.json()["choices"][0]["text"]
+        assert answer is not None, "no answer from the gateway"
+        assert answer["choices"][0]["text"]
         children = descendants(proc.pid)
         assert len(children) >= 5  # four simulated pods and Envoy
         proc.send_signal(signal.SIGINT)

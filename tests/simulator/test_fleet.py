@@ -129,9 +129,7 @@ def test_workload_is_deterministic_and_shares_prefixes_consistently_with_its_tex
         assert r.prompt is not None
         ids = tok.encode(r.prompt)
         assert block_hashes(ids, 16)[:20] == list(r.block_hashes or ())
-    mean_prompt = sum(r.prompt_tokens for r in a if not r.block_hashes) / max(
-        1, len(a) - len(shared)
-    )
+    mean_prompt = sum(r.prompt_tokens for r in a if not r.block_hashes) / max(1, len(a) - len(shared))
     assert 150 < mean_prompt < 500  # ShareGPT-like: mean ~300
 
 

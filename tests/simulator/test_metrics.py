@@ -17,9 +17,7 @@ from .helpers import words
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
-async def _scrape(
-    server: SimulatedServer, path: str = "/metrics"
-) -> tuple[Samples, dict[str, str]]:
+async def _scrape(server: SimulatedServer, path: str = "/metrics") -> tuple[Samples, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.get(server.url + path) as resp:
         assert resp.status == 200
         text = await resp.text()
@@ -92,9 +90,7 @@ async def test_vllm_metrics_track_engine_state(make_server: ServerFactory) -> No
 async def test_lora_requests_info_reports_running_and_waiting_adapters(
     make_server: ServerFactory,
 ) -> None:
-    server = await make_server(
-        time_scale=0.2, lora_adapters=["a", "b"], max_loras=1, max_cpu_loras=2
-    )
+    server = await make_server(time_scale=0.2, lora_adapters=["a", "b"], max_loras=1, max_cpu_loras=2)
     engine = server.engine
     tasks = await _start_streams(
         server,
@@ -137,9 +133,7 @@ async def test_other_flavors_expose_their_engine_names(
 ) -> None:
     server = await make_server(time_scale=0.2, max_num_seqs=1, metrics_flavor=flavor)
     engine = server.engine
-    tasks = await _start_streams(
-        server, [{"prompt": words(64, seed=i), "max_tokens": 300} for i in range(3)]
-    )
+    tasks = await _start_streams(server, [{"prompt": words(64, seed=i), "max_tokens": 300} for i in range(3)])
     await _until(lambda: len(engine.running) == 1 and engine.num_waiting == 2)
     samples, _ = await _scrape(server, path)
     assert _value(samples, running) == 1 and _value(samples, waiting) == 2

@@ -106,13 +106,9 @@ async def test_models_list_and_runtime_lora_loading(make_server: ServerFactory) 
     base = server.config.served_model_name
     ids = [m.id for m in (await client.models.list()).data]
     assert ids == [base, "sql"]
-    status, _ = await _post(
-        server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"}
-    )
+    status, _ = await _post(server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"})
     assert status == 200
-    again, err = await _post(
-        server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"}
-    )
+    again, err = await _post(server.url, "/v1/load_lora_adapter", {"lora_name": "chat", "lora_path": "/x"})
     assert again == 400 and isinstance(err, dict) and "error" in err
     assert "chat" in [m.id for m in (await client.models.list()).data]
     ok = await client.completions.create(model="chat", prompt="hello", max_tokens=2)
@@ -145,3 +141,23 @@ async def test_client_disconnect_mid_stream_aborts_and_frees_blocks(
     assert not engine.running
     assert engine.pool.num_free == engine.cfg.num_gpu_blocks
     assert engine.stats.finished["abort"] == 1
+
+
+async def test_non_streaming_client_disconnect_aborts(make_server: ServerFactory) -> None:
+    server = await make_server(time_scale=0.2)
+    engine = server.engine
+    body = orjson.dumps({"prompt": "hello there", "max_tokens": 3000})
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(session.post(server.url + "/v1/completions", data=body))
+        for _ in range(200):
+            if engine.running:
+                break
+            await asyncio.sleep(0.005)
+        assert engine.running
+        task.cancel()
+    for _ in range(200):
+        if not engine.running:
+            break
+        await asyncio.sleep(0.005)
+    assert not engine.running and engine.stats.finished["abort"] == 1
+    assert engine.pool.num_free == engine.cfg.num_gpu_blocks

@@ -18,7 +18,9 @@ class EndpointMetrics:
     active_adapters: frozenset[str] = frozenset()
     waiting_adapters: frozenset[str] = frozenset()
     max_active_adapters: int = 0
-    block_size: int = 16
+    # KV-cache geometry from the engine's cache-info metric; 0 means "not reported".
+    block_size: int = 0
+    num_gpu_blocks: int = 0
     served_models: frozenset[str] = frozenset()
     updated_at: float = 0.0
     scrape_failures: int = 0

@@ -58,7 +58,7 @@ def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
         "request_header_mode": "SEND",
         "response_header_mode": "SEND",
         "request_body_mode": body_mode,
-        "response_body_mode": "NONE",
+        "response_body_mode": "STREAMED",
         "request_trailer_mode": "SKIP" if fail_open else "SEND",
         "response_trailer_mode": "SKIP",
     }
@@ -218,11 +218,27 @@ def _epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
     return cluster
 
 
+# Envoy's defaults (1024 requests, 3 concurrent retries) would throttle a busy LLM pool: streams are
+# long-lived, and a dead pod makes every in-flight request retry at once.
+CIRCUIT_BREAKERS = {
+    "thresholds": [
+        {
+            "priority": "DEFAULT",
+            "max_connections": 100000,
+            "max_pending_requests": 100000,
+            "max_requests": 100000,
+            "max_retries": 100000,
+        }
+    ]
+}
+
+
 def _pool_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
     return {
         "name": POOL_CLUSTER,
         "type": "EDS",
         "connect_timeout": "1s",
+        "circuit_breakers": CIRCUIT_BREAKERS,
         "eds_cluster_config": {
             "eds_config": {"path_config_source": {"path": cfg.eds_path}, "resource_api_version": "V3"}
         },

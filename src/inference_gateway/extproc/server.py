@@ -86,6 +86,9 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if kind == "response_headers":
             return [self._on_response_headers(state, req)]
         if kind == "response_body":
+            if state.ctx is not None:
+                body = req.response_body
+                self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
             return [messages.continue_response_body()]
         if kind == "response_trailers":
             return [pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
@@ -149,6 +152,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         served = _served_address(req) or ctx.picked.address
         self.director.on_response_headers(ctx, status, served)
         headers = {SERVED_HEADER: served}
+        headers.update(ctx.response_headers)
         if ctx.explanation and ctx.headers.get("x-gateway-explain"):
             headers[EXPLAIN_RESPONSE_HEADER] = ctx.explanation
         return messages.continue_response_headers(headers)

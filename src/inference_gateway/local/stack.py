@@ -16,7 +16,7 @@ from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
-from inference_gateway.observability.tls import LocalPKI
+from inference_gateway.observability.tls import LocalPKI, mint_local_pki, server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
     return resources, raw
 
 
+def _pick(option: int | None, default: int) -> int:
+    return default if option is None else option
+
+
 class LocalStack:
     def __init__(self, options: StackOptions) -> None:
         self.options = options
@@ -90,14 +94,21 @@ class LocalStack:
         await self.simulators.wait_healthy(self.pods)
         self.epp = EndpointPicker(
             EPPOptions(
-                grpc_port=self.options.epp_port if self.options.epp_port is not None else self.fleet.epp_port,
+                grpc_port=_pick(self.options.epp_port, self.fleet.epp_port),
+                metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
+                health_port=_pick(self.options.health_port, 9003),
                 config_text=self.options.epp_config,
                 metrics_port=_or(self.options.metrics_port, self.fleet.metrics_port),
                 health_port=_or(self.options.health_port, 9003),
             )
         )
         self.epp.store.replace_all(self._all_resources())
-        await self.epp.start()
+        self.epp.store.synced = True
+        credentials = None
+        if self.options.tls:
+            self.pki = mint_local_pki(self.workdir / "pki")
+            credentials = server_credentials(self.pki.server)
+        await self.epp.start(credentials)
         await self.epp.scraper.scrape_once()
         self.envoy = EnvoyProcess(
             self._envoy_config(self.epp.port), self.workdir, log_level=self.options.envoy_log_level

@@ -1,4 +1,10 @@
-"""Scrape every endpoint's /metrics concurrently and keep its EndpointMetrics current."""
+"""Scrape every endpoint's /metrics and keep its EndpointMetrics and health current.
+
+Each endpoint gets its own polling task, so a slow or black-holed pod (1 s timeout) never
+delays the others. A supervisor task reconciles those tasks with the datastore and marks
+endpoints whose metrics went stale or whose scrapes keep failing as unusable
+(`Endpoint.metrics_ok = False`); they come back on the next good scrape.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 
-from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
+from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
-from inference_gateway.metrics.mappings import EngineMapping, mapping_for
-from inference_gateway.metrics.parse import Sample, parse_families
+from inference_gateway.metrics.extract import metrics_from_page
+from inference_gateway.metrics.mappings import MappingRegistry
 
 log = logging.getLogger(__name__)
 
@@ -25,119 +32,124 @@ class ScrapeConfig:
     stale_after_s: float = 2.0
     failure_threshold: int = 3
     path: str = "/metrics"
-
-
-def metrics_from_page(text: str, mapping: EngineMapping, previous: EndpointMetrics) -> EndpointMetrics:
-    fams = parse_families(text, mapping.families())
-    active, waiting, max_lora = _lora_state(fams.get(mapping.lora_info or "", []))
-    block_size = previous.block_size
-    for sample in fams.get(mapping.cache_info or "", []):
-        with contextlib.suppress(KeyError, ValueError):
-            block_size = int(sample.labels["block_size"])
-    return EndpointMetrics(
-        waiting_queue=int(_first(fams, mapping.waiting)),
-        running_requests=int(_first(fams, mapping.running)),
-        kv_cache_usage=_first(fams, mapping.kv_usage),
-        active_adapters=active,
-        waiting_adapters=waiting,
-        max_active_adapters=max_lora,
-        block_size=block_size,
-        served_models=_model_names(fams),
-        updated_at=time.monotonic(),
-    )
-
-
-def _first(fams: dict[str, list[Sample]], names: tuple[str, ...]) -> float:
-    for name in names:
-        samples = fams.get(name)
-        if samples:
-            return sum(s.value for s in samples)
-    return 0.0
-
-
-def _model_names(fams: dict[str, list[Sample]]) -> frozenset[str]:
-    """Engines label their gauges with the served model name (vLLM: model_name)."""
-    return frozenset(
-        s.labels["model_name"] for samples in fams.values() for s in samples if "model_name" in s.labels
-    )
-
-
-def _lora_state(samples: list[Sample]) -> tuple[frozenset[str], frozenset[str], int]:
-    """vLLM exports one sample per state change; the newest (largest value) is current."""
-    if not samples:
-        return frozenset(), frozenset(), 0
-    newest = max(samples, key=lambda s: s.value)
-
-    def names(key: str) -> frozenset[str]:
-        return frozenset(a for a in newest.labels.get(key, "").split(",") if a)
-
-    try:
-        max_lora = int(newest.labels.get("max_lora", "0"))
-    except ValueError:
-        max_lora = 0
-    return names("running_lora_adapters"), names("waiting_lora_adapters"), max_lora
+    scheme: str = "http"
 
 
 class Scraper:
-    def __init__(self, store: Datastore, config: ScrapeConfig | None = None) -> None:
+    def __init__(
+        self, store: Datastore, config: ScrapeConfig | None = None, mappings: MappingRegistry | None = None
+    ) -> None:
         self.store = store
         self.config = config or ScrapeConfig()
-        self._task: asyncio.Task[None] | None = None
+        self.mappings = mappings or MappingRegistry()
         self._session: aiohttp.ClientSession | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._pollers: dict[str, tuple[Endpoint, asyncio.Task[None]]] = {}
+        # Called after every successful scrape (flow control re-checks capacity then).
+        self.listeners: list[Callable[[], None]] = []
 
+    # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
-        self._task = asyncio.create_task(self._loop(), name="metrics-scraper")
+        self._open_session()
+        self._supervisor = asyncio.create_task(self._supervise(), name="metrics-supervisor")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        tasks = [t for _, t in self._pollers.values()]
+        if self._supervisor is not None:
+            tasks.append(self._supervisor)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._session:
+                await t
+        self._pollers.clear()
+        self._supervisor = None
+        if self._session is not None:
             await self._session.close()
+            self._session = None
 
-    async def _loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            await self.scrape_once()
-            elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.0, self.config.interval_s - elapsed))
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # keep-alive: one pooled connection per endpoint, reused every interval.
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+            timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
 
+    # --- one-shot API (tests, CLI) ------------------------------------------
     async def scrape_once(self) -> None:
+        """Scrape every endpoint concurrently once, then refresh health flags."""
+        self._open_session()
         endpoints = self.store.endpoints()
         if endpoints:
-            await asyncio.gather(*(self._scrape(e) for e in endpoints))
-        self._mark_stale(endpoints)
+            await asyncio.gather(*(self.scrape_endpoint(e) for e in endpoints))
+        self.refresh_health()
 
-    async def _scrape(self, endpoint: Endpoint) -> None:
-        assert self._session is not None
-        url = f"http://{endpoint.address}{self.config.path}"
+    async def scrape_endpoint(self, endpoint: Endpoint) -> bool:
+        session = self._open_session()
+        url = f"{self.config.scheme}://{endpoint.address}{self.config.path}"
         try:
-            async with self._session.get(url) as resp:
+            async with session.get(url) as resp:
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}")
                 text = await resp.text()
-            endpoint.metrics = metrics_from_page(text, mapping_for(endpoint.engine), endpoint.metrics)
-            if not endpoint.metrics_ok:
-                log.info("endpoint %s metrics recovered", endpoint.name)
+            mapping = self.mappings.for_labels(endpoint.labels)
+            endpoint.metrics = metrics_from_page(text, mapping, endpoint.metrics)
+        except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
+            self._record_failure(endpoint, exc)
+            return False
+        if not endpoint.metrics_ok:
+            log.info("endpoint %s (%s): metrics fresh again", endpoint.name, endpoint.address)
             endpoint.metrics_ok = True
-        except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError) as exc:
-            endpoint.metrics.scrape_failures += 1
-            if endpoint.metrics.scrape_failures == self.config.failure_threshold:
-                log.warning(
-                    "endpoint %s: %d failed scrapes (%s); excluding it",
-                    endpoint.name,
-                    endpoint.metrics.scrape_failures,
-                    exc,
-                )
+        for listener in self.listeners:
+            listener()
+        return True
 
-    def _mark_stale(self, endpoints: list[Endpoint]) -> None:
-        now = time.monotonic()
-        for e in endpoints:
-            m = e.metrics
-            e.metrics_ok = (
-                m.scrape_failures < self.config.failure_threshold and m.age(now) <= self.config.stale_after_s
+    def _record_failure(self, endpoint: Endpoint, exc: BaseException) -> None:
+        m = endpoint.metrics
+        m.scrape_failures += 1
+        if m.scrape_failures == self.config.failure_threshold:
+            endpoint.metrics_ok = False
+            log.warning(
+                "endpoint %s (%s): %d failed scrapes (%s: %s); excluding it until it recovers",
+                endpoint.name,
+                endpoint.address,
+                m.scrape_failures,
+                type(exc).__name__,
+                exc,
             )
+
+    def refresh_health(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        cfg = self.config
+        for e in self.store.endpoints():
+            m = e.metrics
+            ok = m.scrape_failures < cfg.failure_threshold and m.age(now) <= cfg.stale_after_s
+            if e.metrics_ok and not ok and m.updated_at and m.scrape_failures < cfg.failure_threshold:
+                log.warning("endpoint %s (%s): metrics stale (%.1fs old)", e.name, e.address, m.age(now))
+            e.metrics_ok = ok
+
+    # --- background polling ------------------------------------------------
+    async def _supervise(self) -> None:
+        while True:
+            self._reconcile()
+            self.refresh_health()
+            await asyncio.sleep(self.config.interval_s)
+
+    def _reconcile(self) -> None:
+        current = {e.address: e for e in self.store.endpoints()}
+        for address, (endpoint, task) in list(self._pollers.items()):
+            if current.get(address) is not endpoint:
+                task.cancel()
+                del self._pollers[address]
+        for address, endpoint in current.items():
+            if address not in self._pollers:
+                task = asyncio.create_task(self._poll(endpoint), name=f"scrape-{address}")
+                self._pollers[address] = (endpoint, task)
+
+    async def _poll(self, endpoint: Endpoint) -> None:
+        interval = self.config.interval_s
+        while True:
+            started = time.monotonic()
+            await self.scrape_endpoint(endpoint)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -9,17 +9,29 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
+from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
+from inference_gateway.flowcontrol import (
+    DEFAULT_FLOW_ID,
+    FAIRNESS_HEADER,
+    Admission,
+    FlowController,
+    FlowControlRejected,
+    FlowRequest,
+)
 from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
+from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
 from inference_gateway.scheduling.profile import Scheduler
+from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
 
 log = logging.getLogger(__name__)
@@ -37,6 +49,7 @@ class RequestContext:
     started: float = field(default_factory=time.monotonic)
     body_size: int = 0
     resolution: Resolution | None = None
+    request: SchedulingRequest | None = None
     result: SchedulingResult | None = None
     endpoints: list[Endpoint] = field(default_factory=list)
     served: Endpoint | None = None
@@ -49,7 +62,14 @@ class RequestContext:
     response_bytes: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Extra headers for the client's response (e.g. a session-affinity token), set once the
+    # served endpoint is known; ext_proc adds them to the response headers.
+    response_headers: dict[str, str] = field(default_factory=dict)
     finished: bool = False
+    flow_id: str = DEFAULT_FLOW_ID
+    admission: Admission | None = None
+    usage_scanner: UsageScanner | None = None
+    usage: Usage | None = None
 
     @property
     def picked(self) -> Endpoint | None:
@@ -81,17 +101,26 @@ class Director:
         scheduler: Scheduler,
         resolver: ModelResolver | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
+        saturation: SaturationDetector | None = None,
+        flow: FlowController | None = None,
+        usage: UsageAccounting | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
         self.resolver = resolver or ModelResolver(store)
         self.max_body_bytes = max_body_bytes
         self.observers: list[RequestObserver] = []
+        self.saturation = saturation or SaturationDetector()
+        store.on_change(self._on_endpoints_changed)
+        self.flow = flow
+        self.usage = usage or UsageAccounting()
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         explain = headers.get(EXPLAIN_HEADER, "").lower() in ("1", "true", "yes")
-        return RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+        ctx = RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+        ctx.flow_id = headers.get(FAIRNESS_HEADER) or DEFAULT_FLOW_ID
+        return ctx
 
     async def route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
         """Decide where the request goes; raises GatewayError with the client-facing status."""
@@ -128,8 +157,13 @@ class Director:
             priority=res.priority,
             body_size=ctx.body_size,
             pool=str(res.view.pool.ref),
+            cache_salt=_cache_salt(body),
         )
+        ctx.request = request
         candidates = self._candidates(res)
+        self._shed_if_saturated(request, res)
+        if self.flow is not None and await self._admit(ctx, res):
+            candidates = self._candidates(res)  # the pool may have changed while it queued
         started = time.perf_counter()
         try:
             result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
@@ -139,11 +173,44 @@ class Director:
         self.scheduler.bind(state, request, result)
         ctx.result = result
         ctx.endpoints = result.endpoints
-        ctx.endpoints[0].in_flight += 1
+        self.usage.started(ctx.endpoints[0])
         return self._decision(ctx, body, res)
 
-    def _candidates(self, res: Resolution) -> list[Endpoint]:
-        ready = [e for e in res.view.endpoints if e.ready]
+    # --- flow control -------------------------------------------------------
+    async def _admit(self, ctx: RequestContext, res: Resolution) -> bool:
+        """Wait for flow control to let the request through; True if it had to queue."""
+        assert self.flow is not None
+        ref = res.view.pool.ref
+        flow_request = FlowRequest(
+            request_id=ctx.request_id,
+            priority=res.priority,
+            flow_id=ctx.flow_id,
+            byte_size=ctx.body_size,
+            pool=str(ref),
+            model=res.model,
+            target_model=res.target_model,
+        )
+        try:
+            ctx.admission = await self.flow.admit(flow_request, lambda: self._live_candidates(ref))
+        except FlowControlRejected as exc:
+            raise GatewayError(exc.status, exc.message, exc.code, dict(exc.headers)) from None
+        if not ctx.admission.queued:
+            return False
+        res.view = self.store.pool(ref) or res.view
+        return True
+
+    def _live_candidates(self, ref: ObjectRef) -> list[Endpoint]:
+        view = self.store.pool(ref)
+        if view is None:
+            return []
+        ready = [e for e in view.endpoints if e.ready]
+        return [e for e in ready if e.metrics_ok] or ready
+
+    def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
+        endpoints = res.view.endpoints
+        if all(e.ready and e.metrics_ok for e in endpoints):
+            return endpoints  # the common case: no per-request copy
+        ready = [e for e in endpoints if e.ready]
         fresh = [e for e in ready if e.metrics_ok]
         if not ready:
             raise GatewayError(503, f"no ready endpoints in pool {res.view.pool.ref}", "no_endpoints")
@@ -151,6 +218,30 @@ class Director:
             log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", res.view.pool.ref)
             return ready
         return fresh
+
+    def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
+        """Sheddable requests (priority < 0) get 429 while every ready endpoint is saturated.
+
+        Standard and Critical requests are never shed here. Stale or failing metrics count as
+        saturated, as upstream does.
+        """
+        if not request.sheddable:
+            return
+        if self.saturation.is_saturated(e for e in res.view.endpoints if e.ready):
+            log.info(
+                "request %s shed: pool %s saturated, priority %d",
+                request.request_id,
+                res.view.pool.ref,
+                request.priority,
+            )
+            raise GatewayError(
+                429,
+                f"InferencePool {res.view.pool.ref} is saturated; sheddable request dropped. Retry later.",
+                "pool_saturated",
+            )
+
+    def _on_endpoints_changed(self) -> None:
+        self.scheduler.endpoints_changed({e.address for e in self.store.endpoints()})
 
     def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
         destination = ",".join(e.address for e in ctx.endpoints)
@@ -178,12 +269,38 @@ class Director:
         ctx.response_status = status
         if served:
             ctx.served = self.store.endpoint(served) or ctx.picked
+        if ctx.served is not None and ctx.request is not None:
+            ctx.response_headers = self.scheduler.response_headers(ctx.request, ctx.served)
+
+    def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
+        """Each response body chunk as Envoy streams it; the last one completes the request."""
+        ctx.response_bytes += len(chunk)
+        if ctx.usage_scanner is None:
+            ctx.usage_scanner = UsageScanner()
+        ctx.usage_scanner.feed(chunk)
+        if end_of_stream:
+            self.on_complete(ctx)
 
     def on_complete(self, ctx: RequestContext) -> None:
+        """Idempotent: the last response chunk, or the ext_proc stream closing, whichever is first."""
         if ctx.finished:
             return
         ctx.finished = True
-        if ctx.picked is not None:
-            ctx.picked.in_flight = max(0, ctx.picked.in_flight - 1)
+        res = ctx.resolution
+        if ctx.picked is not None and res is not None:
+            self.usage.finished(ctx.picked)
+        if ctx.admission is not None:
+            ctx.admission.release()
+        if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
+            ctx.usage = ctx.usage_scanner.usage
+            ctx.prompt_tokens = ctx.usage.prompt_tokens
+            ctx.completion_tokens = ctx.usage.completion_tokens
+            self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         for observer in self.observers:
             observer.on_complete(ctx)
+
+
+def _cache_salt(body: dict[str, Any]) -> str:
+    """vLLM's optional `cache_salt` isolates prefix caches; prefix hashing must honour it."""
+    salt = body.get("cache_salt")
+    return salt if isinstance(salt, str) else ""

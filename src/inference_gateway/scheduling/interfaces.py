@@ -6,7 +6,7 @@ picker. A profile handler decides which profiles run and which result is primary
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -22,20 +22,24 @@ class Plugin(Protocol):
 @runtime_checkable
 class Filter(Plugin, Protocol):
     def filter(
-        self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]
-    ) -> list[Endpoint]: ...
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> Sequence[Endpoint]:
+        """The endpoints that pass; returning the input unchanged is allowed (and cheapest)."""
+        ...
 
 
 @runtime_checkable
 class Scorer(Plugin, Protocol):
-    def score(self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]) -> list[float]:
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
         """One score in 0..1 per endpoint, aligned with `endpoints`."""
         ...
 
 
 @runtime_checkable
 class Picker(Plugin, Protocol):
-    def pick(self, state: CycleState, endpoints: list[Endpoint], totals: list[float]) -> list[Endpoint]:
+    def pick(self, state: CycleState, endpoints: Sequence[Endpoint], totals: list[float]) -> list[Endpoint]:
         """Endpoints in preference order: the pick first, then fallbacks."""
         ...
 
@@ -45,6 +49,20 @@ class PostPick(Plugin, Protocol):
     """Called once the request is bound to an endpoint (e.g. to update a prefix index)."""
 
     def on_picked(self, state: CycleState, request: SchedulingRequest, endpoint: Endpoint) -> None: ...
+
+
+@runtime_checkable
+class ResponseHeaders(Plugin, Protocol):
+    """Adds headers to the client's response once the serving endpoint is known."""
+
+    def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]: ...
+
+
+@runtime_checkable
+class EndpointsChanged(Plugin, Protocol):
+    """Told the full set of endpoint addresses whenever the datastore changes (to drop state)."""
+
+    def endpoints_changed(self, addresses: Collection[str]) -> None: ...
 
 
 @runtime_checkable

@@ -1,12 +1,25 @@
-"""A scheduling profile (filters -> weighted scorers -> picker) and the scheduler that runs profiles."""
+"""A scheduling profile (filters -> weighted scorers -> picker) and the scheduler that runs profiles.
+
+Hot path: one list of totals per scorer pass and nothing else proportional to the endpoint
+count; explanations are only materialised when asked for.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from inference_gateway.datastore.endpoint import Endpoint
-from inference_gateway.scheduling.interfaces import Filter, Picker, PostPick, ProfileHandler, Scorer
+from inference_gateway.scheduling.interfaces import (
+    EndpointsChanged,
+    Filter,
+    Picker,
+    Plugin,
+    PostPick,
+    ProfileHandler,
+    ResponseHeaders,
+    Scorer,
+)
 from inference_gateway.scheduling.types import (
     CycleState,
     ProfileResult,
@@ -31,48 +44,88 @@ class SchedulingProfile:
     picker: Picker | None = None
     post_pick: list[PostPick] = field(default_factory=list)
 
+    def plugins(self) -> list[Plugin]:
+        found: list[Plugin] = [*self.filters, *(ws.scorer for ws in self.scorers), *self.post_pick]
+        if self.picker is not None:
+            found.append(self.picker)
+        return found
+
     def run(
         self,
         state: CycleState,
         request: SchedulingRequest,
-        endpoints: list[Endpoint],
+        endpoints: Sequence[Endpoint],
         explain: bool = False,
     ) -> ProfileResult:
-        candidates = endpoints
+        assert self.picker is not None, f"profile {self.name} has no picker"
         filtered_out: dict[str, list[str]] = {}
+        candidates = self._filter(state, request, endpoints, filtered_out if explain else None)
+        if not candidates:
+            return ProfileResult(self.name, candidates, [], [], [], filtered_out, self.picker.name)
+        totals, breakdown = self._score(state, request, candidates, explain)
+        picked = self.picker.pick(state, candidates, totals)
+        return ProfileResult(self.name, candidates, totals, picked, breakdown, filtered_out, self.picker.name)
+
+    def _filter(
+        self,
+        state: CycleState,
+        request: SchedulingRequest,
+        endpoints: Sequence[Endpoint],
+        filtered_out: dict[str, list[str]] | None,
+    ) -> Sequence[Endpoint]:
+        candidates = endpoints
         for f in self.filters:
             kept = f.filter(state, request, candidates)
-            if explain and len(kept) != len(candidates):
+            if filtered_out is not None and len(kept) != len(candidates):
                 kept_set = set(kept)
                 filtered_out[f.name] = [e.name for e in candidates if e not in kept_set]
             candidates = kept
             if not candidates:
                 break
-        totals = [0.0] * len(candidates)
+        return candidates
+
+    def _score(
+        self, state: CycleState, request: SchedulingRequest, candidates: Sequence[Endpoint], explain: bool
+    ) -> tuple[list[float], list[ScorerBreakdown]]:
+        n = len(candidates)
+        totals: list[float] | None = None
         breakdown: list[ScorerBreakdown] = []
-        if candidates:
-            for ws in self.scorers:
-                scores = ws.scorer.score(state, request, candidates)
-                weight = ws.weight
-                for i, s in enumerate(scores):
-                    totals[i] += weight * (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
-                if explain:
-                    breakdown.append(ScorerBreakdown(ws.scorer.name, weight, list(scores)))
-        assert self.picker is not None, f"profile {self.name} has no picker"
-        picked = self.picker.pick(state, candidates, totals) if candidates else []
-        return ProfileResult(self.name, candidates, totals, picked, breakdown, filtered_out)
+        for ws in self.scorers:
+            scores = ws.scorer.score(state, request, candidates)
+            if len(scores) != n:
+                raise RuntimeError(f"scorer {ws.scorer.name} returned {len(scores)} scores for {n} endpoints")
+            w = ws.weight
+            if totals is None:
+                totals = [w * (0.0 if s < 0.0 else 1.0 if s > 1.0 else s) for s in scores]
+            else:
+                totals = [
+                    t + w * (0.0 if s < 0.0 else 1.0 if s > 1.0 else s)
+                    for t, s in zip(totals, scores, strict=True)
+                ]
+            if explain:
+                clamped = [0.0 if s < 0.0 else 1.0 if s > 1.0 else s for s in scores]
+                breakdown.append(ScorerBreakdown(ws.scorer.name, w, clamped))
+        return (totals if totals is not None else [0.0] * n), breakdown
 
 
 class Scheduler:
-    def __init__(self, profiles: dict[str, SchedulingProfile], handler: ProfileHandler) -> None:
+    def __init__(
+        self,
+        profiles: dict[str, SchedulingProfile],
+        handler: ProfileHandler,
+        plugins: Iterable[Plugin] = (),
+    ) -> None:
         if not profiles:
             raise ValueError("a scheduler needs at least one profile")
         self.profiles = profiles
         self.handler = handler
         self._names: Sequence[str] = tuple(profiles)
+        everything = _unique([*plugins, *(p for prof in profiles.values() for p in prof.plugins())])
+        self._response_plugins = [p for p in everything if isinstance(p, ResponseHeaders)]
+        self._change_plugins = [p for p in everything if isinstance(p, EndpointsChanged)]
 
     def schedule(
-        self, request: SchedulingRequest, endpoints: list[Endpoint], explain: bool = False
+        self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
     ) -> tuple[SchedulingResult, CycleState]:
         if not endpoints:
             raise SchedulingError(503, "no ready endpoints in the pool", "no_endpoints")
@@ -86,6 +139,10 @@ class Scheduler:
                 results[name] = self.profiles[name].run(state, request, endpoints, explain)
         primary = self.handler.primary(results)
         if not results.get(primary) or not results[primary].picked:
+            if request.sheddable:  # e.g. sheddable-capacity removed every endpoint
+                raise SchedulingError(
+                    429, "no capacity for sheddable requests; retry later", "pool_saturated"
+                )
             raise SchedulingError(503, "no endpoint passed the scheduling filters", "no_capacity")
         return SchedulingResult(primary, results), state
 
@@ -95,3 +152,20 @@ class Scheduler:
             if res.picked:
                 for plugin in self.profiles[name].post_pick:
                     plugin.on_picked(state, request, res.picked[0])
+
+    def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for plugin in self._response_plugins:
+            headers.update(plugin.response_headers(request, served))
+        return headers
+
+    def endpoints_changed(self, addresses: Collection[str]) -> None:
+        for plugin in self._change_plugins:
+            plugin.endpoints_changed(addresses)
+
+
+def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:
+    seen: dict[int, Plugin] = {}
+    for p in plugins:
+        seen.setdefault(id(p), p)
+    return list(seen.values())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from inference_gateway.api.types import Criticality
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.explain import explain_profile
 
 
 @dataclass(slots=True)
@@ -20,6 +22,7 @@ class SchedulingRequest:
     priority: int = 0
     body_size: int = 0
     pool: str = ""
+    cache_salt: str = ""
 
     @property
     def sheddable(self) -> bool:
@@ -40,31 +43,16 @@ class ScorerBreakdown:
 @dataclass(slots=True)
 class ProfileResult:
     profile: str
-    candidates: list[Endpoint]
+    candidates: Sequence[Endpoint]
     totals: list[float]
     picked: list[Endpoint]
     breakdown: list[ScorerBreakdown] = field(default_factory=list)
     filtered_out: dict[str, list[str]] = field(default_factory=dict)
 
-    def explain(self) -> dict[str, Any]:
-        per_endpoint: list[dict[str, Any]] = []
-        for i, ep in enumerate(self.candidates):
-            per_endpoint.append(
-                {
-                    "endpoint": ep.name,
-                    "address": ep.address,
-                    "total": round(self.totals[i], 4),
-                    "scores": {b.scorer: round(b.scores[i], 4) for b in self.breakdown},
-                }
-            )
-        per_endpoint.sort(key=lambda d: -float(d["total"]))
-        return {
-            "profile": self.profile,
-            "picked": [e.address for e in self.picked],
-            "weights": {b.scorer: b.weight for b in self.breakdown},
-            "filtered_out": self.filtered_out,
-            "candidates": per_endpoint,
-        }
+    picker: str = ""
+
+    def explain(self, limit: int = 10) -> dict[str, Any]:
+        return explain_profile(self, limit)
 
 
 @dataclass(slots=True)

@@ -102,9 +102,7 @@ def fleet(
     servers: Annotated[int, typer.Option(help="Number of servers.")] = 4,
     qps: Annotated[float, typer.Option()] = 100.0,
     duration: Annotated[float, typer.Option(help="Seconds of arrivals (virtual).")] = 60.0,
-    scheduler: Annotated[
-        str, typer.Option(help="round-robin | random | least-requests")
-    ] = "round-robin",
+    scheduler: Annotated[str, typer.Option(help="round-robin | random | least-requests")] = "round-robin",
     profile: Annotated[str, typer.Option()] = "h100-llama2-7b",
     scrape_interval: Annotated[float, typer.Option()] = 0.05,
     staleness: Annotated[float, typer.Option()] = 0.0,
@@ -118,9 +116,7 @@ def fleet(
     picks["least-requests"] = LeastRequestsScheduler
     if scheduler not in picks:
         raise typer.BadParameter(f"scheduler must be one of {', '.join(picks)}")
-    configs = [
-        ServerConfig(profile=profile, name=f"sim-{i}", seed=seed + i) for i in range(servers)
-    ]
+    configs = [ServerConfig(profile=profile, name=f"sim-{i}", seed=seed + i) for i in range(servers)]
     work = sharegpt_like(
         qps,
         duration,

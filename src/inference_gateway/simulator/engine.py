@@ -188,13 +188,14 @@ class Engine:
     def _make_plan(
         self, s: int, now: float, chunks: list[tuple[Sequence, int]], load_ms: float
     ) -> StepPlan | None:
-        prefill = sum(n for _, n in chunks)
-        tokens = self._num_decode + prefill
+        tokens = self._num_decode
+        context = self._decode_base + self._num_decode * s
+        for seq, n in chunks:
+            tokens += n
+            context += seq.computed + n
         if tokens == 0:
             self._alloc_step = s - 1
             return None
-        context = self._decode_base + self._num_decode * s
-        context += sum(seq.computed + n for seq, n in chunks)
         dur = self.profile.step_seconds(tokens, context, bool(self.lora.running))
         dur += load_ms / 1000.0
         self._plan = StepPlan(s, now, now + dur, chunks, self._num_decode, tokens)

@@ -219,9 +219,7 @@ class Fleet:
             return None
 
     def _reject(self, req: SimRequest, idx: int, status: str) -> None:
-        res = RequestResult(
-            req.request_id, idx, req.arrival, -1.0, -1.0, req.prompt_tokens, 0, status=status
-        )
+        res = RequestResult(req.request_id, idx, req.arrival, -1.0, -1.0, req.prompt_tokens, 0, status=status)
         self.results.append(res)
 
     def _start_step(self, server: _Server, now: float) -> None:

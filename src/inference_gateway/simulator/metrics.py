@@ -96,28 +96,20 @@ class EngineCollector:
             "Number of requests waiting to be processed.",
             e.num_waiting,
         )
-        yield f.gauge(
-            "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", usage
-        )
+        yield f.gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", usage)
         yield f.gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. DEPRECATED.", usage)
-        yield f.counter(
-            "vllm:prefix_cache_queries", "Prefix cache queries, in tokens.", st.prefix_queries
-        )
+        yield f.counter("vllm:prefix_cache_queries", "Prefix cache queries, in tokens.", st.prefix_queries)
         yield f.counter("vllm:prefix_cache_hits", "Prefix cache hits, in tokens.", st.prefix_hits)
         yield f.counter(
             "vllm:num_preemptions",
             "Cumulative number of preemption from the engine.",
             st.num_preemptions,
         )
-        yield f.counter(
-            "vllm:prompt_tokens", "Number of prefill tokens processed.", st.prompt_tokens
-        )
+        yield f.counter("vllm:prompt_tokens", "Number of prefill tokens processed.", st.prompt_tokens)
         yield f.counter(
             "vllm:generation_tokens", "Number of generation tokens processed.", st.generation_tokens
         )
-        yield f.by_reason(
-            "vllm:request_success", "Count of successfully processed requests.", st.finished
-        )
+        yield f.by_reason("vllm:request_success", "Count of successfully processed requests.", st.finished)
         yield f.hist(
             "vllm:time_to_first_token_seconds",
             "Histogram of time to first token in seconds.",
@@ -194,9 +186,7 @@ class EngineCollector:
         capacity = cfg.num_gpu_blocks * cfg.block_size
         used = (cfg.num_gpu_blocks - e.pool.num_free) * cfg.block_size
         yield f.gauge("sglang:num_running_reqs", "The number of running requests", len(e.running))
-        yield f.gauge(
-            "sglang:num_queue_reqs", "The number of requests in the waiting queue", e.num_waiting
-        )
+        yield f.gauge("sglang:num_queue_reqs", "The number of requests in the waiting queue", e.num_waiting)
         yield f.gauge("sglang:token_usage", "The token usage", e.pool.usage)
         yield f.gauge("sglang:num_used_tokens", "The number of used tokens", used)
         yield f.gauge("sglang:max_total_num_tokens", "Maximum total number of tokens", capacity)
@@ -209,17 +199,13 @@ class EngineCollector:
         )
         info.add_metric([self.model_name, str(cfg.block_size), str(cfg.num_gpu_blocks)], 1.0)
         yield info
-        yield f.counter(
-            "sglang:prompt_tokens", "Number of prefill tokens processed.", st.prompt_tokens
-        )
+        yield f.counter("sglang:prompt_tokens", "Number of prefill tokens processed.", st.prompt_tokens)
         yield f.counter(
             "sglang:generation_tokens",
             "Number of generation tokens processed.",
             st.generation_tokens,
         )
-        yield f.counter(
-            "sglang:num_requests", "Number of requests processed.", sum(st.finished.values())
-        )
+        yield f.counter("sglang:num_requests", "Number of requests processed.", sum(st.finished.values()))
         yield f.hist(
             "sglang:time_to_first_token_seconds",
             "Histogram of time to first token in seconds.",
@@ -245,21 +231,13 @@ class EngineCollector:
     def _trtllm(self) -> Iterator[Metric]:
         e, st, cfg = self.engine, self.engine.stats, self.engine.cfg
         f = _Families(["model_name", "engine_type"], [self.model_name, "trtllm"])
-        yield f.gauge(
-            "trtllm_num_requests_waiting", "Requests waiting to be scheduled.", e.num_waiting
-        )
+        yield f.gauge("trtllm_num_requests_waiting", "Requests waiting to be scheduled.", e.num_waiting)
         yield f.gauge("trtllm_num_requests_running", "Requests being executed.", len(e.running))
-        yield f.gauge(
-            "trtllm_kv_cache_utilization", "Fraction of KV cache blocks in use.", e.pool.usage
-        )
+        yield f.gauge("trtllm_kv_cache_utilization", "Fraction of KV cache blocks in use.", e.pool.usage)
         yield f.gauge("trtllm_kv_cache_hit_rate", "KV cache reuse hit rate.", st.prefix_hit_rate)
-        yield f.gauge(
-            "trtllm_kv_cache_tokens_per_block", "Tokens per KV cache block.", cfg.block_size
-        )
+        yield f.gauge("trtllm_kv_cache_tokens_per_block", "Tokens per KV cache block.", cfg.block_size)
         yield f.gauge("trtllm_kv_cache_max_blocks", "Total KV cache blocks.", cfg.num_gpu_blocks)
-        yield f.by_reason(
-            "trtllm_request_success", "Count of successfully processed requests.", st.finished
-        )
+        yield f.by_reason("trtllm_request_success", "Count of successfully processed requests.", st.finished)
         yield f.hist(
             "trtllm_e2e_request_latency_seconds",
             "Histogram of end to end request latency in seconds.",

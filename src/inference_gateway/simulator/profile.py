@@ -83,11 +83,7 @@ def load_profile(name_or_path: str | Path) -> ModelProfile:
         text = path.read_text()
         source = str(path)
     else:
-        res = (
-            resources.files(__package__)
-            .joinpath(_PACKAGE_PROFILES)
-            .joinpath(f"{name_or_path}.yaml")
-        )
+        res = resources.files(__package__).joinpath(_PACKAGE_PROFILES).joinpath(f"{name_or_path}.yaml")
         if not res.is_file():
             known = ", ".join(list_profiles())
             raise ValueError(f"unknown profile {name_or_path!r} (known: {known})")

@@ -96,8 +96,9 @@ class RealtimeDriver:
                 self._wake.clear()
                 await self._wake.wait()
                 chained = False
-            start = self._next_start(chained)
-            plan = engine.begin_step(start)
+            plan = engine.begin_step(self._next_start(chained))
+            if plan is None and chained:  # only requests stamped after last_end are waiting
+                plan = engine.begin_step(self._next_start(False))
             if plan is None:  # nothing schedulable until something changes
                 self._wake.clear()
                 await self._wake.wait()

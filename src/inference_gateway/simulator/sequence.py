@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
 
 
-class Status(IntEnum):
+class Status:
+    """Sequence states (plain ints: compared on the hot path)."""
+
     WAITING = 0
     PREFILL = 1
     DECODE = 2

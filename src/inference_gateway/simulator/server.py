@@ -140,9 +140,7 @@ class SimulatedServer:
     async def _stream(
         self, request: web.Request, seq: Sequence, builder: ResponseBuilder, parsed: ParsedRequest
     ) -> web.StreamResponse:
-        resp = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         sent = 0
         try:

@@ -85,10 +85,7 @@ def block_hashes(token_ids: Sequence[int], block_size: int) -> list[int]:
     parent = 0
     full = len(token_ids) - len(token_ids) % block_size
     for start in range(0, full, block_size):
-        payload = (
-            parent.to_bytes(8, "little")
-            + array("q", token_ids[start : start + block_size]).tobytes()
-        )
+        payload = parent.to_bytes(8, "little") + array("q", token_ids[start : start + block_size]).tobytes()
         parent = xxhash.xxh3_64_intdigest(payload)
         hashes.append(parent)
     return hashes
@@ -108,9 +105,7 @@ def _content_text(content: Any) -> str:
 
 def render_chat(messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True) -> str:
     """A fixed chat template; concatenative, so a conversation's turns share a prefix."""
-    rendered = [
-        f"<|{m.get('role', 'user')}|>\n{_content_text(m.get('content'))}</s>\n" for m in messages
-    ]
+    rendered = [f"<|{m.get('role', 'user')}|>\n{_content_text(m.get('content'))}</s>\n" for m in messages]
     if add_generation_prompt:
         rendered.append("<|assistant|>\n")
     return "".join(rendered)

@@ -4,19 +4,54 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import (
-    KVCacheUtilizationScorer,
-)
+from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
+from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
+from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
+from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
+from inference_gateway.scheduling.plugins.lora_affinity_filter import LoraAffinityFilter
+from inference_gateway.scheduling.plugins.lora_affinity_scorer import LoraAffinityScorer
+from inference_gateway.scheduling.plugins.low_queue_filter import LowQueueFilter
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
+from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
+from inference_gateway.scheduling.plugins.model_server_metrics import (
+    CoreMetricsExtractor,
+    ModelServerMetrics,
+)
+from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
+from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
+from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
+from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
+from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
 if TYPE_CHECKING:
     from inference_gateway.scheduling.registry import PluginRegistry
 
-BUILTIN = (QueueScorer, KVCacheUtilizationScorer, MaxScorePicker, SingleProfileHandler)
+BUILTIN = (
+    QueueScorer,
+    KVCacheUtilizationScorer,
+    RunningRequestsScorer,
+    LoraAffinityScorer,
+    PrefixCacheScorer,
+    SessionAffinityScorer,
+    MaxScorePicker,
+    RandomPicker,
+    WeightedRandomPicker,
+    LowQueueFilter,
+    LeastQueueFilter,
+    LeastKVCacheFilter,
+    LoraAffinityFilter,
+    SheddableCapacityFilter,
+    SingleProfileHandler,
+    ModelServerMetrics,
+    CoreMetricsExtractor,
+    MetricsDataSource,
+)
 
 
 def register_builtin(registry: PluginRegistry) -> None:
     for cls in BUILTIN:
         registry.register(cls.type_name, cls)
+    registry.register_with_handle(DecisionTreeFilter.type_name, DecisionTreeFilter.from_params)

@@ -1,7 +1,8 @@
-"""kv-cache-utilization-scorer: score = 1 - KV-cache usage."""
+"""kv-cache-utilization-scorer: score = 1 - KV-cache usage (0..1)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -14,5 +15,7 @@ class KVCacheUtilizationScorer:
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         self.name = name
 
-    def score(self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]) -> list[float]:
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
         return [1.0 - e.metrics.kv_cache_usage for e in endpoints]

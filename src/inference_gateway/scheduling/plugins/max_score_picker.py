@@ -1,11 +1,13 @@
-"""max-score-picker: highest total wins, random among ties; the rest follow as fallbacks."""
+"""max-score-picker: highest total wins, random among ties; the next best follow as fallbacks."""
 
 from __future__ import annotations
 
-import random
+import heapq
+from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.plugins._shared import max_endpoints, rng
 from inference_gateway.scheduling.types import CycleState
 
 
@@ -15,10 +17,18 @@ class MaxScorePicker:
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         params = parameters or {}
         self.name = name
-        self.max_fallbacks = int(params.get("maxNumOfEndpoints", 3)) - 1
-        self._rng = random.Random(params.get("seed"))
+        self.max_endpoints = max_endpoints(params)
+        self._rng = rng(params)
 
-    def pick(self, state: CycleState, endpoints: list[Endpoint], totals: list[float]) -> list[Endpoint]:
-        # The random key breaks ties without favouring list order.
-        order = sorted(range(len(endpoints)), key=lambda i: (-totals[i], self._rng.random()))
-        return [endpoints[i] for i in order[: 1 + max(0, self.max_fallbacks)]]
+    def pick(self, state: CycleState, endpoints: Sequence[Endpoint], totals: list[float]) -> list[Endpoint]:
+        k = self.max_endpoints
+        best = max(totals)
+        ties = [i for i, t in enumerate(totals) if t == best]
+        if len(ties) >= k:
+            return [endpoints[i] for i in self._rng.sample(ties, k)]
+        if len(ties) > 1:
+            self._rng.shuffle(ties)
+        # Runners-up are ordered by score only; their ties matter little (they are fallbacks).
+        rest = heapq.nlargest(k, range(len(totals)), key=totals.__getitem__)
+        order = ties + [i for i in rest if totals[i] != best]
+        return [endpoints[i] for i in order[:k]]

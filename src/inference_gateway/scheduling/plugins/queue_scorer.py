@@ -1,7 +1,11 @@
-"""queue-scorer: fewer waiting requests score higher (min-max normalised across candidates)."""
+"""queue-scorer: fewer waiting requests score higher, min-max normalised across candidates.
+
+score = (max - waiting) / (max - min); every endpoint scores 1.0 when all queues are equal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -14,10 +18,12 @@ class QueueScorer:
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         self.name = name
 
-    def score(self, state: CycleState, request: SchedulingRequest, endpoints: list[Endpoint]) -> list[float]:
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
         queues = [e.metrics.waiting_queue for e in endpoints]
         lo, hi = min(queues), max(queues)
         if hi == lo:
-            return [1.0] * len(endpoints)
-        span = hi - lo
+            return [1.0] * len(queues)
+        span = float(hi - lo)
         return [(hi - q) / span for q in queues]

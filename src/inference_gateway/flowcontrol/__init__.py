@@ -1,0 +1,64 @@
+"""Flow control: priority bands, fair queueing between tenants, and admission when the pool is saturated.
+
+Sits between request control (the director) and scheduling, as upstream's pkg/epp/flowcontrol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from inference_gateway.flowcontrol.config import FlowControlConfig, FlowControlConfigError, parse_flow_control
+from inference_gateway.flowcontrol.controller import Admission, FlowController
+from inference_gateway.flowcontrol.detectors import AnySaturated, ConcurrencyDetector, NeverSaturated
+from inference_gateway.flowcontrol.metrics import FlowControlMetrics
+from inference_gateway.flowcontrol.policies import register_flow_control_plugins
+from inference_gateway.flowcontrol.types import (
+    DEFAULT_FLOW_ID,
+    FAIRNESS_HEADER,
+    FlowControlRejected,
+    FlowRequest,
+    QueueOutcome,
+    SaturationCheck,
+    SaturationDetector,
+)
+
+__all__ = [
+    "DEFAULT_FLOW_ID",
+    "FAIRNESS_HEADER",
+    "Admission",
+    "AnySaturated",
+    "ConcurrencyDetector",
+    "FlowControlConfig",
+    "FlowControlConfigError",
+    "FlowControlMetrics",
+    "FlowControlRejected",
+    "FlowController",
+    "FlowRequest",
+    "NeverSaturated",
+    "QueueOutcome",
+    "SaturationCheck",
+    "SaturationDetector",
+    "build_flow_controller",
+    "parse_flow_control",
+    "register_flow_control_plugins",
+]
+
+
+def build_flow_controller(
+    section: Any,
+    detector: SaturationDetector | SaturationCheck,
+    registry: CollectorRegistry | None = None,
+    plugins: dict[str, Any] | None = None,
+) -> FlowController | None:
+    """From EndpointPickerConfig's `flowControl` section; None when it is disabled.
+
+    `maxConcurrency` adds the in-flight detector to `detector` (either saturating is enough).
+    """
+    config = parse_flow_control(section, plugins)
+    if not config.enabled:
+        return None
+    if config.max_concurrency:
+        detector = AnySaturated([detector, ConcurrencyDetector(config.max_concurrency)])
+    return FlowController(config, detector, FlowControlMetrics(registry))

@@ -1,0 +1,109 @@
+"""Turn one /metrics page into EndpointMetrics using an engine mapping."""
+
+from __future__ import annotations
+
+import time
+
+from inference_gateway.datastore.endpoint import EndpointMetrics
+from inference_gateway.metrics.mappings import EngineMapping
+from inference_gateway.metrics.parse import Sample, family_samples
+from inference_gateway.metrics.spec import MetricSpec
+
+
+def metrics_from_page(
+    text: str, mapping: EngineMapping, previous: EndpointMetrics | None = None, now: float | None = None
+) -> EndpointMetrics:
+    fams = _FamilyReader(text)
+    active, waiting, max_lora = lora_state(_first_match(fams, mapping.lora_info))
+    block_size, num_blocks = _cache_geometry(fams, mapping, previous)
+    return EndpointMetrics(
+        # Counts add up across series (e.g. one per data-parallel engine); utilisation takes
+        # the worst series so saturation is never under-reported.
+        waiting_queue=int(sum(s.value for s in _first_match(fams, mapping.waiting))),
+        running_requests=int(sum(s.value for s in _first_match(fams, mapping.running))),
+        kv_cache_usage=max((s.value for s in _first_match(fams, mapping.kv_usage)), default=0.0),
+        active_adapters=active,
+        waiting_adapters=waiting,
+        max_active_adapters=max_lora,
+        block_size=block_size,
+        num_gpu_blocks=num_blocks,
+        served_models=_model_names(fams),
+        updated_at=time.monotonic() if now is None else now,
+    )
+
+
+class _FamilyReader:
+    """Parses a family on first use, so fallback specs cost nothing when the first one is present."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.parsed: dict[str, list[Sample]] = {}
+
+    def get(self, name: str) -> list[Sample]:
+        samples = self.parsed.get(name)
+        if samples is None:
+            samples = self.parsed[name] = family_samples(self.text, name)
+        return samples
+
+
+def _first_match(fams: _FamilyReader, specs: tuple[MetricSpec, ...]) -> list[Sample]:
+    for spec in specs:
+        samples = fams.get(spec.name)
+        if samples:
+            selected = spec.select(samples)
+            if selected:
+                return selected
+    return []
+
+
+def _cache_geometry(
+    fams: _FamilyReader, mapping: EngineMapping, previous: EndpointMetrics | None
+) -> tuple[int, int]:
+    block_size = previous.block_size if previous else 0
+    num_blocks = previous.num_gpu_blocks if previous else 0
+    if block_size > 0 and num_blocks > 0:
+        return block_size, num_blocks  # engine cache geometry is fixed for the process's life
+    for sample in _first_match(fams, mapping.cache_info):
+        block_size = _int_label(sample, mapping.block_size_label, block_size)
+        num_blocks = _int_label(sample, mapping.num_blocks_label, num_blocks)
+    direct = _first_match(fams, mapping.block_size)
+    if direct:
+        block_size = int(direct[0].value)
+    direct = _first_match(fams, mapping.num_blocks)
+    if direct:
+        num_blocks = int(direct[0].value)
+    return block_size, num_blocks
+
+
+def _int_label(sample: Sample, key: str, default: int) -> int:
+    try:
+        return int(float(sample.labels[key]))
+    except (KeyError, ValueError):
+        return default
+
+
+def _model_names(fams: _FamilyReader) -> frozenset[str]:
+    """Engines label their gauges with the served model name (vLLM: model_name)."""
+    return frozenset(
+        s.labels["model_name"]
+        for samples in fams.parsed.values()
+        for s in samples
+        if "model_name" in s.labels
+    )
+
+
+def lora_state(samples: list[Sample]) -> tuple[frozenset[str], frozenset[str], int]:
+    """vLLM exports one lora_requests_info series per state; its value is the time it was set,
+    so the newest (largest value) is current."""
+    if not samples:
+        return frozenset(), frozenset(), 0
+    newest = max(samples, key=lambda s: s.value)
+
+    def names(key: str) -> frozenset[str]:
+        return frozenset(a for a in (x.strip() for x in newest.labels.get(key, "").split(",")) if a)
+
+    try:
+        max_lora = int(newest.labels.get("max_lora", "0") or 0)
+    except ValueError:
+        max_lora = 0
+    return names("running_lora_adapters"), names("waiting_lora_adapters"), max_lora

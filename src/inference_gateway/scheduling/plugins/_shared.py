@@ -1,0 +1,24 @@
+"""Parameters shared by pickers and filters."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from inference_gateway.scheduling.params import get_int
+
+# Upstream defaults to 1; we return the pick plus two fallbacks so Envoy can retry another
+# endpoint when the first refuses the connection (x-gateway-destination-endpoint list).
+DEFAULT_MAX_ENDPOINTS = 3
+
+
+def max_endpoints(params: dict[str, Any]) -> int:
+    return get_int(params, "maxNumOfEndpoints", DEFAULT_MAX_ENDPOINTS, minimum=1)
+
+
+def rng(params: dict[str, Any]) -> random.Random:
+    """`seed` makes a picker deterministic (tests, simulations)."""
+    seed = params.get("seed")
+    if seed is not None and not isinstance(seed, int | str):
+        raise ValueError(f"parameter 'seed' must be an integer or string, got {seed!r}")
+    return random.Random(seed)

@@ -1,0 +1,26 @@
+"""least-KV-cache filter: keep endpoints in the lowest 1/N band of the KV-cache usage range."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+
+class LeastKVCacheFilter:
+    type_name = "least-KV-cache"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        self.name = name
+
+    def filter(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> Sequence[Endpoint]:
+        if not endpoints:
+            return endpoints
+        usage = [e.metrics.kv_cache_usage for e in endpoints]
+        lo, hi = min(usage), max(usage)
+        limit = lo + (hi - lo) / len(usage)
+        return [e for e, u in zip(endpoints, usage, strict=True) if u <= limit]

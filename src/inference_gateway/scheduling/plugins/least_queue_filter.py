@@ -1,0 +1,30 @@
+"""least-queue filter: keep endpoints in the lowest 1/N band of the queue range.
+
+With queues spanning [min, max] over N endpoints, keep those with queue <= min + (max-min)/N:
+several near-minimum endpoints survive instead of only the absolute minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+
+class LeastQueueFilter:
+    type_name = "least-queue"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        self.name = name
+
+    def filter(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> Sequence[Endpoint]:
+        if not endpoints:
+            return endpoints
+        queues = [e.metrics.waiting_queue for e in endpoints]
+        lo, hi = min(queues), max(queues)
+        limit = lo + (hi - lo) // len(queues)
+        return [e for e, q in zip(endpoints, queues, strict=True) if q <= limit]

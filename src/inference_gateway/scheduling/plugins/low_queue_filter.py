@@ -1,0 +1,26 @@
+"""low-queue filter: keep endpoints whose waiting queue is at most `threshold` (default 128)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.params import get_int
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+DEFAULT_THRESHOLD = 128
+
+
+class LowQueueFilter:
+    type_name = "low-queue"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.threshold = get_int(parameters or {}, "threshold", DEFAULT_THRESHOLD, minimum=0)
+
+    def filter(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> Sequence[Endpoint]:
+        limit = self.threshold
+        return [e for e in endpoints if e.metrics.waiting_queue <= limit]

@@ -1,0 +1,75 @@
+"""prefix-cache-scorer: send requests that share a prompt prefix to the endpoint that has it cached.
+
+score = matched leading blocks / prompt blocks. The index is updated with the prompt's blocks
+once the request is bound to an endpoint (post-pick), so the next request with the same
+prefix finds it there. Parameters as upstream: blockSize (alias hashBlockSize, characters,
+default 64), maxPrefixBlocksToMatch (256), lruCapacityPerServer (31250), autoTune (true:
+block size = engine block size x 4 characters, LRU capacity = engine GPU blocks, when the
+engine reports them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.params import get_bool, get_int
+from inference_gateway.scheduling.prefix_index import PrefixIndex, hash_prompt
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+DEFAULT_BLOCK_SIZE = 64
+DEFAULT_MAX_BLOCKS = 256
+DEFAULT_LRU_CAPACITY = 31250
+CHARS_PER_TOKEN = 4
+
+
+class PrefixCacheScorer:
+    type_name = "prefix-cache-scorer"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        params = dict(parameters or {})
+        if "blockSize" not in params and "hashBlockSize" in params:
+            params["blockSize"] = params["hashBlockSize"]
+        self.name = name
+        self.auto_tune = get_bool(params, "autoTune", True)
+        self.block_size = get_int(params, "blockSize", DEFAULT_BLOCK_SIZE, minimum=1)
+        self.max_blocks = get_int(params, "maxPrefixBlocksToMatch", DEFAULT_MAX_BLOCKS, minimum=1)
+        capacity = get_int(params, "lruCapacityPerServer", DEFAULT_LRU_CAPACITY, minimum=1)
+        self.index = PrefixIndex(capacity)
+
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
+        hashes = hash_prompt(
+            request.prompt,
+            request.target_model,
+            self._block_size(endpoints),
+            self.max_blocks,
+            request.cache_salt,
+        )
+        matches = self.index.match(hashes) if hashes else {}
+        state[self.name] = (hashes, matches)
+        if not matches:
+            return [0.0] * len(endpoints)
+        get = matches.get
+        total = float(len(hashes))
+        return [get(e.address, 0) / total for e in endpoints]
+
+    def on_picked(self, state: CycleState, request: SchedulingRequest, endpoint: Endpoint) -> None:
+        entry = state.get(self.name)
+        if not entry or not entry[0]:
+            return
+        capacity = endpoint.metrics.num_gpu_blocks if self.auto_tune else 0
+        self.index.add(entry[0], endpoint.address, capacity or None)
+
+    def endpoints_changed(self, addresses: Collection[str]) -> None:
+        self.index.retain(addresses)
+
+    def _block_size(self, endpoints: Sequence[Endpoint]) -> int:
+        # All endpoints of a pool run the same engine config, so the first one speaks for all.
+        if self.auto_tune and endpoints:
+            engine_block = endpoints[0].metrics.block_size
+            if engine_block > 0:
+                return engine_block * CHARS_PER_TOKEN
+        return self.block_size

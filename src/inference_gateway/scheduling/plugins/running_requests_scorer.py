@@ -1,0 +1,26 @@
+"""running-requests-size-scorer: fewer running requests score higher (min-max normalised)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+
+class RunningRequestsScorer:
+    type_name = "running-requests-size-scorer"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        self.name = name
+
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
+        running = [e.metrics.running_requests for e in endpoints]
+        lo, hi = min(running), max(running)
+        if hi == lo:
+            return [1.0] * len(running)
+        span = float(hi - lo)
+        return [(hi - r) / span for r in running]

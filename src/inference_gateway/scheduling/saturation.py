@@ -1,0 +1,81 @@
+"""Saturation detection: is an endpoint (or a whole pool) out of good capacity?
+
+Matches upstream's utilization detector and its config keys (queueDepthThreshold,
+kvCacheUtilThreshold, metricsStalenessThreshold). An endpoint is saturated when its metrics
+are stale or failing, its waiting queue is at or above the queue threshold, or its KV-cache
+utilisation is at or above the KV threshold; a pool is saturated when every candidate is.
+Used by the director (shedding Sheddable requests), the sheddable-capacity filter and flow
+control.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.params import get_duration_s, get_float, get_int
+
+DEFAULT_QUEUE_DEPTH_THRESHOLD = 5
+DEFAULT_KV_CACHE_UTIL_THRESHOLD = 0.8
+DEFAULT_METRICS_STALENESS_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SaturationConfig:
+    queue_depth_threshold: int = DEFAULT_QUEUE_DEPTH_THRESHOLD
+    kv_cache_util_threshold: float = DEFAULT_KV_CACHE_UTIL_THRESHOLD
+    metrics_staleness_s: float = DEFAULT_METRICS_STALENESS_S
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> SaturationConfig:
+        """Upstream's `saturationDetector` section / utilization-detector parameters."""
+        p = params or {}
+        return cls(
+            queue_depth_threshold=get_int(p, "queueDepthThreshold", DEFAULT_QUEUE_DEPTH_THRESHOLD, minimum=1),
+            kv_cache_util_threshold=get_float(
+                p, "kvCacheUtilThreshold", DEFAULT_KV_CACHE_UTIL_THRESHOLD, minimum=0.0, maximum=1.0
+            ),
+            metrics_staleness_s=get_duration_s(p, "metricsStalenessThreshold", DEFAULT_METRICS_STALENESS_S),
+        )
+
+
+class SaturationDetector:
+    def __init__(self, config: SaturationConfig | None = None, clock: Callable[[], float] = time.monotonic):
+        self.config = config or SaturationConfig()
+        self._clock = clock
+
+    def endpoint_saturated(self, endpoint: Endpoint, now: float | None = None) -> bool:
+        cfg = self.config
+        m = endpoint.metrics
+        if not endpoint.metrics_ok:
+            return True
+        if (self._clock() if now is None else now) - m.updated_at > cfg.metrics_staleness_s:
+            return True
+        return m.waiting_queue >= cfg.queue_depth_threshold or m.kv_cache_usage >= cfg.kv_cache_util_threshold
+
+    def has_capacity(self, endpoint: Endpoint) -> bool:
+        """Load thresholds only (no staleness): what the sheddable-capacity filter keeps."""
+        m = endpoint.metrics
+        cfg = self.config
+        return m.waiting_queue < cfg.queue_depth_threshold and m.kv_cache_usage < cfg.kv_cache_util_threshold
+
+    def is_saturated(self, endpoints: Iterable[Endpoint]) -> bool:
+        """True when no endpoint has good capacity (also when there are none)."""
+        now = self._clock()
+        return all(self.endpoint_saturated(e, now) for e in endpoints)
+
+    def describe(self, endpoint: Endpoint, now: float | None = None) -> str:
+        """Why an endpoint counts as saturated, for logs and explanations ('' when it is not)."""
+        cfg = self.config
+        m = endpoint.metrics
+        age = (self._clock() if now is None else now) - m.updated_at
+        if not endpoint.metrics_ok or age > cfg.metrics_staleness_s:
+            return f"metrics stale ({age:.1f}s old)" if m.updated_at else "no metrics yet"
+        if m.waiting_queue >= cfg.queue_depth_threshold:
+            return f"queue {m.waiting_queue} >= {cfg.queue_depth_threshold}"
+        if m.kv_cache_usage >= cfg.kv_cache_util_threshold:
+            return f"kv-cache {m.kv_cache_usage:.2f} >= {cfg.kv_cache_util_threshold}"
+        return ""
