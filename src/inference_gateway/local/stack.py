@@ -41,10 +41,6 @@ class StackOptions:
     tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
 
 
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
-
-
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
     """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects."""
     resources = ResourceSet()
@@ -98,8 +94,6 @@ class LocalStack:
                 metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
                 health_port=_pick(self.options.health_port, 9003),
                 config_text=self.options.epp_config,
-                metrics_port=_or(self.options.metrics_port, self.fleet.metrics_port),
-                health_port=_or(self.options.health_port, 9003),
             )
         )
         self.epp.store.replace_all(self._all_resources())
