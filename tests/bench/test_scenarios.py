@@ -60,3 +60,27 @@ def test_smoke_virtual_run_and_report(path: Path, tmp_path: Path) -> None:
     text = doc.read_text()
     assert "old" not in text and "round-robin" in text
     assert (tmp_path / "img" / f"{scenario.name}-virtual.png").stat().st_size > 0
+
+
+def _shape(config_text: str | None) -> list[tuple[str, list[str], list[tuple[str, float]], str]]:
+    from inference_gateway.scheduling.config import load_config
+
+    profiles = load_config(config_text).scheduler.profiles
+    return [
+        (
+            name,
+            [type(f).__name__ for f in p.filters],
+            [(ws.scorer.name, ws.weight) for ws in p.scorers],
+            type(p.picker).__name__,
+        )
+        for name, p in profiles.items()
+    ]
+
+
+def test_default_profile_file_matches_the_built_in_default() -> None:
+    assert _shape((ROOT / "bench" / "profiles" / "default.yaml").read_text()) == _shape(None)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "bench" / "profiles").rglob("*.yaml")), ids=lambda p: p.stem)
+def test_every_profile_loads(path: Path) -> None:
+    assert _shape(path.read_text())

@@ -63,3 +63,13 @@ def test_sampler_records_state_and_forwards_completions() -> None:
     assert sampler.series[0]["waiting"] == 3
     sampler.on_finished(RequestResult(0, 1, 0.0, 0.1, 0.2, 10, 2))
     assert inner.endpoints[1].in_flight == 2
+
+
+def test_sheddable_requests_are_dropped_only_while_every_endpoint_is_saturated() -> None:
+    policy = GatewayScheduler(None, MODEL)
+    busy = [snap(0, 50, 0.95), snap(1, 50, 0.95)]
+    assert policy.pick(SimRequest(1, 0.0, 10, 2, priority=-1), busy) is None
+    assert policy.pick(SimRequest(2, 0.0, 10, 2, priority=0), busy) in (0, 1)
+    one_free = [snap(0, 50, 0.95, t=2.0), snap(1, 0, 0.1, t=2.0)]
+    assert policy.pick(SimRequest(3, 1.0, 10, 2, priority=-1), one_free) == 1
+    assert policy.shed == 1

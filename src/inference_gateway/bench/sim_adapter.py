@@ -2,8 +2,10 @@
 
 `GatewayScheduler` puts the EPP's own Scheduler (built from an EndpointPickerConfig, exactly
 as the EPP builds it) behind the fleet's `pick(request, snapshots)` protocol: each scrape
-snapshot becomes the EndpointMetrics of a real Endpoint, and the picked endpoint's in-flight
-count is kept as the director keeps it (up on pick, down on completion).
+snapshot becomes the EndpointMetrics of a real Endpoint, Sheddable requests are dropped while
+the pool is saturated (the director's rule, with the config's saturation detector), and the
+picked endpoint's in-flight count is kept as the director keeps it. Flow control (queueing
+in the EPP) is not modelled: requests go to the model servers' own queues.
 """
 
 from __future__ import annotations
@@ -77,8 +79,11 @@ class GatewayScheduler:
     """The EPP's Scheduler behind the virtual fleet's Scheduler protocol."""
 
     def __init__(self, config_text: str | None, base_model: str) -> None:
-        self.scheduler = load_config(config_text).scheduler
+        config = load_config(config_text)
+        self.scheduler = config.scheduler
+        self.saturation = config.saturation_detector()
         self.base_model = base_model
+        self.shed = 0
         self.endpoints: list[Endpoint] = []
         self._index: dict[str, int] = {}
         self._seen: list[float] = []
@@ -115,6 +120,9 @@ class GatewayScheduler:
             body_size=4 * request.prompt_tokens,
         )
         started = time.perf_counter()
+        if sreq.sheddable and self.saturation.is_saturated(self.endpoints):
+            self.shed += 1
+            return None
         try:
             result, state = self.scheduler.schedule(sreq, self.endpoints)
         except SchedulingError:
