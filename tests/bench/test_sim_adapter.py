@@ -6,8 +6,6 @@ import pytest
 
 pytest.importorskip("inference_gateway.simulator.fleet")
 
-from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
-
 from inference_gateway.bench.sim_adapter import (
     GatewayScheduler,
     PolicySpec,
@@ -15,6 +13,7 @@ from inference_gateway.bench.sim_adapter import (
     make_policy,
     metrics_from_snapshot,
 )
+from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 
 MODEL = "meta-llama/Llama-2-7b-hf"
 

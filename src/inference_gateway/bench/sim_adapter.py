@@ -16,18 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, Scheduler, SimRequest
-from inference_gateway.simulator.schedulers import (
-    LeastRequestsScheduler,
-    RandomScheduler,
-    RoundRobinScheduler,
-)
 from pydantic import BaseModel, ConfigDict
 
 from inference_gateway.api.types import Criticality, ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
+from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, Scheduler, SimRequest
+from inference_gateway.simulator.schedulers import (
+    LeastRequestsScheduler,
+    RandomScheduler,
+    RoundRobinScheduler,
+)
 
 PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
 _METRIC_FIELDS = frozenset(f.name for f in dataclasses.fields(EndpointMetrics))
