@@ -66,6 +66,7 @@ class OverheadHarness:
     noop: grpc.aio.Server | None = None
     envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    idle_cpu_per_s: float = 0.0  # this process's CPU use with no traffic (metric scrapes)
 
     async def start(self) -> None:
         port = free_port()
@@ -128,16 +129,21 @@ class OverheadHarness:
             args += ["--prompt-bytes", str(prompt_bytes)]
         if not self.options.stream:
             args.append("--no-stream")
-        cpu = time.process_time()
+        cpu, wall = time.process_time(), time.monotonic()
         proc = await asyncio.create_subprocess_exec(*args)
         if await proc.wait() != 0:
             raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
-        cpu = time.process_time() - cpu
+        cpu = time.process_time() - cpu - self.idle_cpu_per_s * (time.monotonic() - wall)
         row: dict[str, Any] = orjson.loads(out.read_bytes())
         row["mode"] = mode
         # this process hosts the EPP and the no-op server: its CPU per request is theirs
         row["gateway_cpu_ms_per_request"] = 1e3 * cpu / max(row["requests"], 1)
         return row
+
+    async def measure_idle_cpu(self, seconds: float = 2.0) -> None:
+        cpu, wall = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        self.idle_cpu_per_s = (time.process_time() - cpu) / (time.monotonic() - wall)
 
     async def profile_epp(self, qps: float, duration_s: float) -> str:
         """cProfile this process (the EPP) while the client drives envoy+epp; top functions."""
@@ -181,6 +187,8 @@ async def run_overhead(
     results: list[dict[str, Any]] = []
     try:
         await harness.client("envoy+epp", 20, 0.5)  # warm connections and code paths
+        if options.client_process:
+            await harness.measure_idle_cpu()
         for qps in options.qps:
             rows = {}
             for mode in options.modes:
