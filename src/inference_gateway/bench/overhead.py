@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
+import os
 import logging
 import pstats
 import sys
@@ -160,7 +161,8 @@ class OverheadHarness:
 
 def overhead_row(qps: float, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One table row: per-mode p50/p99 e2e and what the EPP adds over Envoy alone."""
-    out: dict[str, Any] = {"kind": "overhead", "qps": qps}
+    # other work on the machine distorts these timings: keep the 1-minute load average with them
+    out: dict[str, Any] = {"kind": "overhead", "qps": qps, "loadavg": round(os.getloadavg()[0], 2)}
     for mode, row in rows.items():
         out[mode] = {
             "p50_ms": row["e2e"]["p50"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import tempfile
 import time
@@ -214,6 +215,7 @@ async def _run_rate(
         workload=options.workload.kind,
     )
     row["server"] = series_summary(sampler.series)
+    row["loadavg"] = round(os.getloadavg()[0], 2)  # other work on the machine distorts timings
     row["per_pod"] = _per_pod(records)
     return row
 
