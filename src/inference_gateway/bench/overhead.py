@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
-import os
 import logging
+import os
 import pstats
 import sys
 import tempfile
