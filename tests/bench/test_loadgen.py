@@ -10,9 +10,9 @@ from aiohttp import web
 
 from inference_gateway.bench.instant import InstantBackend, serve
 from inference_gateway.bench.loadgen import ClientOptions, LoadGenerator, _has_token
-from inference_gateway.bench.pool import free_port
 from inference_gateway.bench.stats import distribution, outcomes_from_records, summarize
 from inference_gateway.bench.workloads import BenchRequest, WorkloadSpec, generate
+from inference_gateway.local.stack import free_port
 
 
 @pytest.fixture

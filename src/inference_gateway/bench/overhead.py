@@ -31,10 +31,11 @@ import orjson
 
 from inference_gateway.bench.client import run_fixed_rate
 from inference_gateway.bench.noop_extproc import serve_noop
-from inference_gateway.bench.pool import free_port, pod_ips, pool_resources
+from inference_gateway.bench.pool import pod_ips, pool_resources
 from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
+from inference_gateway.local.stack import free_port
 
 log = logging.getLogger(__name__)
 

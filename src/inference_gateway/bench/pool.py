@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 
 from inference_gateway.api.manifests import ResourceSet, parse_yaml
 from inference_gateway.api.types import ObjectRef
@@ -11,12 +10,6 @@ from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
 
 POOL_NAME = "bench-pool"
 APP_LABEL = "bench"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def pod_ips(count: int, subnet: int) -> list[str]:

@@ -24,18 +24,12 @@ import yaml
 
 from inference_gateway.bench.arrivals import arrival_times
 from inference_gateway.bench.loadgen import ClientOptions, LoadGenerator, RequestRecord
-from inference_gateway.bench.pool import free_port
 from inference_gateway.bench.stats import outcomes_from_records, series_summary, summarize
 from inference_gateway.bench.workloads import WorkloadSpec, generate
-from inference_gateway.local.stack import LocalStack, StackOptions
-from inference_gateway.metrics.parse import parse_families
-
-GAUGES = {
-    "vllm:kv_cache_usage_perc": "kv",
-    "vllm:gpu_cache_usage_perc": "kv",
-    "vllm:num_requests_waiting": "waiting",
-    "vllm:num_requests_running": "running",
-}
+from inference_gateway.datastore.endpoint import EndpointMetrics
+from inference_gateway.local.stack import LocalStack, StackOptions, free_port
+from inference_gateway.metrics.extract import metrics_from_page
+from inference_gateway.metrics.mappings import mapping_for
 
 
 @dataclass
@@ -127,12 +121,8 @@ async def scrape(session: aiohttp.ClientSession, address: str) -> dict[str, floa
             text = await resp.text()
     except (aiohttp.ClientError, TimeoutError):
         return {}
-    fams = parse_families(text, frozenset(GAUGES))
-    out: dict[str, float] = {}
-    for name, key in GAUGES.items():
-        if fams.get(name) and key not in out:
-            out[key] = sum(s.value for s in fams[name])
-    return out
+    m = metrics_from_page(text, mapping_for("vllm"), EndpointMetrics())
+    return {"kv": m.kv_cache_usage, "waiting": float(m.waiting_queue), "running": float(m.running_requests)}
 
 
 async def drain(addresses: list[str], timeout_s: float) -> None:

@@ -8,6 +8,7 @@ stays and the numbers always match the last run.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -232,8 +233,6 @@ def _profile_head(text: str, lines: int = 30) -> str:
 
 
 def _relpath(target: Path, start: Path) -> str:
-    import os
-
     return os.path.relpath(target.resolve(), start.resolve())
 
 
