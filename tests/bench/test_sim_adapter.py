@@ -72,3 +72,17 @@ def test_sheddable_requests_are_dropped_only_while_every_endpoint_is_saturated()
     one_free = [snap(0, 50, 0.95, t=2.0), snap(1, 0, 0.1, t=2.0)]
     assert policy.pick(SimRequest(3, 1.0, 10, 2, priority=-1), one_free) == 1
     assert policy.shed == 1
+
+
+def test_seeded_pickers_repeat_their_choices() -> None:
+    from pathlib import Path
+
+    best = (Path(__file__).resolve().parents[2] / "bench" / "profiles" / "best.yaml").read_text()
+    snaps = [snap(i, i % 2, 0.1 * i) for i in range(4)]
+
+    def picks(seed: int) -> list[int | None]:
+        policy = GatewayScheduler(best, MODEL, seed)
+        return [policy.pick(SimRequest(i, 0.0, 10, 2), snaps) for i in range(40)]
+
+    assert picks(1) == picks(1)
+    assert picks(1) != picks(2)

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 from inference_gateway.api.types import Criticality, ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
-from inference_gateway.scheduling.config import load_config
+from inference_gateway.scheduling.config import DEFAULT_CONFIG, load_config
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, Scheduler, SimRequest
 from inference_gateway.simulator.schedulers import (
@@ -55,7 +56,18 @@ def make_policy(spec: PolicySpec, seed: int, base_model: str, base: Path | None 
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
-    return GatewayScheduler(spec.config_text(base), base_model)
+    return GatewayScheduler(spec.config_text(base), base_model, seed)
+
+
+def seeded_config(config_text: str | None, seed: int) -> str:
+    """The config with `seed` given to every picker that has none, so runs repeat exactly."""
+    doc = yaml.safe_load(config_text if config_text is not None else DEFAULT_CONFIG)
+    for plugin in doc.get("plugins") or []:
+        if isinstance(plugin, dict) and str(plugin.get("type", "")).endswith("-picker"):
+            params = plugin.setdefault("parameters", {}) or {}
+            params.setdefault("seed", seed)
+            plugin["parameters"] = params
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def metrics_from_snapshot(snap: EndpointSnapshot) -> EndpointMetrics:
@@ -78,8 +90,8 @@ def metrics_from_snapshot(snap: EndpointSnapshot) -> EndpointMetrics:
 class GatewayScheduler:
     """The EPP's Scheduler behind the virtual fleet's Scheduler protocol."""
 
-    def __init__(self, config_text: str | None, base_model: str) -> None:
-        config = load_config(config_text)
+    def __init__(self, config_text: str | None, base_model: str, seed: int | None = None) -> None:
+        config = load_config(seeded_config(config_text, seed) if seed is not None else config_text)
         self.scheduler = config.scheduler
         self.saturation = config.saturation_detector()
         self.base_model = base_model
