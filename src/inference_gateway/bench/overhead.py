@@ -139,10 +139,11 @@ class OverheadHarness:
         row: dict[str, Any] = orjson.loads(out.read_bytes())
         row["mode"] = mode
         # this process hosts the EPP and the no-op server: its CPU per request is theirs
-        row["gateway_cpu_ms_per_request"] = 1e3 * cpu / max(row["requests"], 1)
+        row["gateway_cpu_ms_per_request"] = max(0.0, 1e3 * cpu / max(row["requests"], 1))
         return row
 
-    async def measure_idle_cpu(self, seconds: float = 2.0) -> None:
+    async def measure_idle_cpu(self, seconds: float = 3.0) -> None:
+        await asyncio.sleep(1.0)  # let the warm-up's last requests finish
         cpu, wall = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         self.idle_cpu_per_s = (time.process_time() - cpu) / (time.monotonic() - wall)
