@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from aiohttp import web
 
@@ -86,3 +88,33 @@ def test_distribution_is_in_milliseconds_and_matches_numpy() -> None:
     assert d["p90"] == pytest.approx(1e3 * np.percentile(values, 90))
     assert d["mean"] == pytest.approx(1e3 * values.mean())
     assert np.isnan(distribution([])["p50"])
+
+
+def test_bench_load_command_drives_an_endpoint(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from inference_gateway.cli import app
+
+    port = free_port()
+    args = ["--listen", f"127.0.0.1:{port}", "--tokens", "3"]
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "inference_gateway.bench.instant", *args], stdout=subprocess.PIPE
+    )
+    try:
+        assert backend.stdout is not None and backend.stdout.readline().strip() == b"ready"
+        out = tmp_path / "load.json"
+        result = CliRunner().invoke(
+            app,
+            ["bench", "load", "--url", f"http://127.0.0.1:{port}/v1", "--qps", "40", "--duration", "0.5",
+             "--workload", "criticality", "--out", str(out)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        row = orjson.loads(out.read_bytes())
+        assert row["ok"] == row["requests"] > 5
+        assert row["ttft"]["p50"] > 0 and row["output_tps"] > 0
+    finally:
+        backend.terminate()
+        backend.wait()

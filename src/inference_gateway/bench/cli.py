@@ -108,18 +108,19 @@ async def _load(
 ) -> dict[str, Any]:
     import time
 
-    from inference_gateway.bench.arrivals import arrival_times
+    from inference_gateway.bench.client import run_workload
     from inference_gateway.bench.loadgen import ClientOptions, LoadGenerator
     from inference_gateway.bench.stats import outcomes_from_records, summarize
     from inference_gateway.bench.workloads import generate
 
+    if concurrency <= 0:
+        row = await run_workload(url, spec, qps, duration, seed, arrival=arrival)  # type: ignore[arg-type]
+        row.pop("e2e_s", None)
+        return {"url": url, "workload": spec.kind, **row}
     started = time.perf_counter()
     async with LoadGenerator(ClientOptions(url)) as gen:
-        if concurrency > 0:
-            records = await gen.closed_loop(generate(spec, 10**9, seed), concurrency, duration)
-        else:
-            offsets = list(arrival_times(arrival, qps, duration, seed))  # type: ignore[arg-type]
-            records = await gen.open_loop(zip(offsets, generate(spec, len(offsets), seed), strict=False))
+        records = await gen.closed_loop(generate(spec, 10**9, seed), concurrency, duration)
     span = time.perf_counter() - started
-    return summarize(outcomes_from_records(records), span, url=url, qps=qps, concurrency=concurrency,
-                     workload=spec.kind)  # fmt: skip
+    return summarize(
+        outcomes_from_records(records), span, url=url, concurrency=concurrency, workload=spec.kind
+    )

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import yaml
 
-from inference_gateway.bench.arrivals import arrival_times
-from inference_gateway.bench.loadgen import ClientOptions, LoadGenerator, RequestRecord
-from inference_gateway.bench.stats import outcomes_from_records, series_summary, summarize
-from inference_gateway.bench.workloads import WorkloadSpec, generate
+from inference_gateway.bench.stats import series_summary
+from inference_gateway.bench.workloads import WorkloadSpec
 from inference_gateway.datastore.endpoint import EndpointMetrics
 from inference_gateway.local.stack import LocalStack, StackOptions, free_port
 from inference_gateway.metrics.extract import metrics_from_page
@@ -174,48 +174,50 @@ async def _run_rate(
     qps: float,
     progress: Callable[[str, float], None] | None,
 ) -> dict[str, Any]:
-    offsets = list(arrival_times("poisson", qps, options.duration_s, options.seed))
-    requests = generate(options.workload, len(offsets), options.seed)
     label = f"{policy.name} @ {qps:g} QPS"
-    done = 0
-
-    def on_done(_: RequestRecord) -> None:
-        nonlocal done
-        done += 1
-        if progress:
-            progress(label, done / max(len(offsets), 1))
-
-    started = time.perf_counter()
-    async with (
-        PodSampler(addresses, options.sample_interval_s) as sampler,
-        LoadGenerator(ClientOptions(base_url)) as gen,
-    ):
-        records = await gen.open_loop(zip(offsets, requests, strict=False), on_done)
-    span = time.perf_counter() - started
-    row = summarize(
-        outcomes_from_records(records),
-        span,
+    if progress:
+        progress(label, 0.0)
+    async with PodSampler(addresses, options.sample_interval_s) as sampler:
+        row = await _client_process(options, policy, base_url, qps)
+    row.pop("e2e_s", None)
+    row.update(
         mode="realtime",
         policy=policy.name,
-        qps=qps,
         seed=options.seed,
-        duration_s=options.duration_s,
         pods=len(addresses),
         time_scale=options.time_scale,
         workload=options.workload.kind,
+        server=series_summary(sampler.series),
+        loadavg=round(os.getloadavg()[0], 2),  # other work on the machine distorts timings
     )
-    row["server"] = series_summary(sampler.series)
-    row["loadavg"] = round(os.getloadavg()[0], 2)  # other work on the machine distorts timings
-    row["per_pod"] = _per_pod(records)
+    if progress:
+        progress(label, 1.0)
     return row
 
 
-def _per_pod(records: list[RequestRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in records:
-        if r.served_by:
-            counts[r.served_by] = counts.get(r.served_by, 0) + 1
-    return dict(sorted(counts.items()))
+async def _client_process(
+    options: RealtimeOptions, policy: RealtimePolicy, base_url: str, qps: float
+) -> dict[str, Any]:
+    """The load generator in its own process: the EPP shares this process's event loop."""
+    workdir = Path(tempfile.mkdtemp(prefix="ig-bench-client-"))
+    spec, out = workdir / "workload.json", workdir / "result.json"
+    spec.write_text(options.workload.model_dump_json())
+    # Without the EPP nothing maps InferenceModel names: clients would send the base model.
+    w = options.workload
+    rename = {} if policy.use_epp else {name: w.model for name in w.class_models.values()}
+    args = [
+        sys.executable, "-m", "inference_gateway.bench.client", "--url", base_url, "--qps", str(qps),
+        "--duration", str(options.duration_s), "--workload", str(spec), "--seed", str(options.seed),
+        "--rename", orjson.dumps(rename).decode(), "--out", str(out),
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*args)
+    try:
+        if await proc.wait() != 0:
+            raise RuntimeError(f"load client failed: {policy.name} at {qps} QPS")
+        row: dict[str, Any] = orjson.loads(out.read_bytes())
+        return row
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def run_realtime(
