@@ -45,7 +45,7 @@ async def test_realtime_smoke_round_robin_vs_epp() -> None:
 async def test_overhead_smoke() -> None:
     options = OverheadOptions(
         qps=[40], duration_s=0.5, pods=2, large_prompt_bytes=50_000, large_qps=8, large_duration_s=0.5,
-        profile_s=0.2, subnet=61, client_process=False,
+        profile_s=0.2, subnet=61, client_process=False, repeats=1,
     )  # fmt: skip
     rows, profile = await run_overhead(options)
     assert [r.get("prompt_bytes", 0) for r in rows] == [0, 50_000]

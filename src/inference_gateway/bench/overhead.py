@@ -18,9 +18,11 @@ import io
 import logging
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ class OverheadOptions:
     subnet: int = 60
     client_process: bool = True  # False: run the client on this loop (smoke tests only)
     modes: tuple[str, ...] = MODES
+    repeats: int = 3  # interleaved runs per mode and rate; rows keep the medians
 
 
 @dataclass
@@ -161,25 +164,49 @@ class OverheadHarness:
         return text.getvalue()
 
 
-def overhead_row(qps: float, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One table row: per-mode p50/p99 e2e and what the EPP adds over Envoy alone."""
-    # other work on the machine distorts these timings: keep the 1-minute load average with them
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One table row: per mode, the median over repeated runs of p50/p99 e2e; what the EPP adds.
+
+    Other processes on a small machine inflate single runs; the median of a few interleaved
+    runs is steadier. The 1-minute load average is kept with the row.
+    """
     out: dict[str, Any] = {"kind": "overhead", "qps": qps, "loadavg": round(os.getloadavg()[0], 2)}
-    for mode, row in rows.items():
+    for mode, rows in runs.items():
         out[mode] = {
-            "p50_ms": row["e2e"]["p50"],
-            "p99_ms": row["e2e"]["p99"],
-            "achieved_qps": row["achieved_qps"],
-            "throughput_rps": row["throughput_rps"],
-            "errors": row["errors"],
-            "client_lag_p99_ms": row.get("client_lag", {}).get("p99"),
-            "gateway_cpu_ms_per_request": row.get("gateway_cpu_ms_per_request"),
+            "p50_ms": _median([r["e2e"]["p50"] for r in rows]),
+            "p99_ms": _median([r["e2e"]["p99"] for r in rows]),
+            "p50_runs_ms": [round(r["e2e"]["p50"], 3) for r in rows],
+            "achieved_qps": _median([r["achieved_qps"] for r in rows]),
+            "throughput_rps": _median([r["throughput_rps"] for r in rows]),
+            "errors": dict(sum((Counter(r["errors"]) for r in rows), Counter())),
+            "client_lag_p99_ms": _median([r.get("client_lag", {}).get("p99") or 0.0 for r in rows]),
+            "gateway_cpu_ms_per_request": _median([r.get("gateway_cpu_ms_per_request") or 0.0 for r in rows]),
         }
     for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop")):
-        if "envoy" in rows and mode in rows:
+        if "envoy" in out and mode in out:
             for pct in ("p50", "p99"):
-                out[f"{name}_{pct}_ms"] = rows[mode]["e2e"][pct] - rows["envoy"]["e2e"][pct]
+                out[f"{name}_{pct}_ms"] = out[mode][f"{pct}_ms"] - out["envoy"][f"{pct}_ms"]
     return out
+
+
+async def _measure(
+    harness: OverheadHarness, qps: float, duration_s: float, prompt_bytes: int, label: str,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Every mode `repeats` times, interleaved (the order rotates each round)."""
+    modes = list(harness.options.modes)
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for round_no in range(harness.options.repeats):
+        shift = round_no % len(modes)
+        for mode in modes[shift:] + modes[:shift]:
+            if progress:
+                progress(f"overhead {mode} {label} ({round_no + 1}/{harness.options.repeats})")
+            runs[mode].append(await harness.client(mode, qps, duration_s, prompt_bytes))
+    return overhead_row(qps, runs)
 
 
 async def run_overhead(
@@ -194,21 +221,17 @@ async def run_overhead(
         if options.client_process:
             await harness.measure_idle_cpu()
         for qps in options.qps:
-            rows = {}
-            for mode in options.modes:
-                if progress:
-                    progress(f"overhead {mode} @ {qps:g} QPS")
-                rows[mode] = await harness.client(mode, qps, options.duration_s)
-            results.append(overhead_row(qps, rows))
+            results.append(await _measure(harness, qps, options.duration_s, 0, f"@ {qps:g} QPS", progress))
         if options.large_prompt_bytes:
-            rows = {}
-            for mode in options.modes:
-                if progress:
-                    progress(f"overhead {mode}, {options.large_prompt_bytes // 1000} KB prompt")
-                rows[mode] = await harness.client(
-                    mode, options.large_qps, options.large_duration_s, options.large_prompt_bytes
-                )
-            big = overhead_row(options.large_qps, rows)
+            label = f"{options.large_prompt_bytes // 1000} KB prompt"
+            big = await _measure(
+                harness,
+                options.large_qps,
+                options.large_duration_s,
+                options.large_prompt_bytes,
+                label,
+                progress,
+            )
             big["prompt_bytes"] = options.large_prompt_bytes
             results.append(big)
         profile = ""

@@ -119,6 +119,7 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
     options = OverheadOptions(
         qps=o.qps,
         duration_s=o.duration_s,
+        repeats=o.repeats,
         pods=o.pods,
         prompt_tokens=o.prompt_tokens,
         large_prompt_bytes=o.large_prompt_bytes,
@@ -127,7 +128,7 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
         profile_s=o.profile_s,
         epp_config=epp,
     )
-    steps = len(options.modes) * (len(o.qps) + (1 if o.large_prompt_bytes else 0)) + (1 if o.profile_s else 0)
+    steps = len(options.modes) * o.repeats * (len(o.qps) + bool(o.large_prompt_bytes)) + bool(o.profile_s)
     task = progress.add_task(f"{scenario.name}: overhead", total=steps)
 
     def step(label: str) -> None:

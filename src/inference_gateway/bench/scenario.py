@@ -48,6 +48,7 @@ class RealtimeSection(_Section):
 class OverheadSection(_Section):
     qps: list[float] = Field(default_factory=lambda: [1.0, 10.0, 100.0, 250.0, 500.0, 1000.0])
     duration_s: float = 10.0
+    repeats: int = 3
     pods: int = 4
     prompt_tokens: int = 64
     large_prompt_bytes: int = 220_000
@@ -105,7 +106,7 @@ class Scenario(_Section):
         data["workload"]["output"] = {"median": 8, "mean": 10, "min": 2, "max": 16}
         if data["overhead"]:
             data["overhead"].update(
-                qps=[20], duration_s=1.0, large_qps=2, large_duration_s=1.0, profile_s=0,
+                qps=[20], duration_s=1.0, large_qps=2, large_duration_s=1.0, profile_s=0, repeats=1,
                 decision_sizes=[10], decision_iterations=50,
             )  # fmt: skip
         data["seeds"] = data["seeds"][:1]
