@@ -61,17 +61,16 @@ def plot_virtual(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]
 
 
 def _series_plot(rows: list[dict[str, Any]], out: Path, name: str) -> Path | None:
-    """Queue depth and KV use over time at the highest rate that has series."""
+    """Queue depth and KV use over time at the rate where the policies differ most."""
     with_series = [r for r in rows if r.get("series")]
     if not with_series:
         return None
-    rates = sorted({float(r["qps"]) for r in with_series})
-    # the knee: the highest rate where round robin still keeps up, else the lowest
-    qps = rates[0]
-    for q in rates:
-        rr = [r for r in with_series if r["policy"] == "round-robin" and float(r["qps"]) == q]
-        if rr and rr[0].get("server", {}).get("waiting_mean", 0) < 50:
-            qps = q
+
+    def spread(q: float) -> float:
+        values = [r["ntpot"]["p90"] or 0.0 for r in with_series if float(r["qps"]) == q]
+        return max(values) / max(min(values), 1e-9) if values else 0.0
+
+    qps = max(sorted({float(r["qps"]) for r in with_series}), key=spread)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for r in with_series:
         if float(r["qps"]) != qps:
@@ -121,6 +120,7 @@ def plot_overhead(rows: list[dict[str, Any]], out: Path, name: str) -> Path:
             xs = [r["qps"] for r in rates if mode in r]
             ax.plot(xs, [r[mode][pct] for r in rates if mode in r], style, marker="o", label=mode)
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("offered QPS")
         ax.set_title(f"end-to-end {pct[:3]} (ms), instant backend", fontsize=10)
         ax.grid(alpha=0.3)

@@ -118,6 +118,18 @@ def server_table(rows: list[dict[str, Any]]) -> str:
     return _table(header, body)
 
 
+def groups_table(rows: list[dict[str, Any]]) -> str:
+    """Per request group (criticality class, adapter): completed share and p90 NTPOT."""
+    body = []
+    for r in sorted(rows, key=lambda r: (r["qps"], r["policy"])):
+        for group, g in (r.get("groups") or {}).items():
+            body.append([f"{r['qps']:g}", r["policy"], group, f"{g['ok']}/{g['requests']}",
+                         _fmt(g["ntpot"]["p90"]), _fmt(g["ttft"]["p90"])])  # fmt: skip
+    if not body:
+        return "_no per-group results_"
+    return _table(["QPS", "policy", "group", "served", "p90 NTPOT ms", "p90 TTFT ms"], body)
+
+
 def realtime_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
@@ -205,6 +217,7 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         if virtual:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
+            blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             for png in plot_virtual(virtual, images, name):
                 blocks.setdefault(f"{name}-virtual-plots", "")
                 blocks[f"{name}-virtual-plots"] += f"![{png.stem}]({rel / png.name})\n"

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import FleetResult, run_fleet
-from inference_gateway.simulator.fleet_types import SimRequest
-from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
 from inference_gateway.bench.arrivals import arrival_times
 from inference_gateway.bench.sim_adapter import GatewayScheduler, PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
 from inference_gateway.bench.workloads import BenchRequest, WorkloadSpec, generate
+from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.fleet import FleetResult, run_fleet
+from inference_gateway.simulator.fleet_types import SimRequest
+from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
+
+MAX_GROUPS = 16  # per-group statistics only for a few groups (classes, adapters)
 
 
 @dataclass
@@ -136,7 +138,7 @@ def _row(job: VirtualJob, result: FleetResult, groups: list[str]) -> dict[str, A
     row = summarize(total, span, **labels)
     row["incomplete"] = result.incomplete
     row["sim_time_s"] = result.sim_time
-    if len(by_group) > 1:
+    if 1 < len(by_group) <= MAX_GROUPS:
         row["groups"] = {g: _group_stats(o, span) for g, o in sorted(by_group.items())}
     return row
 
