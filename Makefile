@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-# Full benchmark runs (~20 min on 2 cores); results in bench/results, tables and plots in
+# Full benchmark runs (~50 min on 2 cores); results in bench/results, tables and plots in
 # docs/benchmarks.md and docs/img. `make test` runs a seconds-long smoke of each scenario.
 BENCH_SCENARIOS := seed l4 knee overhead select-profile shared-prefix multi-lora criticality long-prompt
 

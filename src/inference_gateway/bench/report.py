@@ -217,7 +217,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         if virtual:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
-            blocks[f"{name}-virtual-groups"] = groups_table(virtual)
+            if any(r.get("groups") for r in virtual):
+                blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             for png in plot_virtual(virtual, images, name):
                 blocks.setdefault(f"{name}-virtual-plots", "")
                 blocks[f"{name}-virtual-plots"] += f"![{png.stem}]({rel / png.name})\n"
@@ -240,8 +241,12 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
     return blocks
 
 
+_PATH_PREFIX = re.compile(r"/\S*?/(?:site-packages|src|lib/python3\.\d+)/")
+
+
 def _profile_head(text: str, lines: int = 30) -> str:
-    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    """The top of a pstats listing, with machine-specific path prefixes removed."""
+    kept = [_PATH_PREFIX.sub("", line.rstrip()) for line in text.splitlines() if line.strip()]
     return "\n".join(kept[:lines])
 
 
