@@ -43,7 +43,7 @@ class EndpointPicker:
         self.options = options
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
-        self.metrics = EPPMetrics(self.store)
+        self.metrics = EPPMetrics(self.store, plugins=self.config.plugins.values())
         registry = self.metrics.registry
         self.flow = build_flow_controller(
             self.config.sections.get("flowControl"),

@@ -161,8 +161,9 @@ class Director:
         )
         ctx.request = request
         candidates = self._candidates(res)
-        self._shed_if_saturated(request, res)
-        if self.flow is not None and await self._admit(ctx, res):
+        if self.flow is None:
+            self._shed_if_saturated(request, res)
+        elif await self._admit(ctx, res):  # flow control sheds, queues or lets through
             candidates = self._candidates(res)  # the pool may have changed while it queued
         started = time.perf_counter()
         try:
@@ -220,7 +221,7 @@ class Director:
         return fresh
 
     def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
-        """Sheddable requests (priority < 0) get 429 while every ready endpoint is saturated.
+        """Without flow control: sheddable requests (priority < 0) get 429 while the pool is saturated.
 
         Standard and Critical requests are never shed here. Stale or failing metrics count as
         saturated, as upstream does.
@@ -238,6 +239,7 @@ class Director:
                 429,
                 f"InferencePool {res.view.pool.ref} is saturated; sheddable request dropped. Retry later.",
                 "pool_saturated",
+                {"retry-after": "1"},
             )
 
     def _on_endpoints_changed(self) -> None:

@@ -37,6 +37,9 @@ class PrefixCacheScorer:
         self.max_blocks = get_int(params, "maxPrefixBlocksToMatch", DEFAULT_MAX_BLOCKS, minimum=1)
         capacity = get_int(params, "lruCapacityPerServer", DEFAULT_LRU_CAPACITY, minimum=1)
         self.index = PrefixIndex(capacity)
+        # Running totals for the prefix_indexer_hit_ratio metric.
+        self.blocks_looked_up = 0
+        self.blocks_matched = 0
 
     def score(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
@@ -50,8 +53,10 @@ class PrefixCacheScorer:
         )
         matches = self.index.match(hashes) if hashes else {}
         state[self.name] = (hashes, matches)
+        self.blocks_looked_up += len(hashes)
         if not matches:
             return [0.0] * len(endpoints)
+        self.blocks_matched += max(matches.values())
         get = matches.get
         total = float(len(hashes))
         return [get(e.address, 0) / total for e in endpoints]
