@@ -98,3 +98,8 @@ def test_api_objects_get_the_same_messages_as_files() -> None:
     with pytest.raises(ManifestError) as info:
         parse_objects([case.object()], "kubernetes")
     assert str(info.value) == f"kubernetes: {case.message}"
+
+
+def test_unprintable_characters_are_a_manifest_error() -> None:
+    with pytest.raises(ManifestError, match=r"^ctl.yaml: YAML: invalid YAML at character 0: special characters"):
+        parse_yaml("\x1f", "ctl.yaml")

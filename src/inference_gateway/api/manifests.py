@@ -184,19 +184,27 @@ def parse_objects(objects: Iterable[Any], source: str) -> ResourceSet:
 
 def yaml_documents(text: str, source: str) -> Iterator[Document]:
     """Decode a multi-document YAML text, labelling each document with its first line."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # rejects unprintable characters right away
         while loader.check_node():
             node = loader.get_node()
             line = node.start_mark.line + 1 if node is not None else 0
             yield Document(f"{source}:{line}", loader.construct_document(node))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(source, "YAML", [FieldError("", f"invalid YAML at {where}: {problem}")]) from exc
+        raise ManifestError(source, "YAML", [FieldError("", _yaml_problem(exc))]) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"invalid YAML at character {exc.position}: {exc.reason} (code point {exc.character:#x})"
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"invalid YAML at {where}: {problem}"
 
 
 def load_yaml_documents(text: str, source: str) -> Iterator[Any]:
