@@ -164,8 +164,9 @@ def test_problems_in_several_files_are_all_reported(tmp_path: Path) -> None:
         load_path(tmp_path)
     files = {p.source.split(":")[0] for p in info.value.problems}
     assert files == {str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")}
-    assert f"{tmp_path / 'a.yaml'}:1: InferencePool default/p: spec.selector.matchLabels: is required" in str(
-        info.value
+    assert (
+        f"{tmp_path / 'a.yaml'}: line 1: InferencePool default/p: spec.selector.matchLabels: is required"
+        in str(info.value)
     )
 
 

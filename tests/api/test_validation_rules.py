@@ -57,11 +57,11 @@ spec:
         parse_yaml(text, "models.yaml")
     lines = str(info.value).splitlines()
     assert lines == [
-        "models.yaml:1: InferenceModel default/a: spec.modelName: must not be empty",
-        "models.yaml:1: InferenceModel default/a: spec.criticality: 'High' must be one of Critical, "
+        "models.yaml: line 1: InferenceModel default/a: spec.modelName: must not be empty",
+        "models.yaml: line 1: InferenceModel default/a: spec.criticality: 'High' must be one of Critical, "
         "Standard, Sheddable",
-        "models.yaml:9: InferencePool default/pool: spec.targetPorts[0].number: 99999 must be an integer "
-        "from 1 to 65535",
+        "models.yaml: line 9: InferencePool default/pool: spec.targetPorts[0].number: 99999 must be an "
+        "integer from 1 to 65535",
     ]
     assert [p.obj for p in info.value.problems] == ["InferenceModel default/a", "InferencePool default/pool"]
 
@@ -73,12 +73,12 @@ def test_yaml_syntax_error_names_file_and_position() -> None:
 
 
 def test_document_that_is_not_a_mapping() -> None:
-    with pytest.raises(ManifestError, match=r"list.yaml:1: document: is not a YAML mapping"):
+    with pytest.raises(ManifestError, match=r"list.yaml: line 1: document: is not a YAML mapping"):
         parse_yaml("- a\n- b\n", "list.yaml")
 
 
 def test_object_without_kind() -> None:
-    with pytest.raises(ManifestError, match=r"x.yaml:1: <no kind> default/p: kind: is required"):
+    with pytest.raises(ManifestError, match=r"x.yaml: line 1: <no kind> default/p: kind: is required"):
         parse_yaml("apiVersion: v1\nmetadata: {name: p}\n", "x.yaml")
 
 
@@ -88,7 +88,7 @@ def test_same_object_twice_names_both_places() -> None:
         parse_yaml(doc + "---\n" + doc, "models.yaml")
     assert (
         "InferenceModel default/food-review: metadata.name: is defined twice; first definition at "
-        "models.yaml:1" in str(info.value)
+        "models.yaml: line 1" in str(info.value)
     )
 
 
@@ -101,5 +101,7 @@ def test_api_objects_get_the_same_messages_as_files() -> None:
 
 
 def test_unprintable_characters_are_a_manifest_error() -> None:
-    with pytest.raises(ManifestError, match=r"^ctl.yaml: YAML: invalid YAML at character 0: special characters"):
+    with pytest.raises(
+        ManifestError, match=r"^ctl.yaml: YAML: invalid YAML at character 0: special characters"
+    ):
         parse_yaml("\x1f", "ctl.yaml")

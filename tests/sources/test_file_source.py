@@ -103,8 +103,8 @@ async def test_invalid_manifests_fail_start_with_a_clear_message(config_dir: Pat
     with pytest.raises(ManifestError) as info:
         await fs.start()
     assert str(info.value) == (
-        f"{config_dir / 'models.yaml'}:1: InferenceModel default/food-review: spec.targetModels[1].weight: "
-        "0 must be an integer from 1 to 1000000"
+        f"{config_dir / 'models.yaml'}: line 1: InferenceModel default/food-review: "
+        "spec.targetModels[1].weight: 0 must be an integer from 1 to 1000000"
     )
 
 

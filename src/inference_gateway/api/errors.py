@@ -30,7 +30,7 @@ class ObjectProblem:
 class ManifestError(ValueError):
     """One or more objects failed validation.
 
-    `str()` gives one line per field error: "<file>:<line>: <Kind> <ns>/<name>: <field>: <why>".
+    `str()` gives one line per field error: "<file>: line <n>: <Kind> <ns>/<name>: <field>: <why>".
     `source`, `obj` and `errors` describe the first problem; `problems` holds them all.
     """
 

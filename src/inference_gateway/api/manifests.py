@@ -91,10 +91,16 @@ class ResourceSet:
 
 @dataclass(frozen=True)
 class Document:
-    """One YAML document and where it starts ("path/to/file.yaml:12")."""
+    """One YAML document (or API object) and where it came from."""
 
     source: str
     obj: Any
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        """How errors name the place: "models.yaml: line 12", or just the source."""
+        return f"{self.source}: line {self.line}" if self.line else self.source
 
 
 def object_label(obj: dict[str, Any]) -> str:
@@ -120,23 +126,23 @@ def _parse_document(doc: Document, out: ResourceSet, problems: list[ManifestErro
     if obj is None:
         return
     if not isinstance(obj, dict):
-        problems.append(ManifestError(doc.source, "document", [FieldError("", "is not a YAML mapping")]))
+        problems.append(ManifestError(doc.where, "document", [FieldError("", "is not a YAML mapping")]))
         return
     kind = obj.get("kind")
     if not isinstance(kind, str) or not kind:
-        problems.append(ManifestError(doc.source, object_label(obj), [FieldError("kind", "is required")]))
+        problems.append(ManifestError(doc.where, object_label(obj), [FieldError("kind", "is required")]))
         return
     if kind not in _PARSERS:
         out.other.append(obj)
         return
     version_error = _version_error(obj, kind)
     if version_error is not None:
-        problems.append(ManifestError(doc.source, object_label(obj), [version_error]))
+        problems.append(ManifestError(doc.where, object_label(obj), [version_error]))
         return
     parser, bucket = _PARSERS[kind]
     parsed, reader = parser(obj)
     if reader.errors:
-        problems.append(ManifestError(doc.source, object_label(obj), reader.errors))
+        problems.append(ManifestError(doc.where, object_label(obj), reader.errors))
         return
     getattr(out, bucket).append(parsed)
 
@@ -168,13 +174,13 @@ def _check_duplicate(
     if key in seen:
         problems.append(
             ManifestError(
-                doc.source,
+                doc.where,
                 object_label(doc.obj),
                 [FieldError("metadata.name", f"is defined twice; first definition at {seen[key]}")],
             )
         )
     else:
-        seen[key] = doc.source
+        seen[key] = doc.where
 
 
 def parse_objects(objects: Iterable[Any], source: str) -> ResourceSet:
@@ -190,7 +196,7 @@ def yaml_documents(text: str, source: str) -> Iterator[Document]:
         while loader.check_node():
             node = loader.get_node()
             line = node.start_mark.line + 1 if node is not None else 0
-            yield Document(f"{source}:{line}", loader.construct_document(node))
+            yield Document(source, loader.construct_document(node), line)
     except yaml.YAMLError as exc:
         raise ManifestError(source, "YAML", [FieldError("", _yaml_problem(exc))]) from exc
     finally:
