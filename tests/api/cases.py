@@ -177,6 +177,8 @@ CASES = [
          f"{P}: spec.endpointPickerRef.port: is required when kind is 'Service'", True),
     Case("pool-epp-port-range", POOL_V1, _set("spec.endpointPickerRef.port", {"number": 0}),
          f"{P}: spec.endpointPickerRef.port: 0 must be an integer from 1 to 65535", True),
+    Case("pool-epp-port-number", POOL_V1, _set("spec.endpointPickerRef.port", {}),
+         f"{P}: spec.endpointPickerRef.port.number: is required", True),
     Case("pool-epp-failure-mode", POOL_V1, _set("spec.endpointPickerRef.failureMode", "FailSometimes"),
          f"{P}: spec.endpointPickerRef.failureMode: 'FailSometimes' must be one of FailOpen, "
          "FailClose", True),

@@ -163,7 +163,9 @@ def _picker(r: ObjectReader, ext: dict[str, Any], path: str, port_key: str) -> E
     raw_port = ext.get(port_key)
     if port_key == "port":
         r.known_fields(f"{path}.port", raw_port, ("number",))
-        raw_port = raw_port.get("number") if isinstance(raw_port, dict) else raw_port
+        if isinstance(raw_port, dict) and "number" not in raw_port:
+            r.fail(f"{path}.port.number", "is required")
+        raw_port = raw_port.get("number", v.LEGACY_EPP_PORT) if isinstance(raw_port, dict) else raw_port
         if raw_port is None and kind == "Service":
             r.fail(f"{path}.port", "is required when kind is 'Service' (the picker's gRPC port, e.g. 9002)")
     port = v.LEGACY_EPP_PORT
