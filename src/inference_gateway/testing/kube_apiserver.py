@@ -62,7 +62,9 @@ class FakeKubeAPIServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> str:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-kube-apiserver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-kube-apiserver", daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -119,7 +121,9 @@ class FakeKubeAPIServer:
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
             "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
+            "contexts": [
+                {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}
+            ],
             "current-context": "fake",
         }
         path.write_text(yaml.safe_dump(doc))
@@ -190,13 +194,25 @@ def _handler_class(server: FakeKubeAPIServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
 
         def _dispatch(
-            self, method: str, res: Resource, ns: str | None, name: str, sub: str, query: dict[str, str], body: Any
+            self,
+            method: str,
+            res: Resource,
+            ns: str | None,
+            name: str,
+            sub: str,
+            query: dict[str, str],
+            body: Any,
         ) -> tuple[int, Obj]:
             if method == "GET" and not name:
                 match = _matcher(query)
                 items, rv = store.list(res, ns, match)
                 meta = {"resourceVersion": str(rv)}
-                return 200, {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
+                return 200, {
+                    "kind": f"{res.kind}List",
+                    "apiVersion": res.api_version,
+                    "metadata": meta,
+                    "items": items,
+                }
             namespace = ns or ""
             if method == "POST" and not name:
                 return 201, store.create(res, namespace, body)
@@ -247,7 +263,9 @@ def _handler_class(server: FakeKubeAPIServer) -> type[BaseHTTPRequestHandler]:
             finally:
                 server.active_watches -= 1
 
-        def _stream(self, res: Resource, ns: str | None, match: Any, start: str, bookmarks: bool, deadline: float) -> None:
+        def _stream(
+            self, res: Resource, ns: str | None, match: Any, start: str, bookmarks: bool, deadline: float
+        ) -> None:
             generation = server.watch_generation
             if start in ("", "0"):
                 items, last = store.list(res, ns, match)
@@ -262,7 +280,11 @@ def _handler_class(server: FakeKubeAPIServer) -> type[BaseHTTPRequestHandler]:
                         self._cut()
                         return
                     try:
-                        events = [(e, e.seen_as(match)) for e in store.events_after(last) if _in_scope(e.resource, res, e.obj, ns)]
+                        events = [
+                            (e, e.seen_as(match))
+                            for e in store.events_after(last)
+                            if _in_scope(e.resource, res, e.obj, ns)
+                        ]
                     except ApiError as err:
                         self._event("ERROR", err.status())
                         self._end()
@@ -279,7 +301,9 @@ def _handler_class(server: FakeKubeAPIServer) -> type[BaseHTTPRequestHandler]:
                 now = time.monotonic()
                 if bookmarks and now >= next_bookmark:
                     meta = {"resourceVersion": str(last)}
-                    self._event("BOOKMARK", {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta})
+                    self._event(
+                        "BOOKMARK", {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta}
+                    )
                 if now >= next_bookmark:
                     next_bookmark = now + server.bookmark_interval_s
                 if now >= deadline:

@@ -217,7 +217,9 @@ class ObjectStore:
         # One table per group+plural: every served version shares the stored objects.
         return self._objects.setdefault((res.group, res.plural), {})
 
-    def list(self, res: Resource, namespace: str | None, match: Callable[[Obj], bool]) -> tuple[list[Obj], int]:
+    def list(
+        self, res: Resource, namespace: str | None, match: Callable[[Obj], bool]
+    ) -> tuple[list[Obj], int]:
         with self.changed:
             items = [
                 copy.deepcopy(o)
@@ -265,7 +267,9 @@ class ObjectStore:
                 )
             return self._replace(res, current, copy.deepcopy(obj), subresource)
 
-    def patch(self, res: Resource, namespace: str, name: str, apply: Callable[[Obj], Obj], subresource: str = "") -> Obj:
+    def patch(
+        self, res: Resource, namespace: str, name: str, apply: Callable[[Obj], Obj], subresource: str = ""
+    ) -> Obj:
         with self.changed:
             current = self._current(res, namespace, name)
             patched = apply(copy.deepcopy(current))
@@ -325,7 +329,11 @@ class ObjectStore:
             merged.pop("status", None)
             if current.get("status") is not None:
                 merged["status"] = copy.deepcopy(current["status"])
-        keep = {k: current["metadata"][k] for k in ("uid", "creationTimestamp", "namespace", "name") if k in current["metadata"]}
+        keep = {
+            k: current["metadata"][k]
+            for k in ("uid", "creationTimestamp", "namespace", "name")
+            if k in current["metadata"]
+        }
         merged.setdefault("metadata", {}).update(keep)
         generation = current["metadata"].get("generation", 1)
         if merged.get("spec") != current.get("spec"):
