@@ -9,7 +9,9 @@ POOL_API = "inference.networking.k8s.io/v1"
 X_API = "inference.networking.x-k8s.io/v1alpha2"
 
 
-def pool(name: str = "llm", app: str = "vllm", ports: tuple[int, ...] = (8000,), epp: str = "llm-epp") -> dict[str, Any]:
+def pool(
+    name: str = "llm", app: str = "vllm", ports: tuple[int, ...] = (8000,), epp: str = "llm-epp"
+) -> dict[str, Any]:
     return {
         "apiVersion": POOL_API,
         "kind": "InferencePool",
@@ -36,7 +38,9 @@ def pod(name: str, ip: str, app: str = "vllm", ready: bool = True, **labels: str
     }
 
 
-def model(name: str, model_name: str, pool_name: str = "llm", created: str = "2025-01-01T00:00:00Z") -> dict[str, Any]:
+def model(
+    name: str, model_name: str, pool_name: str = "llm", created: str = "2025-01-01T00:00:00Z"
+) -> dict[str, Any]:
     return {
         "apiVersion": X_API,
         "kind": "InferenceModel",
@@ -83,7 +87,11 @@ def route(name: str, gateway: str, pool_name: str = "llm", accepted: str | None 
         "spec": {
             "parentRefs": [{"name": gateway}],
             "rules": [
-                {"backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool_name}]}
+                {
+                    "backendRefs": [
+                        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool_name}
+                    ]
+                }
             ],
         },
     }

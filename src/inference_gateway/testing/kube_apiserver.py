@@ -51,7 +51,7 @@ class FakeKubeAPIServer:
         self.requests: list[str] = []
         self.watch_generation = 0
         self.active_watches = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler_class(self))
+        self._httpd = _Server(("127.0.0.1", port), _handler_class(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
         self.closing = False
@@ -113,6 +113,7 @@ class FakeKubeAPIServer:
 
         config = Configuration()
         config.host = self.url
+        config.connection_pool_maxsize = 64  # every open watch holds a pooled connection
         return config
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
@@ -128,6 +129,10 @@ class FakeKubeAPIServer:
         }
         path.write_text(yaml.safe_dump(doc))
         return path
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # every watch holds a connection; several controllers connect at once
 
 
 def _parse_path(path: str) -> tuple[str, str, str | None, str, str, str]:

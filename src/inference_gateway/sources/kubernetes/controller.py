@@ -62,6 +62,7 @@ class ControllerOptions:
     watch_routes: bool = True
     timings: ReflectorTimings = field(default_factory=ReflectorTimings)
     status_debounce_s: float = 0.05
+    status_resync_s: float = 60.0  # re-check status anyway (the EPP Service is not watched)
     service_check_ttl_s: float = 30.0
 
     @property
@@ -102,7 +103,8 @@ class KubernetesController:
         self._status_dirty = False
         self._service_checks: dict[str, tuple[float, str | None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()  # cancelled on stop
+        self._retiring: set[asyncio.Task[None]] = set()  # replaced reflectors shutting down
         self.status_writes = 0
 
     # --- lifecycle ----------------------------------------------------------
@@ -122,14 +124,16 @@ class KubernetesController:
             self._start(Kind.ROUTES, custom_lister(api, HTTPROUTE, ns))
         if self.elector is not None:
             await self.elector.start()
+        self._background.add(asyncio.create_task(self._resync_status(), name="status-resync"))
 
     async def stop(self) -> None:
         if self.elector is not None:
             await self.elector.stop()
-        if self._status_task is not None:
-            self._status_task.cancel()
-            await asyncio.gather(self._status_task, return_exceptions=True)
-        await asyncio.gather(*(r.stop() for r in self._reflectors.values()), *self._background)
+        tasks = [t for t in (self._status_task, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(r.stop() for r in self._reflectors.values()), *self._retiring)
         self._reflectors.clear()
         if self._own_api:
             self.api.close()
@@ -214,7 +218,9 @@ class KubernetesController:
         self._pod_selector = selector
         old = self._reflectors.pop(Kind.PODS, None)
         if old is not None:
-            self._background.add(asyncio.get_running_loop().create_task(old.stop()))
+            task = asyncio.get_running_loop().create_task(old.stop())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
         if selector is None:
             self.mirror.clear(Kind.PODS)
             return True
@@ -242,6 +248,11 @@ class KubernetesController:
         else:
             self._status_dirty = True
 
+    async def _resync_status(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.status_resync_s)
+            self._schedule_status()
+
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.options.status_debounce_s)
@@ -263,8 +274,9 @@ class KubernetesController:
             self.status_writes += 1
             kind = Kind.POOL if patch.resource == self.pool_resource else Kind.MODELS
             ref = ObjectRef(patch.namespace, patch.name)
-            if ref in self.mirror.raw[kind]:
-                self.mirror.raw[kind][ref] = result
+            current = self.mirror.raw[kind].get(ref)
+            if current is not None and _newer(result, current):
+                self.mirror.raw[kind][ref] = result  # don't re-patch before the watch event arrives
 
     async def _desired_status(self) -> list[st.StatusPatch]:
         patches: list[st.StatusPatch] = []
@@ -331,6 +343,12 @@ class KubernetesController:
                         f"Service {self.options.pool_namespace}/{name} named by endpointPickerRef not found"
                     )
         return None
+
+
+def _newer(a: Obj, b: Obj) -> bool:
+    """Is `a` a later version than `b`? (resourceVersions are etcd revisions in practice)."""
+    rv_a, rv_b = (str((o.get("metadata") or {}).get("resourceVersion", "")) for o in (a, b))
+    return rv_a.isdigit() and rv_b.isdigit() and int(rv_a) > int(rv_b)
 
 
 async def run_controller(
