@@ -44,9 +44,9 @@ def options(identity: str = "epp-0", **overrides: Any) -> ControllerOptions:
     return ControllerOptions(**base)
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+async def eventually(check: Callable[[], Any], within: float = 5.0, what: str = "condition") -> Any:
     """Poll `check` until it returns a truthy value (the controller converges asynchronously)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = check()
         if result:

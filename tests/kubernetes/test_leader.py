@@ -77,7 +77,7 @@ async def test_crashed_leader_is_replaced_after_the_lease_expires(
     loop = asyncio.get_running_loop()
     crashed_at = loop.time()
     await a.stop()  # stops renewing and does not release: as if the process died
-    await eventually(lambda: b.is_leader, timeout=5, what="b takes over after expiry")
+    await eventually(lambda: b.is_leader, within=5, what="b takes over after expiry")
     assert loop.time() - crashed_at >= 0.8, "must wait out the lease it last saw renewed"
     await b.stop()
 
