@@ -60,7 +60,9 @@ def _lex(source: str) -> list[tuple[str, str]]:
     return out
 
 
-def _parse(tokens: list[tuple[str, str]], pos: int = 0, stop: tuple[str, ...] = ()) -> tuple[list[Node], int, str]:
+def _parse(
+    tokens: list[tuple[str, str]], pos: int = 0, stop: tuple[str, ...] = ()
+) -> tuple[list[Node], int, str]:
     nodes: list[Node] = []
     while pos < len(tokens):
         kind, text = tokens[pos]
@@ -210,7 +212,9 @@ class Renderer:
             elif node.kind in ("if", "with"):
                 value = self.pipeline(node.value, dot, scope)
                 branch = node.body if truthy(value) else node.orelse
-                out.append(self.render(branch, value if node.kind == "with" and truthy(value) else dot, scope))
+                out.append(
+                    self.render(branch, value if node.kind == "with" and truthy(value) else dot, scope)
+                )
             elif node.kind == "range":
                 out.append(self._range(node, dot, scope))
             elif node.kind == "template":
@@ -275,7 +279,7 @@ class Renderer:
         if tok == "(":
             value, pos = self._pipe(tokens, pos + 1, dot, scope)
             return value, pos + 1
-        if tok[0] in "\"`":
+        if tok[0] in '"`':
             return _unquote(tok), pos + 1
         if re.fullmatch(r"-?\d+", tok):
             return int(tok), pos + 1

@@ -135,7 +135,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # every watch holds a connection; several controllers connect at once
 
 
-def _parse_path(path: str) -> tuple[str, str, str | None, str, str, str]:
+def parse_path(path: str) -> tuple[str, str, str | None, str, str, str]:
     """-> group, version, namespace, plural, name, subresource."""
     parts = [p for p in path.split("/") if p]
     if parts[:1] == ["api"] and len(parts) >= 2:
@@ -186,7 +186,7 @@ def _handler_class(server: FakeKubeAPIServer) -> type[BaseHTTPRequestHandler]:
                 if url.path == "/version":
                     self._reply(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})
                     return
-                group, version, ns, plural, name, sub = _parse_path(url.path)
+                group, version, ns, plural, name, sub = parse_path(url.path)
                 res = store.find(group, version, plural)
                 ns = ns if res.namespaced else ""
                 if method == "GET" and not name and query.get("watch") in ("true", "1"):
