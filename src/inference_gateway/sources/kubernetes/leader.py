@@ -11,6 +11,7 @@ at its next retry instead of waiting out the lease.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -70,21 +71,25 @@ class LeaderElector:
         self._observed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._stopping = asyncio.Event()
         self.is_leader = False
         self.holder: str | None = None  # who holds the Lease, as last observed
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"leader-election-{self.config.name}")
 
     async def stop(self) -> None:
+        """Stop campaigning; a leader releases the Lease (unless release_on_stop is off)."""
         if self._task is not None:
-            self._task.cancel()
+            # Let an attempt in flight finish, so we know whether we hold the Lease.
+            self._stopping.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self.is_leader:
             self._set_leader(False)
-            if self.config.release_on_stop:
-                await asyncio.to_thread(self._release)
+        if self.config.release_on_stop:
+            await asyncio.to_thread(self._release)
 
     async def wait_for_leadership(self, want: bool = True) -> None:
         while self.is_leader != want:
@@ -95,7 +100,7 @@ class LeaderElector:
     async def _run(self) -> None:
         cfg = self.config
         last_renew = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             acquired = await asyncio.to_thread(self._try_acquire_or_renew)
             now = time.monotonic()
             if acquired:
@@ -103,16 +108,18 @@ class LeaderElector:
                 if not self.is_leader:
                     log.info("lease %s/%s: %s became leader", cfg.namespace, cfg.name, cfg.identity)
                     self._set_leader(True)
-            elif self.is_leader and now - last_renew > cfg.renew_deadline_s:
+            elif self.is_leader and (
+                self.holder not in (None, cfg.identity) or now - last_renew > cfg.renew_deadline_s
+            ):
                 log.warning(
-                    "lease %s/%s: could not renew for %.1fs; stepping down",
-                    cfg.namespace,
-                    cfg.name,
-                    now - last_renew,
+                    "lease %s/%s: lost (holder %s); stepping down", cfg.namespace, cfg.name, self.holder
                 )
                 self._set_leader(False)
-            period = cfg.retry_period_s
-            await asyncio.sleep(period if self.is_leader else period * (1 + 0.2 * random.random()))
+            period = (
+                cfg.retry_period_s if self.is_leader else cfg.retry_period_s * (1 + 0.2 * random.random())
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), period)
 
     def _set_leader(self, leader: bool) -> None:
         self.is_leader = leader
