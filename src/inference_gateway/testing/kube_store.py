@@ -196,6 +196,7 @@ class ObjectStore:
     resources: tuple[Resource, ...] = DEFAULT_RESOURCES
     rv: int = 1
     compacted_rv: int = 0
+    history_limit: int = 10_000
     history: list[Event] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
     _objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = field(default_factory=dict)
@@ -348,6 +349,10 @@ class ObjectStore:
         if store:
             self._table(res)[(meta.get("namespace", ""), meta["name"])] = obj
         self.history.append(Event(self.rv, res, kind, copy.deepcopy(obj), old))
+        if len(self.history) > self.history_limit:  # like etcd compaction: old watches get 410
+            dropped = self.history[: len(self.history) // 2]
+            del self.history[: len(dropped)]
+            self.compacted_rv = dropped[-1].rv
         self.changed.notify_all()
         return copy.deepcopy(obj)
 
