@@ -99,8 +99,8 @@ def _crd_documents() -> list[tuple[str, dict[str, Any]]]:
     docs = []
     for folder in (ROOT / "examples", ROOT / "deploy"):
         for path in sorted(folder.rglob("*.y*ml")):
-            if path.parent == CRD_DIR:
-                continue
+            if path.parent == CRD_DIR or "templates" in path.parts:
+                continue  # CRDs themselves, and Helm templates (Go templates, not YAML)
             for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
                 if isinstance(doc, dict) and (doc.get("apiVersion"), doc.get("kind")) in known:
                     docs.append((f"{path.relative_to(ROOT)}#{i}", doc))

@@ -75,6 +75,8 @@ async def test_conditions_are_not_rewritten_when_unchanged(
     apiserver.apply(o.service("llm-epp"))
     apiserver.apply(o.model("chat", "llama"))
     await eventually(lambda: accepted(apiserver, "chat") == ("True", "Accepted"))
+    # Let the first reconcile (pool and model status) finish before counting writes.
+    await eventually(lambda: leader._status_task is None or leader._status_task.done(), what="reconcile idle")
     stamp = conditions(apiserver, o.X_API, "InferenceModel", "chat")["Accepted"]["lastTransitionTime"]
     writes = leader.status_writes
     for i in range(5):  # unrelated churn triggers reconciles that must find nothing to do
