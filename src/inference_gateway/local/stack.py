@@ -17,6 +17,7 @@ from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
 from inference_gateway.observability.tls import LocalPKI, mint_local_pki, server_credentials
+from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class LocalStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
         self.gateway_port = options.gateway_port or self.fleet.gateway_port
         self.pki: LocalPKI | None = None
+        self.files: FileSource | None = None
 
     @property
     def base_url(self) -> str:
@@ -96,7 +98,9 @@ class LocalStack:
                 config_text=self.options.epp_config,
             )
         )
-        self.epp.store.replace_all(self._all_resources())
+        # The YAML directory stays live: edits (weights, criticality, pods) apply within ~0.1 s.
+        self.files = FileSource(self.epp.store, self.options.config_dir, transform=self._with_local_pods)
+        await self.files.start()
         self.epp.store.synced = True
         credentials = None
         if self.options.tls:
@@ -113,9 +117,9 @@ class LocalStack:
             lambda: envoy.update_endpoints([e.address for e in self.epp.store.endpoints()])  # type: ignore[union-attr]
         )
 
-    def _all_resources(self) -> ResourceSet:
+    def _with_local_pods(self, resources: ResourceSet) -> ResourceSet:
         merged = ResourceSet()
-        merged.extend(self.resources)
+        merged.extend(resources)
         merged.pods += [dataclasses.replace(lp.pod, ready=True) for lp in self.pods]
         return merged
 
@@ -140,6 +144,8 @@ class LocalStack:
         )
 
     async def stop(self) -> None:
+        if self.files is not None:
+            await self.files.stop()
         if self.envoy is not None:
             await self.envoy.stop()
         if self.epp is not None:
