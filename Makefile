@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/inference-gateway up --config examples/local
 
 test: $(STAMP)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
