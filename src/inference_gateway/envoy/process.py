@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap, eds_resource, write_atomically
+from inference_gateway.local.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class EnvoyProcess:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         await self._wait_ready(admin_file, ready_timeout_s)
 

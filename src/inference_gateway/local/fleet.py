@@ -15,6 +15,7 @@ import aiohttp
 
 from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.types import ObjectRef, Pod
+from inference_gateway.local.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,9 @@ class SimulatorProcesses:
         for lora in s.loras:
             args += ["--lora", lora]
         args += s.extra_args
-        return await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL)
+        return await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
 
     async def wait_healthy(self, pods: list[LocalPod], timeout_s: float = 30.0) -> None:
         loop = asyncio.get_running_loop()
