@@ -109,7 +109,7 @@ class EndpointPicker:
 
     async def stop(self, grace_s: float = 1.0) -> None:
         if self.prefix_sync is not None:
-            await self.prefix_sync.stop()
+            await self.prefix_sync.stop(grace_s)
         if self.flow is not None:
             await self.flow.close()
         if self._server is not None:

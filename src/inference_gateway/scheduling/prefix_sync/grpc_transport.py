@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import grpc
 
 from inference_gateway.scheduling.prefix_sync.hub import PrefixSyncHub
-from inference_gateway.scheduling.prefix_sync.updates import UpdateQueue, encode_batch
+from inference_gateway.scheduling.prefix_sync.updates import IndexUpdate, UpdateQueue, encode_batch
 
 log = logging.getLogger(__name__)
 
@@ -155,21 +155,37 @@ class PeerLink:
         return True
 
     async def _stream(self, call: grpc.aio.StreamUnaryCall[bytes, bytes]) -> None:
-        opts, hub, stats = self.options, self.hub, self.hub.stats
-        while True:
-            updates = hub.fresh(await self.queue.take(opts.batch_max, opts.flush_interval_s))
-            if not updates:
-                continue
-            try:
-                if call.done():
-                    await call  # raises the RPC's error status
-                    raise asyncio.InvalidStateError("peer closed the stream")
-                await call.write(encode_batch(hub.origin, updates))
-            except BaseException:
-                stats.dropped["lost"] += len(updates)
-                raise
-            stats.sent += len(updates)
-            stats.batches_sent += 1
+        """Write batches until the call ends; the call is watched while idle, so a vanished
+        peer is noticed at once rather than at the next write."""
+        ended: asyncio.Future[bytes] = asyncio.ensure_future(call)
+        try:
+            while True:
+                take = asyncio.ensure_future(
+                    self.queue.take(self.options.batch_max, self.options.flush_interval_s)
+                )
+                await asyncio.wait((take, ended), return_when=asyncio.FIRST_COMPLETED)
+                if not take.done():
+                    take.cancel()  # take() pops nothing until it returns, so nothing is lost
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await take
+                    ended.result()  # raises the RPC's error status
+                    return
+                await self._write(call, take.result())
+        finally:
+            ended.cancel()
+
+    async def _write(self, call: grpc.aio.StreamUnaryCall[bytes, bytes], batch: list[IndexUpdate]) -> None:
+        hub, stats = self.hub, self.hub.stats
+        updates = hub.fresh(batch)
+        if not updates:
+            return
+        try:
+            await call.write(encode_batch(hub.origin, updates))
+        except BaseException:
+            stats.dropped["lost"] += len(updates)
+            raise
+        stats.sent += len(updates)
+        stats.batches_sent += 1
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:

@@ -127,9 +127,11 @@ class UpdateQueue:
         if len(self._items) < max_items and linger_s > 0:
             self._want = max_items
             self._enough.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._enough.wait(), linger_s)
-            self._want = sys.maxsize
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._enough.wait(), linger_s)
+            finally:
+                self._want = sys.maxsize
         return self.take_now(max_items)
 
     def take_now(self, max_items: int) -> list[IndexUpdate]:
