@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from prometheus_client import CollectorRegistry
@@ -29,13 +30,16 @@ class PrefixSyncOptions:
     `resolve_interval_s` (both may be given; the union is used). tls: this replica's
     certificate and key, used as server and as client certificate, and the CA both sides
     must chain to (mutual TLS); tls_server_name: the name peers' certificates carry, when
-    peers are dialled by IP.
+    peers are dialled by IP. redis_url: exchange updates through Redis pub/sub instead (no
+    gRPC server, no peer list; tls then configures the rediss:// client).
     """
 
     host: str = "127.0.0.1"
     port: int = 9004
     peers: tuple[str, ...] = ()
     peers_dns: str | None = None
+    redis_url: str | None = None  # redis:// or rediss://; replaces the gRPC gossip when set
+    redis_channel: str = "inference-gateway:prefix-sync"
     resolve_interval_s: float = 5.0
     batch_max: int = 256
     flush_interval_s: float = 0.02
@@ -73,6 +77,12 @@ def _channel_credentials(tls: TLSFiles | None) -> grpc.ChannelCredentials | None
     )
 
 
+class RedisLinkLike(Protocol):
+    connected: bool
+
+    async def stop(self) -> None: ...
+
+
 class PrefixSync:
     """Shares the prefix-cache scorers' indexes with peer replicas over gRPC."""
 
@@ -87,6 +97,7 @@ class PrefixSync:
         self.hub = PrefixSyncHub(scorers, options.replica_id, max_age_s=options.max_age_s)
         self.sources = sources if sources is not None else options.sources()
         self.links: dict[str, PeerLink] = {}
+        self.redis: RedisLinkLike | None = None
         self.port = 0
         self._link_options = options.link_options()
         self._server: grpc.aio.Server | None = None
@@ -104,6 +115,14 @@ class PrefixSync:
         return cls(prefix_scorers(plugins), options, registry)
 
     async def start(self) -> int:
+        url = self.options.redis_url
+        if url:
+            from inference_gateway.scheduling.prefix_sync.redis_transport import RedisLink
+
+            opts = self.options
+            self.redis = RedisLink(self.hub, url, opts.redis_channel, self._link_options, opts.tls)
+            self.redis.start()
+            return 0
         creds = server_credentials(self.options.tls) if self.options.tls else None
         self._server, self.port = await serve_sync(self.hub, self.options.host, self.options.port, creds)
         log.info("prefix sync %s listening on %s:%d", self.hub.origin, self.options.host, self.port)
@@ -117,6 +136,8 @@ class PrefixSync:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        if self.redis is not None:
+            await self.redis.stop()
         for link in list(self.links.values()):
             await link.stop()
         self.links.clear()
@@ -140,6 +161,8 @@ class PrefixSync:
             link.start()
 
     def connected_peers(self) -> list[str]:
+        if self.redis is not None:
+            return [self.options.redis_url or ""] if self.redis.connected else []
         return sorted(a for a, link in self.links.items() if link.connected)
 
     async def _refresh_forever(self) -> None:

@@ -31,12 +31,34 @@ from inference_gateway.simulator.workload import SHAREGPT_OUTPUT, SHAREGPT_PROMP
 _UNBOUNDED = 1 << 62
 
 
+def seeded_default_config(seed: int) -> str:
+    """The built-in default profile with its max-score-picker seeded, for reproducible runs."""
+    return f"""
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: queue-scorer
+- type: kv-cache-utilization-scorer
+- type: prefix-cache-scorer
+- type: max-score-picker
+  parameters: {{seed: {seed}}}
+schedulingProfiles:
+- name: default
+  plugins:
+  - {{pluginRef: queue-scorer, weight: 2}}
+  - {{pluginRef: kv-cache-utilization-scorer, weight: 2}}
+  - {{pluginRef: prefix-cache-scorer, weight: 3}}
+  - {{pluginRef: max-score-picker}}
+"""
+
+
 @dataclass(frozen=True)
 class ReplicaSetOptions:
     replicas: int = 3
     sync: bool = True
     delay_s: float = 0.02  # pick on one replica -> applied on the others
-    config_text: str | None = None  # EndpointPickerConfig; None: the default
+    config_text: str | None = None  # EndpointPickerConfig; None: the default, with a seeded picker
+    seed: int = 0  # replica i's max-score-picker breaks ties with seed + i (default config only)
     base_model: str = "meta-llama/Llama-2-7b-hf"
     scrape_interval_s: float = 0.0  # >0: each replica refreshes its metrics view on its own ticks
 
@@ -59,8 +81,10 @@ def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
 class VirtualReplica:
     """One EPP replica: its Scheduler, endpoints (with its own in-flight counts) and sync hub."""
 
-    def __init__(self, name: str, options: ReplicaSetOptions, clock: _Clock, phase_s: float = 0.0) -> None:
-        config = load_config(options.config_text)
+    def __init__(
+        self, name: str, options: ReplicaSetOptions, clock: _Clock, phase_s: float = 0.0, seed: int = 0
+    ) -> None:
+        config = load_config(options.config_text or seeded_default_config(seed))
         self.name = name
         self.scheduler = config.scheduler
         self.base_model = options.base_model
@@ -140,7 +164,9 @@ class ReplicaSet:
         self.clock = _Clock()
         n = options.replicas
         self.replicas = [
-            VirtualReplica(f"replica-{i}", options, self.clock, options.scrape_interval_s * i / n)
+            VirtualReplica(
+                f"replica-{i}", options, self.clock, options.scrape_interval_s * i / n, options.seed + i
+            )
             for i in range(n)
         ]
         self._outboxes: list[list[tuple[int, UpdateQueue]]] = [[] for _ in self.replicas]
