@@ -1,4 +1,4 @@
-"""Prefix sync through a real redis-server on loopback (skipped where redis-server or the client is missing)."""
+"""Prefix sync through a real redis-server on loopback (skipped without redis-server or the client)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ class RedisProcess:
 
     def start(self) -> None:
         assert REDIS_SERVER is not None
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
@@ -59,10 +60,13 @@ async def until(check: Callable[[], bool], within_s: float = 10.0, step_s: float
 def replica(port: int, channel: str) -> tuple[PrefixSync, PrefixCacheScorer]:
     config = load_config()
     options = PrefixSyncOptions(redis_url=f"redis://127.0.0.1:{port}/0", redis_channel=channel)
-    return PrefixSync.for_plugins(config.plugins, options), prefix_scorers(config.plugins)["prefix-cache-scorer"]
+    scorer = prefix_scorers(config.plugins)["prefix-cache-scorer"]
+    return PrefixSync.for_plugins(config.plugins, options), scorer
 
 
-async def test_replicas_exchange_updates_through_redis_and_survive_a_restart(redis_server: RedisProcess) -> None:
+async def test_replicas_share_updates_through_redis_and_survive_its_restart(
+    redis_server: RedisProcess,
+) -> None:
     (a, left), (b, right) = replica(redis_server.port, "t1"), replica(redis_server.port, "t1")
     (c, other) = replica(redis_server.port, "another-pool")
     for s in (a, b, c):
@@ -78,13 +82,12 @@ async def test_replicas_exchange_updates_through_redis_and_survive_a_restart(red
         redis_server.stop()
         redis_server.start()
         await until(lambda: all(s.connected_peers() for s in (a, b)) and b.hub.stats.applied == 1)
-        for attempt in range(200):  # the subscriber may reconnect after the publisher
-            right_has = right.index.match([7, 8]) == {"10.9.0.2:8000": 2}
-            if right_has:
+        for _ in range(200):  # the subscriber may reconnect after the publisher: say it again
+            if right.index.match([7, 8]) == {"10.9.0.2:8000": 2}:
                 break
             left.listeners[0]("10.9.0.2:8000", [7, 8], None)
             await asyncio.sleep(0.05)
-        assert right.index.match([7, 8]) == {"10.9.0.2:8000": 2}, f"not delivered after {attempt} tries"
+        assert right.index.match([7, 8]) == {"10.9.0.2:8000": 2}
     finally:
         for s in (a, b, c):
             await s.stop()
