@@ -115,6 +115,8 @@ class PeerLink:
                 log.info("prefix sync: peer %s: %s", self.address, err.code().name)
             except (TimeoutError, asyncio.InvalidStateError) as exc:
                 log.debug("prefix sync: peer %s: %r", self.address, exc)
+            except Exception:  # keep the link alive whatever a session ran into
+                log.warning("prefix sync: peer %s: unexpected error", self.address, exc_info=True)
             if self.is_self:
                 return
             await asyncio.sleep(delay)
@@ -158,6 +160,7 @@ class PeerLink:
         """Write batches until the call ends; the call is watched while idle, so a vanished
         peer is noticed at once rather than at the next write."""
         ended: asyncio.Future[bytes] = asyncio.ensure_future(call)
+        take: asyncio.Future[list[IndexUpdate]] | None = None
         try:
             while True:
                 take = asyncio.ensure_future(
@@ -165,14 +168,15 @@ class PeerLink:
                 )
                 await asyncio.wait((take, ended), return_when=asyncio.FIRST_COMPLETED)
                 if not take.done():
-                    take.cancel()  # take() pops nothing until it returns, so nothing is lost
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await take
                     ended.result()  # raises the RPC's error status
                     return
                 await self._write(call, take.result())
         finally:
             ended.cancel()
+            if take is not None and not take.done():
+                take.cancel()  # take() pops nothing until it returns, so nothing is lost
+                with contextlib.suppress(asyncio.CancelledError):
+                    await take
 
     async def _write(self, call: grpc.aio.StreamUnaryCall[bytes, bytes], batch: list[IndexUpdate]) -> None:
         hub, stats = self.hub, self.hub.stats

@@ -81,6 +81,8 @@ class RedisLink:
                 await session(client)
             except (RedisError, OSError) as exc:
                 log.info("prefix sync: redis %s: %r", self.url, exc)
+            except Exception:  # keep the link alive whatever a session ran into
+                log.warning("prefix sync: redis %s: unexpected error", self.url, exc_info=True)
             finally:
                 self._set_connected(False)
                 with contextlib.suppress(RedisError, OSError):
