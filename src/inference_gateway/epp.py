@@ -18,6 +18,7 @@ from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class EPPOptions:
     config_text: str | None = None
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
+    prefix_sync: PrefixSyncOptions | None = None  # share the prefix index with peer replicas
 
 
 class EndpointPicker:
@@ -75,6 +77,11 @@ class EndpointPicker:
             if options.health_port is not None
             else None
         )
+        self.prefix_sync = (
+            PrefixSync.for_plugins(self.config.plugins, options.prefix_sync, registry)
+            if options.prefix_sync is not None
+            else None
+        )
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
@@ -96,9 +103,13 @@ class EndpointPicker:
             self.director, self.options.host, self.options.grpc_port, credentials
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
+        if self.prefix_sync is not None:
+            await self.prefix_sync.start()
         return self.port
 
     async def stop(self, grace_s: float = 1.0) -> None:
+        if self.prefix_sync is not None:
+            await self.prefix_sync.stop(grace_s)
         if self.flow is not None:
             await self.flow.close()
         if self._server is not None:
