@@ -128,6 +128,12 @@ def epp(
     cert_path: Annotated[Path | None, typer.Option(help="Dir with tls.crt, tls.key (and ca.crt)")] = None,
     require_client_cert: Annotated[bool, typer.Option(help="mTLS: verify the gateway's cert")] = False,
     otlp_endpoint: Annotated[str | None, typer.Option(help="Export traces to this OTLP endpoint")] = None,
+    prefix_sync_port: Annotated[int | None, typer.Option(help="Serve prefix-index gossip here")] = None,
+    prefix_sync_peer: Annotated[list[str] | None, typer.Option(help="Peer replica host:port")] = None,
+    prefix_sync_peers_dns: Annotated[
+        str | None, typer.Option(help="Headless Service name:port listing peer replicas")
+    ] = None,
+    prefix_sync_redis_url: Annotated[str | None, typer.Option(help="Share prefix state via Redis")] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Endpoint Picker for your own Envoy (see `envoy-config`), fed by Kubernetes or files."""
@@ -153,6 +159,10 @@ def epp(
         cert_path=cert_path if secure_serving else None,
         require_client_cert=require_client_cert,
         otlp_endpoint=otlp_endpoint,
+        prefix_sync_port=prefix_sync_port,
+        prefix_sync_peers=tuple(prefix_sync_peer or ()),
+        prefix_sync_peers_dns=prefix_sync_peers_dns,
+        prefix_sync_redis_url=prefix_sync_redis_url,
     )
     try:
         cmd.validate()

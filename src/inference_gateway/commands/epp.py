@@ -15,6 +15,7 @@ from pathlib import Path
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.observability.tls import TLSFiles, server_credentials
 from inference_gateway.observability.tracing import make_provider, otlp_exporter
+from inference_gateway.scheduling.prefix_sync import PrefixSyncOptions
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class EPPCommand:
     cert_path: Path | None = None
     require_client_cert: bool = False
     otlp_endpoint: str | None = None
+    prefix_sync_port: int | None = None
+    prefix_sync_peers: tuple[str, ...] = ()
+    prefix_sync_peers_dns: str | None = None
+    prefix_sync_redis_url: str | None = None
 
     def validate(self) -> None:
         if (self.pool_name is None) == (self.resources is None):
@@ -51,6 +56,7 @@ async def run(cmd: EPPCommand) -> None:
         health_port=cmd.health_port,
         metrics_port=cmd.metrics_port,
         config_text=cmd.config_file.read_text() if cmd.config_file else None,
+        prefix_sync=_prefix_sync_options(cmd),
     )
     epp = EndpointPicker(options, tracer_provider=provider)
     source = await _start_source(cmd, epp)
@@ -72,6 +78,29 @@ async def run(cmd: EPPCommand) -> None:
         await source.stop()
         if provider is not None:
             provider.shutdown()
+
+
+def _prefix_sync_options(cmd: EPPCommand) -> PrefixSyncOptions | None:
+    wanted = (
+        cmd.prefix_sync_port
+        or cmd.prefix_sync_peers
+        or cmd.prefix_sync_peers_dns
+        or cmd.prefix_sync_redis_url
+    )
+    if not wanted:
+        return None
+    tls = None
+    if cmd.cert_path is not None:
+        tls = TLSFiles(cmd.cert_path / "tls.crt", cmd.cert_path / "tls.key", cmd.cert_path / "ca.crt")
+    return PrefixSyncOptions(
+        host=cmd.host,
+        port=cmd.prefix_sync_port or 9004,
+        peers=cmd.prefix_sync_peers,
+        peers_dns=cmd.prefix_sync_peers_dns,
+        redis_url=cmd.prefix_sync_redis_url,
+        tls=tls,
+        replica_id=os.environ.get("POD_NAME") or os.uname().nodename,
+    )
 
 
 async def _start_source(cmd: EPPCommand, epp: EndpointPicker):  # type: ignore[no-untyped-def]
