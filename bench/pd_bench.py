@@ -2,11 +2,13 @@
 
 Four simulated H100s (Llama-2-7B) in virtual time, routed by the EPP's own scheduler:
 aggregated (the default EndpointPickerConfig) or P/D (pd-profile-handler, prefill-filter /
-decode-filter over `llm-d.ai/role` labels, KV over a 25 GB/s link per pod). Workloads: short
-prompts (~200 tokens) and long prompts (~3.8k tokens), both ~200 output tokens, Poisson
-arrivals at a moderate and a high load. Run:
+decode-filter over `llm-d.ai/role` labels, KV over a 25 GB/s link per pod) with 1 prefill +
+3 decode or 2 + 2 pods. Workloads: short prompts (~200 tokens) and long prompts (~3.8k tokens),
+both ~200 output tokens, Poisson arrivals at several loads; and a 75/25 mix of the two, where
+a `nonCachedTokens` threshold disaggregates only the long ones. Results and their reading are
+in docs/disaggregation.md. Run:
 
-    PYTHONPATH=src python bench/pd_bench.py [--duration 60] [--seed 1] [--markdown out.md]
+    PYTHONPATH=src python bench/pd_bench.py [--duration 60] [--seed 1] [--bandwidth 25] [--markdown out.md]
 """
 
 from __future__ import annotations
@@ -163,7 +165,6 @@ class EppPDScheduler:
         ]
         self.index = {e.address: i for i, e in enumerate(self.endpoints)}
         self._seen = [-1.0] * len(roles)
-        self.decision_seconds = 0.0
 
     def _sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         now = time.monotonic()
@@ -178,7 +179,6 @@ class EppPDScheduler:
 
     def pick_pd(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> PDPick | None:
         self._sync(endpoints)
-        started = time.perf_counter()
         sreq = SchedulingRequest(
             str(request.request_id),
             MODEL,
@@ -191,7 +191,6 @@ class EppPDScheduler:
         except SchedulingError:
             return None
         self.scheduler.bind(state, sreq, result)
-        self.decision_seconds += time.perf_counter() - started
         prefill = prefill_endpoint(result, "prefill")
         decode = self.index[result.endpoints[0].address]
         return PDPick(decode, None if prefill is None else self.index[prefill.address])
