@@ -134,10 +134,10 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             headers["content-length"] = str(len(body))
         meta = messages.metadata_struct(decision.metadata)
         if state.duplex:
-            first = messages.continue_headers(headers, clear_route_cache=True)
+            first = messages.continue_headers(headers, clear_route_cache=True, remove=decision.remove_headers)
             first.dynamic_metadata.CopyFrom(meta)
             return [first, *messages.streamed_request_body(body)]
-        resp = messages.buffered_request_body(headers, decision.body)
+        resp = messages.buffered_request_body(headers, decision.body, decision.remove_headers)
         resp.dynamic_metadata.CopyFrom(meta)
         return [resp]
 

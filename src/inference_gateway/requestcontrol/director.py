@@ -92,6 +92,8 @@ class RoutingDecision:
     headers: dict[str, str]
     body: bytes | None
     metadata: dict[str, Any]
+    # Request headers to strip before forwarding (a plugin owns them, e.g. x-prefiller-host-port).
+    remove_headers: tuple[str, ...] = ()
 
 
 class Director:
@@ -265,7 +267,17 @@ class Director:
             destination,
         )
         metadata = {"envoy.lb": {"x-gateway-destination-endpoint": destination}}
-        return RoutingDecision(destination, headers, new_body, metadata)
+        remove = self._plugin_request_headers(ctx, headers)
+        return RoutingDecision(destination, headers, new_body, metadata, remove)
+
+    def _plugin_request_headers(self, ctx: RequestContext, headers: dict[str, str]) -> tuple[str, ...]:
+        """Scheduling plugins' upstream headers (e.g. the P/D prefill endpoint) go into `headers`;
+        the names they left empty come back as headers to remove."""
+        if ctx.request is None or ctx.result is None:
+            return ()
+        extra = self.scheduler.request_headers(ctx.request, ctx.result)
+        headers.update((k, v) for k, v in extra.items() if v)
+        return tuple(k for k, v in extra.items() if not v)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
         ctx.response_status = status

@@ -63,6 +63,7 @@ class RequestResult:
     cached_tokens: int = 0
     preemptions: int = 0
     status: str = "ok"  # ok | rejected (scheduler returned None) | error (invalid request)
+    prefill_endpoint: int = -1  # P/D: the server that prefilled it; -1 if `endpoint` did
 
     @property
     def ttft(self) -> float:

@@ -3,6 +3,8 @@
 Routes: POST /v1/completions, /v1/chat/completions (streaming with SSE, stream_options.
 include_usage), GET /v1/models, /health, /version, /metrics (also /prometheus/metrics, where
 trtllm-serve serves Prometheus text), POST /v1/load_lora_adapter, /v1/unload_lora_adapter.
+A generation request carrying `x-prefiller-host-port` is prefilled on that pod first (P/D,
+see disagg.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.disagg import PREFILL_HEADER, RemotePrefill
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.metrics import EngineCollector, make_registry, render
 from inference_gateway.simulator.openai_api import (
@@ -51,7 +54,11 @@ class SimulatedServer:
         self._driver: RealtimeDriver | None = None
         self._runner: web.AppRunner | None = None
         self.registry: CollectorRegistry | None = None
+        self.host = "127.0.0.1"
         self.port = 0
+        self.remote_prefill = RemotePrefill(
+            config.kv_transfer, self.profile.kv_bytes_per_token, config.time_scale
+        )
 
     @property
     def driver(self) -> RealtimeDriver:
@@ -78,6 +85,7 @@ class SimulatedServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self.host = host
         self.port = int(self._runner.addresses[0][1])
         return self.port
 
@@ -88,6 +96,7 @@ class SimulatedServer:
         if self._driver is not None:
             await self._driver.stop()
             self._driver = None
+        await self.remote_prefill.close()
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -110,8 +119,9 @@ class SimulatedServer:
         return await self._generate(request, "chat")
 
     async def _generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
+        raw = await request.read()
         try:
-            parsed = parse_request(kind, await request.read(), self.tokenizer)
+            parsed = parse_request(kind, raw, self.tokenizer)
             lora = self._resolve_model(parsed.model)
             out_len, reason = self._output_len(parsed)
         except ApiError as err:
@@ -120,8 +130,18 @@ class SimulatedServer:
         hashes = block_hashes(parsed.prompt_ids, self.engine.cfg.block_size)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         rid = f"{prefix}-{self._id_prefix}{next(self._ids)}"
+        kv = 0
+        prefiller = request.headers.get(PREFILL_HEADER, "")
+        if prefiller and prefiller != f"{self.host}:{self.port}":
+            kv = await self.remote_prefill.prefill(prefiller, request.path, raw, prompt_len)
         seq = self.driver.submit(
-            rid, prompt_len, out_len, lora=lora, block_hashes=hashes, finish_reason=reason
+            rid,
+            prompt_len,
+            out_len,
+            lora=lora,
+            block_hashes=hashes,
+            finish_reason=reason,
+            kv_transferred=kv,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))
