@@ -29,7 +29,7 @@ import yaml
 
 from inference_gateway.api.types import FailureMode, ObjectRef
 from inference_gateway.envoy.httproute import RouteRule
-from inference_gateway.envoy.routing import EXT_PROC, ext_proc_names, route_action, virtual_hosts
+from inference_gateway.envoy.routing import EXT_PROC, ext_proc_names, virtual_hosts
 
 DESTINATION_HEADER = "x-gateway-destination-endpoint"
 POOL_CLUSTER = "inference-pool"
@@ -113,11 +113,34 @@ def ext_proc_filter(
     }
 
 
+def _route(cfg: EnvoyConfig, target: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every path to `target` ({"cluster": ...} or {"weighted_clusters": ...}); multi-pool routes replace the match."""
+    return {
+        "match": {"prefix": "/"},
+        "route": {
+            **(target or {"cluster": POOL_CLUSTER}),
+            "timeout": _duration(cfg.route_timeout_s),
+            "retry_policy": {
+                "retry_on": "connect-failure,refused-stream,reset-before-request",
+                "num_retries": cfg.num_retries,
+                "retry_host_predicate": [
+                    {
+                        "name": "envoy.retry_host_predicates.previous_hosts",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                        },
+                    }
+                ],
+                "host_selection_retry_max_attempts": 5,
+            },
+        },
+    }
+
+
 def _virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     if cfg.pools:
-        return virtual_hosts(cfg)
-    route = {"match": {"prefix": "/"}, "route": route_action(cfg, {"cluster": POOL_CLUSTER})}
-    return [{"name": "inference", "domains": ["*"], "routes": [route]}]
+        return virtual_hosts(cfg, lambda target: _route(cfg, target))
+    return [{"name": "inference", "domains": ["*"], "routes": [_route(cfg)]}]
 
 
 def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:

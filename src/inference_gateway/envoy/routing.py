@@ -9,7 +9,7 @@ chosen `weighted_clusters` entry otherwise, so the EPP is told the pool Envoy al
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inference_gateway.api.types import FailureMode, ObjectRef
@@ -23,26 +23,8 @@ EXT_PROC = "envoy.filters.http.ext_proc"
 FAIL_OPEN_EXT_PROC = f"{EXT_PROC}/fail-open"
 EXT_PROC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
 
-
-def route_action(cfg: EnvoyConfig, target: dict[str, Any]) -> dict[str, Any]:
-    """`target` is {"cluster": ...} or {"weighted_clusters": ...}; retries walk the EPP's list."""
-    return {
-        **target,
-        "timeout": f"{cfg.route_timeout_s:.3f}s",
-        "retry_policy": {
-            "retry_on": "connect-failure,refused-stream,reset-before-request",
-            "num_retries": cfg.num_retries,
-            "retry_host_predicate": [
-                {
-                    "name": "envoy.retry_host_predicates.previous_hosts",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-                    },
-                }
-            ],
-            "host_selection_retry_max_attempts": 5,
-        },
-    }
+# Builds a route (timeouts, retries) to {"cluster": ...} or {"weighted_clusters": ...}.
+RouteBuilder = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def ext_proc_names(pools: Sequence[PoolCluster]) -> dict[FailureMode, str]:
@@ -53,7 +35,7 @@ def ext_proc_names(pools: Sequence[PoolCluster]) -> dict[FailureMode, str]:
     return {FailureMode.FAIL_CLOSE: EXT_PROC, FailureMode.FAIL_OPEN: FAIL_OPEN_EXT_PROC}
 
 
-def virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
+def virtual_hosts(cfg: EnvoyConfig, build: RouteBuilder) -> list[dict[str, Any]]:
     """One virtual host per hostname the routes name (with the hostname-less rules after its
     own), then a catch-all for rules without hostnames."""
     pools = {p.pool: p for p in cfg.pools}
@@ -66,37 +48,43 @@ def virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     for host in hosts:
         own = [r for r in cfg.rules if host in r.hostnames]
         shared = [r for r in cfg.rules if not r.hostnames]
-        routes = [_route(cfg, r, pools, filters) for r in own + shared]
+        routes = [_route(build, r, pools, filters) for r in own + shared]
         vhosts.append({"name": f"host-{host}", "domains": [host], "routes": routes})
-    catch_all = [_route(cfg, r, pools, filters) for r in cfg.rules if not r.hostnames]
+    catch_all = [_route(build, r, pools, filters) for r in cfg.rules if not r.hostnames]
     vhosts.append({"name": "inference", "domains": ["*"], "routes": catch_all})
     return vhosts
 
 
 def _route(
-    cfg: EnvoyConfig, rule: RouteRule, pools: Mapping[ObjectRef, PoolCluster], filters: dict[FailureMode, str]
+    build: RouteBuilder,
+    rule: RouteRule,
+    pools: Mapping[ObjectRef, PoolCluster],
+    filters: dict[FailureMode, str],
 ) -> dict[str, Any]:
-    route: dict[str, Any] = {"name": rule.name, "match": envoy_match(rule.match)}
     live = rule.live_backends
     if not live:
         # Gateway API: a rule whose backends all have weight 0 answers 500.
-        route["direct_response"] = {"status": 500, "body": {"inline_string": "no backend has weight"}}
-        return route
+        body = {"inline_string": "no backend has weight"}
+        return {
+            "name": rule.name,
+            "match": envoy_match(rule.match),
+            "direct_response": {"status": 500, "body": body},
+        }
     if len(live) == 1:
         pool = pools[live[0].pool]
-        route["route"] = route_action(cfg, {"cluster": pool.cluster})
+        route = build({"cluster": pool.cluster})
         route["typed_per_filter_config"] = per_filter_config(pool, filters)
-        return route
-    clusters = [
-        {
-            "name": pools[b.pool].cluster,
-            "weight": b.weight,
-            "typed_per_filter_config": per_filter_config(pools[b.pool], filters),
-        }
-        for b in live
-    ]
-    route["route"] = route_action(cfg, {"weighted_clusters": {"clusters": clusters}})
-    return route
+    else:
+        clusters = [
+            {
+                "name": pools[b.pool].cluster,
+                "weight": b.weight,
+                "typed_per_filter_config": per_filter_config(pools[b.pool], filters),
+            }
+            for b in live
+        ]
+        route = build({"weighted_clusters": {"clusters": clusters}})
+    return {**route, "name": rule.name, "match": envoy_match(rule.match)}
 
 
 def per_filter_config(pool: PoolCluster, filters: dict[FailureMode, str]) -> dict[str, Any]:
