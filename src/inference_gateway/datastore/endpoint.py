@@ -22,6 +22,8 @@ class EndpointMetrics:
     block_size: int = 0
     num_gpu_blocks: int = 0
     served_models: frozenset[str] = frozenset()
+    # Cumulative generated tokens (a counter); None when the engine does not export it.
+    generation_tokens: float | None = None
     updated_at: float = 0.0
     scrape_failures: int = 0
 

@@ -28,6 +28,7 @@ def metrics_from_page(
         block_size=block_size,
         num_gpu_blocks=num_blocks,
         served_models=_model_names(fams),
+        generation_tokens=_counter(_first_match(fams, mapping.generation_tokens)),
         updated_at=time.monotonic() if now is None else now,
     )
 
@@ -54,6 +55,10 @@ def _first_match(fams: _FamilyReader, specs: tuple[MetricSpec, ...]) -> list[Sam
             if selected:
                 return selected
     return []
+
+
+def _counter(samples: list[Sample]) -> float | None:
+    return sum(s.value for s in samples) if samples else None
 
 
 def _cache_geometry(

@@ -32,6 +32,7 @@ class EngineMapping:
     num_blocks_label: str = "num_gpu_blocks"
     block_size: tuple[MetricSpec, ...] = ()
     num_blocks: tuple[MetricSpec, ...] = ()
+    generation_tokens: tuple[MetricSpec, ...] = ()  # a counter (capacity-load-scorer learns rates)
     families: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self) -> None:
@@ -43,6 +44,7 @@ class EngineMapping:
             + self.cache_info
             + self.block_size
             + self.num_blocks
+            + self.generation_tokens
         )
         object.__setattr__(self, "families", frozenset(s.name for s in specs))
 
@@ -64,6 +66,7 @@ class EngineMapping:
                 num_blocks_label=cfg.get("cacheNumBlocksLabelName") or "num_gpu_blocks",
                 block_size=parse_specs(cfg.get("cacheBlockSizeSpec")),
                 num_blocks=parse_specs(cfg.get("cacheNumBlocksSpec")),
+                generation_tokens=parse_specs(cfg.get("generationTokensSpec")),
             )
         except ValueError as exc:
             raise ValueError(f"engine {name!r}: {exc}") from None
@@ -78,6 +81,7 @@ def _builtin() -> dict[str, EngineMapping]:
         kv_usage=parse_specs("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
         lora_info=parse_specs("vllm:lora_requests_info"),
         cache_info=parse_specs("vllm:cache_config_info"),
+        generation_tokens=parse_specs("vllm:generation_tokens_total"),
     )
     sglang = EngineMapping(
         engine="sglang",
@@ -87,6 +91,7 @@ def _builtin() -> dict[str, EngineMapping]:
         cache_info=parse_specs("sglang:cache_config_info"),
         block_size_label="page_size",
         num_blocks_label="num_pages",
+        generation_tokens=parse_specs("sglang:generation_tokens_total"),
     )
     trtllm_serve = EngineMapping(
         engine="trtllm-serve",

@@ -49,6 +49,7 @@ class EndpointSnapshot:
     num_gpu_blocks: int
     prefix_cache_hit_rate: float
     num_preemptions: int
+    generation_tokens: int = 0  # cumulative, as vllm:generation_tokens_total
 
 
 @dataclass(slots=True)
