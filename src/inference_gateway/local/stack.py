@@ -44,7 +44,9 @@ class StackOptions:
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
-    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects."""
+    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects.
+
+    HTTPRoutes among them are checked too (supported fields, backendRefs to known pools)."""
     resources = ResourceSet()
     raw: list[dict] = []
     files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
@@ -52,6 +54,7 @@ def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
         docs = [d for d in load_yaml_documents(file.read_text(), str(file)) if d is not None]
         resources.extend(parse_objects(docs, str(file)))
         raw.extend(d for d in docs if isinstance(d, dict))
+    _check_routed_pools(parse_httproutes(raw, str(path)), resources)
     return resources, raw
 
 

@@ -31,7 +31,8 @@ def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
         block_size=snap.block_size,
         num_gpu_blocks=snap.num_gpu_blocks,
         served_models=frozenset({snap.model}),
-        generation_tokens=float(snap.generation_tokens),
+        itl_sum_seconds=snap.itl_sum_seconds,
+        itl_count=float(snap.itl_count),
         updated_at=snap.updated_at,
     )
 

@@ -1,24 +1,25 @@
 """capacity-load-scorer: load normalised by each pod's measured speed, for mixed accelerators.
 
-Queue and KV scorers treat every pod alike, but an L4 decodes about 8x slower than an H100:
+Queue and KV scorers treat every pod alike, but an L4 decodes about 6x slower than an H100, so
 the same number of requests is far more load on it. This scorer learns each endpoint's decode
-speed from its metrics, tokens per second per running sequence:
+speed in tokens per second per running sequence, from the rates of its inter-token-latency
+histogram counters (vLLM `vllm:inter_token_latency_seconds`, SGLang and trtllm-serve
+equivalents):
 
-    speed = d(generation_tokens_total) / integral(running_requests dt)
+    speed = d(itl_count) / d(itl_sum)       # tokens timed / seconds spent on them
 
-accumulated over at least `windowSeconds` of scrapes, then smoothed with an EWMA (`alpha`).
-The scorer reads the scrapes it sees when it schedules; two more than `maxGapSeconds` apart
-say too little about what ran in between, so such a gap starts a new window.
-The load a new request would join, counted in time rather than requests, is
+These are counters, so the rate over any interval is exact, however rarely the scorer looks.
+Each sample covers at least `windowSeconds` of scrapes and feeds an EWMA (`alpha`). The load a
+new request would join is counted in time rather than in requests:
 
     cost = (max(running + waiting, in_flight) + 1) / speed
 
 and the score is cheapest_cost / cost (1.0 for the cheapest endpoint). A pod that runs
-sequences k times slower therefore receives about 1/k of the requests in flight on a fast
-one. `in_flight` (requests this EPP sent that have not finished) covers picks made since the
-last scrape. Until an endpoint has a speed sample it is assumed to run at the median learned
-speed of the candidates (all equal when nothing is known yet), so new pods are tried and
-engines without a generation-token counter are scored by load alone.
+sequences k times slower therefore receives about 1/k of the requests in flight on a fast one.
+`in_flight` (requests this EPP sent that have not finished) covers picks made since the last
+scrape. An endpoint without a speed sample yet counts as running at the median learned speed
+of the candidates, or all count as equal when nothing is known. So new pods are tried, and
+engines without the histogram are scored by load alone.
 """
 
 from __future__ import annotations
@@ -35,14 +36,11 @@ from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
 @dataclass(slots=True)
 class SpeedEstimate:
-    """Running per-endpoint state: the last scrape seen and the window being accumulated."""
+    """Per-endpoint state: where the current window started, and the smoothed speed."""
 
-    last_at: float
-    last_tokens: float
-    last_running: int
-    window_s: float = 0.0
-    window_tokens: float = 0.0
-    window_busy: float = 0.0  # sequence-seconds: integral of running requests over time
+    start_at: float
+    start_sum: float
+    start_count: float
     speed: float | None = None  # tokens / s / running sequence
 
 
@@ -54,7 +52,6 @@ class CapacityLoadScorer:
         self.name = name
         self.window_s = get_float(params, "windowSeconds", 1.0, minimum=0.0)
         self.alpha = get_float(params, "alpha", 0.3, minimum=0.01, maximum=1.0)
-        self.max_gap_s = get_float(params, "maxGapSeconds", 5.0, minimum=0.0)
         self.use_in_flight = get_bool(params, "useInFlight", True)
         self._estimates: dict[str, SpeedEstimate] = {}
 
@@ -85,33 +82,22 @@ class CapacityLoadScorer:
         return max(queued, e.in_flight) if self.use_in_flight else queued
 
     def _observe(self, e: Endpoint) -> float | None:
-        """Fold a scrape not seen yet into the endpoint's estimate; return its speed."""
+        """Close the endpoint's window if it is long enough; return its speed."""
         m = e.metrics
         est = self._estimates.get(e.address)
-        if m.generation_tokens is None or not m.updated_at:
+        if m.itl_sum_seconds is None or m.itl_count is None or not m.updated_at:
             return est.speed if est is not None else None
         if est is None:
-            self._estimates[e.address] = SpeedEstimate(m.updated_at, m.generation_tokens, m.running_requests)
+            self._estimates[e.address] = SpeedEstimate(m.updated_at, m.itl_sum_seconds, m.itl_count)
             return None
-        dt = m.updated_at - est.last_at
-        if dt == 0:
-            return est.speed
-        tokens = m.generation_tokens - est.last_tokens
-        # An engine restart resets its counters; a long gap hides what ran: start a new window.
-        if dt < 0 or dt > self.max_gap_s or tokens < 0:
-            est.window_s = est.window_tokens = est.window_busy = 0.0
-        else:
-            est.window_s += dt
-            est.window_tokens += tokens
-            est.window_busy += dt * (est.last_running + m.running_requests) / 2
-        est.last_at, est.last_tokens, est.last_running = m.updated_at, m.generation_tokens, m.running_requests
-        if est.window_s >= self.window_s:
-            self._close_window(est)
-        return est.speed
-
-    def _close_window(self, est: SpeedEstimate) -> None:
-        # An idle window (nothing ran, nothing generated) says nothing about speed.
-        if est.window_busy > 0 and est.window_tokens > 0:
-            sample = est.window_tokens / est.window_busy
+        seconds = m.itl_sum_seconds - est.start_sum
+        tokens = m.itl_count - est.start_count
+        elapsed = m.updated_at - est.start_at
+        if seconds < 0 or tokens < 0 or elapsed < 0:  # engine restarted: counters reset
+            est.start_at, est.start_sum, est.start_count = m.updated_at, m.itl_sum_seconds, m.itl_count
+        elif elapsed >= self.window_s and tokens > 0 and seconds > 0:
+            sample = tokens / seconds
             est.speed = sample if est.speed is None else est.speed + self.alpha * (sample - est.speed)
-        est.window_s = est.window_tokens = est.window_busy = 0.0
+            est.start_at, est.start_sum, est.start_count = m.updated_at, m.itl_sum_seconds, m.itl_count
+        # An idle window (no tokens) stays open: it says nothing about speed.
+        return est.speed
