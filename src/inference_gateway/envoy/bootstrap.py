@@ -114,7 +114,7 @@ def ext_proc_filter(
 
 
 def _route(cfg: EnvoyConfig, target: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every path to `target` ({"cluster": ...} or {"weighted_clusters": ...}); multi-pool routes replace the match."""
+    """All paths to `target`: {"cluster": ...} or {"weighted_clusters": ...} (routing.py sets the match)."""
     return {
         "match": {"prefix": "/"},
         "route": {

@@ -58,8 +58,9 @@ def _served_address(req: pb.ProcessingRequest) -> str | None:
     return None
 
 
-def _route_pool(context: grpc.aio.ServicerContext) -> str | None:
-    for key, value in context.invocation_metadata() or ():
+def _route_pool(context: grpc.aio.ServicerContext | None) -> str | None:
+    metadata = context.invocation_metadata() if context is not None else None
+    for key, value in metadata or ():
         if key == POOL_HEADER:
             return value if isinstance(value, str) else value.decode()
     return None
