@@ -18,7 +18,9 @@ from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
+from inference_gateway.scheduling.profile import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ class EPPOptions:
     health_port: int | None = 9003
     metrics_port: int | None = 9090
     config_text: str | None = None
+    # Per-pool EndpointPickerConfig text, keyed by "namespace/name" or pool name; other pools
+    # use config_text. Only scheduling is per pool; flow control and scraping are EPP-wide.
+    pool_configs: dict[str, str] = field(default_factory=dict)
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
     prefix_sync: PrefixSyncOptions | None = None  # share the prefix index with peer replicas
@@ -53,9 +58,13 @@ class EndpointPicker:
             registry,
             self.config.plugins,
         )
+        self.pool_configs = {
+            pool: load_config(text, source=f"EndpointPickerConfig for pool {pool}")
+            for pool, text in options.pool_configs.items()
+        }
         self.director = Director(
             self.store,
-            self.config.scheduler,
+            self._scheduler(),
             max_body_bytes=options.max_body_bytes,
             saturation=self.config.saturation_detector(),
             flow=self.flow,
@@ -84,6 +93,11 @@ class EndpointPicker:
         )
         self._server: grpc.aio.Server | None = None
         self.port = 0
+
+    def _scheduler(self) -> Scheduler:
+        if not self.pool_configs:
+            return self.config.scheduler
+        return PoolSchedulers(self.config.scheduler, {p: c.scheduler for p, c in self.pool_configs.items()})
 
     def _scrape_config(self) -> ScrapeConfig:
         return replace(

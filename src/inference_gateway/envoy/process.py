@@ -9,10 +9,12 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import aiohttp
 
+from inference_gateway.api.types import ObjectRef
 from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap, eds_resource, write_atomically
 from inference_gateway.local.children import die_with_parent
 
@@ -42,6 +44,11 @@ class EnvoyProcess:
 
     def update_endpoints(self, addresses: list[str]) -> None:
         write_atomically(self.config.eds_path, eds_resource(addresses))
+
+    def update_pools(self, endpoints: Mapping[ObjectRef, Iterable[str]]) -> None:
+        """Multi-pool: rewrite each pool cluster's EDS file (a pool not in `endpoints` gets none)."""
+        for pool in self.config.pools:
+            write_atomically(pool.eds_path, eds_resource(endpoints.get(pool.pool, ()), pool.cluster))
 
     async def start(self, addresses: list[str], ready_timeout_s: float = 20.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

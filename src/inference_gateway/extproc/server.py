@@ -20,6 +20,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from inference_gateway.extproc import messages
 from inference_gateway.requestcontrol.director import Director, RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.resolve import POOL_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ class StreamState:
     body: bytearray = field(default_factory=bytearray)
     ctx: RequestContext | None = None
     routed: bool = False
+    # The pool Envoy routed to, from the route's gRPC initial metadata (multi-pool gateways);
+    # it overrides any x-gateway-inference-pool header the client sent.
+    route_pool: str | None = None
 
 
 def _headers_of(msg: pb.HttpHeaders) -> dict[str, str]:
@@ -54,6 +58,14 @@ def _served_address(req: pb.ProcessingRequest) -> str | None:
     return None
 
 
+def _route_pool(context: grpc.aio.ServicerContext | None) -> str | None:
+    metadata = context.invocation_metadata() if context is not None else None
+    for key, value in metadata or ():
+        if key == POOL_HEADER:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
 class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     def __init__(self, director: Director) -> None:
         self.director = director
@@ -61,7 +73,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        state = StreamState()
+        state = StreamState(route_pool=_route_pool(context))
         try:
             async for req in request_iterator:
                 for resp in await self._handle(state, req):
@@ -96,6 +108,8 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
 
     def _on_request_headers(self, state: StreamState, msg: pb.HttpHeaders) -> list[pb.ProcessingResponse]:
         state.headers = _headers_of(msg)
+        if state.route_pool:
+            state.headers[POOL_HEADER] = state.route_pool
         state.ctx = self.director.new_context(state.headers)
         if msg.end_of_stream or not state.duplex:
             # Body-less requests (GET /v1/models) go to the cluster's own balancing.

@@ -49,6 +49,9 @@ class LocalFleet:
     epp_port: int = 9002
     metrics_port: int = 9090
     groups: list[dict[str, Any]] = field(default_factory=list)
+    # spec.epp.poolConfigs: pool ("namespace/name" or name) -> EndpointPickerConfig file
+    # (relative to the config directory) or inline YAML.
+    pool_configs: dict[str, str] = field(default_factory=dict)
 
 
 def parse_fleet(objects: list[dict[str, Any]], source: str = "fleet") -> LocalFleet:
@@ -63,6 +66,7 @@ def parse_fleet(objects: list[dict[str, Any]], source: str = "fleet") -> LocalFl
         epp_port=int(spec.get("epp", {}).get("port", 9002)),
         metrics_port=int(spec.get("epp", {}).get("metricsPort", 9090)),
         groups=list(spec.get("pods") or []),
+        pool_configs={str(k): str(v) for k, v in (spec.get("epp", {}).get("poolConfigs") or {}).items()},
     )
     for i, group in enumerate(fleet.groups):
         for key in ("pool", "replicas", "labels"):

@@ -10,9 +10,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.manifests import ResourceSet, load_yaml_documents, parse_objects
-from inference_gateway.api.types import FailureMode
-from inference_gateway.envoy.bootstrap import EnvoyConfig
+from inference_gateway.api.types import FailureMode, ObjectRef
+from inference_gateway.envoy.bootstrap import EnvoyConfig, PoolCluster
+from inference_gateway.envoy.httproute import RouteRule, parse_httproutes, referenced_pools
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
@@ -43,7 +45,9 @@ class StackOptions:
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
-    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects."""
+    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects.
+
+    HTTPRoutes among them are checked too (supported fields, backendRefs to known pools)."""
     resources = ResourceSet()
     raw: list[dict] = []
     files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
@@ -51,7 +55,18 @@ def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
         docs = [d for d in load_yaml_documents(file.read_text(), str(file)) if d is not None]
         resources.extend(parse_objects(docs, str(file)))
         raw.extend(d for d in docs if isinstance(d, dict))
+    _check_routed_pools(parse_httproutes(raw, str(path)), resources)
     return resources, raw
+
+
+def _check_routed_pools(rules: list[RouteRule], resources: ResourceSet) -> list[ObjectRef]:
+    known = {p.ref for p in resources.pools}
+    routed = referenced_pools(rules)
+    missing = [ref for ref in routed if ref not in known]
+    if missing:
+        errors = [FieldError("backendRefs", f"no InferencePool {ref} in the config") for ref in missing]
+        raise ManifestError("config", "HTTPRoute", errors)
+    return routed
 
 
 def _pick(option: int | None, default: int) -> int:
@@ -63,6 +78,9 @@ class LocalStack:
         self.options = options
         self.resources, raw = load_directory(options.config_dir)
         self.fleet: LocalFleet = parse_fleet(raw, str(options.config_dir))
+        # HTTPRoutes to InferencePools make the gateway multi-pool: a cluster per routed pool.
+        self.rules: list[RouteRule] = parse_httproutes(raw, str(options.config_dir))
+        self.routed_pools = _check_routed_pools(self.rules, self.resources)
         if options.time_scale is not None:
             for group in self.fleet.groups:
                 group.setdefault("simulator", {})["timeScale"] = options.time_scale
@@ -96,6 +114,7 @@ class LocalStack:
                 metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
                 health_port=_pick(self.options.health_port, 9003),
                 config_text=self.options.epp_config,
+                pool_configs=self._pool_configs(),
             )
         )
         # The YAML directory stays live: edits (weights, criticality, pods) apply within ~0.1 s.
@@ -111,11 +130,27 @@ class LocalStack:
         self.envoy = EnvoyProcess(
             self._envoy_config(self.epp.port), self.workdir, log_level=self.options.envoy_log_level
         )
+        self._publish_endpoints()
         await self.envoy.start([e.address for e in self.epp.store.endpoints()])
-        envoy = self.envoy
-        self.epp.store.on_change(
-            lambda: envoy.update_endpoints([e.address for e in self.epp.store.endpoints()])  # type: ignore[union-attr]
-        )
+        self.epp.store.on_change(self._publish_endpoints)
+
+    def _publish_endpoints(self) -> None:
+        """Write Envoy's EDS file(s) from the datastore: one per routed pool, or one for all."""
+        if self.envoy is None or self.epp is None:
+            return
+        store = self.epp.store
+        if self.routed_pools:
+            self.envoy.update_pools({v.pool.ref: [e.address for e in v.endpoints] for v in store.pools()})
+        else:
+            self.envoy.update_endpoints([e.address for e in store.endpoints()])
+
+    def _pool_configs(self) -> dict[str, str]:
+        """LocalFleet spec.epp.poolConfigs: a path (relative to the config dir) or inline YAML."""
+        out: dict[str, str] = {}
+        base = self.options.config_dir if self.options.config_dir.is_dir() else self.options.config_dir.parent
+        for pool, value in self.fleet.pool_configs.items():
+            out[pool] = value if "\n" in value else (base / value).read_text()
+        return out
 
     def _with_local_pods(self, resources: ResourceSet) -> ResourceSet:
         merged = ResourceSet()
@@ -141,6 +176,15 @@ class LocalStack:
             use_epp=self.options.use_epp,
             epp_tls=tls,
             epp_host="127.0.0.1",
+            pools=self.pool_clusters(),
+            rules=tuple(self.rules),
+        )
+
+    def pool_clusters(self) -> tuple[PoolCluster, ...]:
+        modes = {p.ref: p.endpoint_picker.failure_mode for p in self.resources.pools}
+        return tuple(
+            PoolCluster(ref, str(self.workdir / f"eds-{ref.namespace}-{ref.name}.yaml"), modes[ref])
+            for ref in self.routed_pools
         )
 
     async def stop(self) -> None:

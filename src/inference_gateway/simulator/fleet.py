@@ -99,6 +99,8 @@ class _Server:
             num_gpu_blocks=e.cfg.num_gpu_blocks,
             prefix_cache_hit_rate=e.stats.prefix_hit_rate,
             num_preemptions=e.stats.num_preemptions,
+            itl_sum_seconds=e.stats.itl.total,
+            itl_count=e.stats.itl.count,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
+from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
@@ -44,6 +45,7 @@ BUILTIN = (
     LoraAffinityScorer,
     PrefixCacheScorer,
     SessionAffinityScorer,
+    CapacityLoadScorer,
     MaxScorePicker,
     RandomPicker,
     WeightedRandomPicker,
