@@ -7,8 +7,11 @@ import dataclasses
 import logging
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 from inference_gateway.api.manifests import ResourceSet, load_yaml_documents, parse_objects
 from inference_gateway.api.types import FailureMode
@@ -39,6 +42,8 @@ class StackOptions:
     health_port: int | None = None
     use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
     tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
+    # EnvoyConfig fields to override (tests: short route/idle timeouts, buffer limits).
+    envoy_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
@@ -73,6 +78,7 @@ class LocalStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
         self.gateway_port = options.gateway_port or self.fleet.gateway_port
         self.pki: LocalPKI | None = None
+        self._epp_credentials: grpc.ServerCredentials | None = None
 
     @property
     def base_url(self) -> str:
@@ -88,30 +94,45 @@ class LocalStack:
     async def _start(self) -> None:
         await self.simulators.start(self.pods)
         await self.simulators.wait_healthy(self.pods)
-        self.epp = EndpointPicker(
+        if self.options.tls:
+            self.pki = mint_local_pki(self.workdir / "pki")
+            self._epp_credentials = server_credentials(self.pki.server)
+        epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
+        self.envoy = EnvoyProcess(
+            self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
+        )
+        await self.envoy.start([e.address for e in epp.store.endpoints()])
+        self._follow_endpoints(epp)
+
+    async def _start_epp(self, grpc_port: int) -> EndpointPicker:
+        self.epp = epp = EndpointPicker(
             EPPOptions(
-                grpc_port=_pick(self.options.epp_port, self.fleet.epp_port),
+                grpc_port=grpc_port,
                 metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
                 health_port=_pick(self.options.health_port, 9003),
                 config_text=self.options.epp_config,
             )
         )
-        self.epp.store.replace_all(self._all_resources())
-        self.epp.store.synced = True
-        credentials = None
-        if self.options.tls:
-            self.pki = mint_local_pki(self.workdir / "pki")
-            credentials = server_credentials(self.pki.server)
-        await self.epp.start(credentials)
-        await self.epp.scraper.scrape_once()
-        self.envoy = EnvoyProcess(
-            self._envoy_config(self.epp.port), self.workdir, log_level=self.options.envoy_log_level
-        )
-        await self.envoy.start([e.address for e in self.epp.store.endpoints()])
+        epp.store.replace_all(self._all_resources())
+        epp.store.synced = True
+        await epp.start(self._epp_credentials)
+        await epp.scraper.scrape_once()
+        return epp
+
+    def _follow_endpoints(self, epp: EndpointPicker) -> None:
         envoy = self.envoy
-        self.epp.store.on_change(
-            lambda: envoy.update_endpoints([e.address for e in self.epp.store.endpoints()])  # type: ignore[union-attr]
-        )
+        assert envoy is not None
+        epp.store.on_change(lambda: envoy.update_endpoints([e.address for e in epp.store.endpoints()]))
+
+    async def restart_epp(self, downtime_s: float = 0.0, grace_s: float = 1.0) -> None:
+        """Stop the EPP (in-flight ext_proc streams get `grace_s` to finish), wait, and start a
+        fresh one with empty state on the same port, as a rolling restart of one replica would."""
+        assert self.epp is not None
+        port = self.epp.port
+        await self.epp.stop(grace_s)
+        self.epp = None
+        await asyncio.sleep(downtime_s)
+        self._follow_endpoints(await self._start_epp(port))
 
     def _all_resources(self) -> ResourceSet:
         merged = ResourceSet()
@@ -130,7 +151,7 @@ class LocalStack:
                 "key": str(self.pki.client_key),
                 "sni": "localhost",
             }
-        return EnvoyConfig(
+        config = EnvoyConfig(
             listen_port=self.gateway_port,
             epp_port=epp_port,
             failure_mode=mode,
@@ -138,6 +159,7 @@ class LocalStack:
             epp_tls=tls,
             epp_host="127.0.0.1",
         )
+        return dataclasses.replace(config, **self.options.envoy_overrides)
 
     async def stop(self) -> None:
         if self.envoy is not None:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inference_gateway.simulator.config import LengthDistribution, ServerConfig
+from inference_gateway.simulator.faults import FaultInjector, FaultSpecError
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.profile import list_profiles
 from inference_gateway.simulator.schedulers import (
@@ -47,6 +48,9 @@ def serve(
     output_len_sigma: Annotated[float, typer.Option(help="Log-normal sigma (0 = fixed).")] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
     pod_name: Annotated[str | None, typer.Option(help="Name shown in logs and /version.")] = None,
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
+    ] = None,
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -69,7 +73,12 @@ def serve(
         output_len=LengthDistribution(median=output_len_median, sigma=output_len_sigma),
         seed=seed,
         name=pod_name,
+        faults=list(fault or []),
     )
+    try:
+        FaultInjector(config.faults)
+    except FaultSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
     asyncio.run(_serve(config, host, port))
 
 

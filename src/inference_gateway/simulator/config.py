@@ -65,6 +65,7 @@ class ServerConfig:
     output_len: LengthDistribution = field(default_factory=LengthDistribution)
     max_tokens_mode: MaxTokensMode = "exact"
     name: str | None = None
+    faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
 
     def resolve(self, profile: ModelProfile) -> EngineConfig:
         """Merge with the profile and check the limits vLLM itself enforces at startup."""
