@@ -100,13 +100,16 @@ class EndpointPicker:
         return self.port
 
     async def stop(self, grace_s: float = 1.0) -> None:
-        """Streams already routed detach at once (their requests carry on through Envoy);
-        those still being routed get `grace_s` to finish."""
-        if self.flow is not None:
-            await self.flow.close()
+        """New ext_proc streams are refused at once (Envoy applies the pool's failure mode);
+        streams already routed detach (their requests carry on through Envoy); those still being
+        routed, queued ones included, get `grace_s` to finish before they are cancelled. Flow
+        control closes last, so no request that reached the EPP before the stop is refused as
+        "shutting down" while it could still be routed."""
         if self._server is not None:
             self.extproc.drain()
             await self._server.stop(grace_s)
+        if self.flow is not None:
+            await self.flow.close()
         for side in (self.health_server, self.metrics_server):
             if side is not None:
                 await side.stop()
