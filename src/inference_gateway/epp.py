@@ -9,7 +9,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from inference_gateway.datastore.store import Datastore
-from inference_gateway.extproc.server import serve
+from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
@@ -91,6 +91,7 @@ class EndpointPicker:
             if options.prefix_sync is not None
             else None
         )
+        self.extproc = ExtProcServicer(self.director)
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
@@ -114,7 +115,7 @@ class EndpointPicker:
         if self.health_server is not None:
             await self.health_server.start()
         self._server, self.port = await serve(
-            self.director, self.options.host, self.options.grpc_port, credentials
+            self.director, self.options.host, self.options.grpc_port, credentials, self.extproc
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
         if self.prefix_sync is not None:
@@ -122,12 +123,18 @@ class EndpointPicker:
         return self.port
 
     async def stop(self, grace_s: float = 1.0) -> None:
+        """New ext_proc streams are refused at once (Envoy applies the pool's failure mode);
+        streams already routed detach (their requests carry on through Envoy); those still being
+        routed, queued ones included, get `grace_s` to finish before they are cancelled. Flow
+        control closes last, so no request that reached the EPP before the stop is refused as
+        "shutting down" while it could still be routed."""
         if self.prefix_sync is not None:
             await self.prefix_sync.stop(grace_s)
+        if self._server is not None:
+            self.extproc.drain()
+            await self._server.stop(grace_s)
         if self.flow is not None:
             await self.flow.close()
-        if self._server is not None:
-            await self._server.stop(grace_s)
         for side in (self.health_server, self.metrics_server):
             if side is not None:
                 await side.stop()

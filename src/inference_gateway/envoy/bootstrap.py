@@ -48,9 +48,16 @@ class EnvoyConfig:
     eds_path: str = ""
     failure_mode: FailureMode = FailureMode.FAIL_CLOSE
     message_timeout_s: float = 60.0
+    # Whole request, response included: a stream longer than this is cut (docs/reliability.md).
     route_timeout_s: float = 600.0
+    # No byte either way for this long ends the stream; must outlast a non-streaming generation.
+    stream_idle_timeout_s: float = 300.0
     num_retries: int = 2
+    # Upstream statuses that mean "not processed, try the next endpoint": see docs/reliability.md.
+    retriable_status_codes: tuple[int, ...] = (503,)
     max_request_bytes: int = 16 * 1024 * 1024
+    max_request_headers_kb: int = 60
+    max_headers_count: int = 100
     epp_tls: dict[str, str] | None = None  # {"ca": path, "cert": path, "key": path}
     # False gives the baseline a Kubernetes Service offers: plain round robin, no EPP on the path.
     use_epp: bool = True
@@ -113,6 +120,27 @@ def ext_proc_filter(
     }
 
 
+# Only failures where the model server cannot have started the work: see docs/reliability.md.
+SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
+
+
+def _retry_policy(cfg: EnvoyConfig) -> dict[str, Any]:
+    policy: dict[str, Any] = {"retry_on": SAFE_RETRY_ON, "num_retries": cfg.num_retries}
+    if cfg.retriable_status_codes:
+        policy["retry_on"] += ",retriable-status-codes"
+        policy["retriable_status_codes"] = list(cfg.retriable_status_codes)
+    policy["retry_host_predicate"] = [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            },
+        }
+    ]
+    policy["host_selection_retry_max_attempts"] = 5
+    return policy
+
+
 def _route(cfg: EnvoyConfig, target: dict[str, Any] | None = None) -> dict[str, Any]:
     """All paths to `target`: {"cluster": ...} or {"weighted_clusters": ...} (routing.py sets the match)."""
     return {
@@ -120,19 +148,7 @@ def _route(cfg: EnvoyConfig, target: dict[str, Any] | None = None) -> dict[str, 
         "route": {
             **(target or {"cluster": POOL_CLUSTER}),
             "timeout": _duration(cfg.route_timeout_s),
-            "retry_policy": {
-                "retry_on": "connect-failure,refused-stream,reset-before-request",
-                "num_retries": cfg.num_retries,
-                "retry_host_predicate": [
-                    {
-                        "name": "envoy.retry_host_predicates.previous_hosts",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-                        },
-                    }
-                ],
-                "host_selection_retry_max_attempts": 5,
-            },
+            "retry_policy": _retry_policy(cfg),
         },
     }
 
@@ -166,30 +182,41 @@ def _cel(expression: str) -> dict[str, Any]:
     }
 
 
-def _json_error(message: str) -> dict[str, Any]:
-    error = {"message": message, "type": "service_unavailable", "code": "%RESPONSE_CODE_DETAILS%"}
+def _json_error(message: str, error_type: str = "service_unavailable") -> dict[str, Any]:
+    error = {"message": message, "type": error_type, "code": "%RESPONSE_CODE_DETAILS%"}
     return {"json_format": {"error": error}, "content_type": "application/json"}
 
 
-def local_reply_config() -> dict[str, Any]:
-    """Envoy's own errors (EPP unreachable, no upstream) in the same OpenAI JSON shape as the EPP's.
+# OpenAI error types for Envoy's own replies, first match wins (as GatewayError maps them).
+_LOCAL_REPLY_TYPES = (
+    ("response.code == 504", "timeout"),
+    ("response.code < 500", "invalid_request_error"),  # 413 payload too large, 431, 400, 404
+    ("true", "service_unavailable"),  # 503 no healthy upstream / reset, 502
+)
 
-    The EPP's own immediate JSON errors (details prefixed "epp.") are left alone.
+
+def local_reply_config() -> dict[str, Any]:
+    """Envoy's own errors (EPP unreachable, no upstream, timeouts, limits) in the same OpenAI
+    JSON shape as the EPP's. The EPP's own immediate JSON errors (details prefixed "epp.") are
+    left alone.
     """
-    return {
-        "mappers": [
+    not_epp = f"!response.code_details.startsWith('{EPP_DETAILS_PREFIX}')"
+    mappers: list[dict[str, Any]] = [
+        {
+            "filter": _cel("response.code_details.startsWith('ext_proc_error')"),
+            "body_format_override": _json_error(
+                "the endpoint picker is unavailable and the pool's failureMode is FailClose"
+            ),
+        }
+    ]
+    for condition, error_type in _LOCAL_REPLY_TYPES:
+        mappers.append(
             {
-                "filter": _cel("response.code_details.startsWith('ext_proc_error')"),
-                "body_format_override": _json_error(
-                    "the endpoint picker is unavailable and the pool's failureMode is FailClose"
-                ),
-            },
-            {
-                "filter": _cel(f"!response.code_details.startsWith('{EPP_DETAILS_PREFIX}')"),
-                "body_format_override": _json_error("%LOCAL_REPLY_BODY%"),
-            },
-        ]
-    }
+                "filter": _cel(f"{not_epp} && {condition}"),
+                "body_format_override": _json_error("%LOCAL_REPLY_BODY%", error_type),
+            }
+        )
+    return {"mappers": mappers}
 
 
 def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
@@ -197,8 +224,10 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inference_gateway",
         "codec_type": "AUTO",
-        "stream_idle_timeout": "300s",
+        "stream_idle_timeout": _duration(cfg.stream_idle_timeout_s),
         "strip_any_host_port": True,
+        "max_request_headers_kb": cfg.max_request_headers_kb,
+        "common_http_protocol_options": {"max_headers_count": cfg.max_headers_count},
         "local_reply_config": local_reply_config(),
         "route_config": {"name": "inference", "virtual_hosts": _virtual_hosts(cfg)},
         "http_filters": [

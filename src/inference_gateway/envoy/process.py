@@ -40,7 +40,9 @@ class EnvoyProcess:
         self.admin_port: int = 0
         self._log_path = workdir / "envoy.log"
         if not config.eds_path:
-            config.eds_path = str(workdir / "eds.yaml")
+            # Its own folder: Envoy watches the EDS file's directory, and at debug level every line
+            # it writes to a log file in that same directory would trigger another notification.
+            config.eds_path = str(workdir / "xds" / "eds.yaml")
 
     def update_endpoints(self, addresses: list[str]) -> None:
         write_atomically(self.config.eds_path, eds_resource(addresses))
@@ -52,6 +54,7 @@ class EnvoyProcess:
 
     async def start(self, addresses: list[str], ready_timeout_s: float = 20.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        Path(self.config.eds_path).parent.mkdir(parents=True, exist_ok=True)
         self.update_endpoints(addresses)
         bootstrap_path = self.workdir / "envoy.yaml"
         write_atomically(bootstrap_path, bootstrap(self.config))

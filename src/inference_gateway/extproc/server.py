@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
@@ -29,7 +30,7 @@ SERVED_HEADER = "x-gateway-destination-endpoint-served"
 EXPLAIN_RESPONSE_HEADER = "x-gateway-explain"
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: states live in a set while their stream is open
 class StreamState:
     duplex: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -39,6 +40,17 @@ class StreamState:
     # The pool Envoy routed to, from the route's gRPC initial metadata (multi-pool gateways);
     # it overrides any x-gateway-inference-pool header the client sent.
     route_pool: str | None = None
+    passthrough: bool = False  # a body-less request, left to the cluster's own balancing
+    # Draining: the handler task, whether it waits for Envoy's next message, and whether a
+    # cancellation of that wait means "detach" rather than "the client went away".
+    task: asyncio.Task[Any] | None = None
+    reading: bool = False
+    detaching: bool = False
+
+    @property
+    def decided(self) -> bool:
+        """Envoy holds the routing decision: the rest of the stream can go on without the EPP."""
+        return self.routed or self.passthrough
 
 
 def _headers_of(msg: pb.HttpHeaders) -> dict[str, str]:
@@ -69,21 +81,59 @@ def _route_pool(context: grpc.aio.ServicerContext | None) -> str | None:
 class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     def __init__(self, director: Director) -> None:
         self.director = director
+        self.draining = False
+        self._streams: set[StreamState] = set()
+
+    def drain(self) -> None:
+        """Shutting down: end every stream whose request is already routed with an OK status.
+
+        Envoy's ext_proc filter treats a clean close as "no more processing" and lets the
+        request and its response carry on, so in-flight generations survive an EPP restart
+        (FailClose included); streams still being routed finish routing first, then detach.
+        """
+        self.draining = True
+        for state in self._streams:
+            if state.decided and state.reading and state.task is not None:
+                state.detaching = True
+                state.task.cancel()
 
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        state = StreamState(route_pool=_route_pool(context))
+        state = StreamState(route_pool=_route_pool(context), task=asyncio.current_task())
+        self._streams.add(state)
+        requests = aiter(request_iterator)
         try:
-            async for req in request_iterator:
+            while not (self.draining and state.decided):
+                req = await self._next(state, requests)
+                if req is None:
+                    break
                 for resp in await self._handle(state, req):
                     yield resp
         except asyncio.CancelledError:
             log.debug("ext_proc stream cancelled (client went away)")
             raise
         finally:
+            self._streams.discard(state)
             if state.ctx is not None:
                 self.director.on_complete(state.ctx)
+
+    async def _next(
+        self, state: StreamState, requests: AsyncIterator[pb.ProcessingRequest]
+    ) -> pb.ProcessingRequest | None:
+        """Envoy's next message; None when the stream ends or the EPP detaches from it."""
+        state.reading = True
+        try:
+            return await anext(requests)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:
+            if not state.detaching or state.task is None:
+                raise
+            state.task.uncancel()
+            return None
+        finally:
+            state.reading = False
 
     async def _handle(self, state: StreamState, req: pb.ProcessingRequest) -> list[pb.ProcessingResponse]:
         kind = req.WhichOneof("request")
@@ -111,6 +161,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if state.route_pool:
             state.headers[POOL_HEADER] = state.route_pool
         state.ctx = self.director.new_context(state.headers)
+        state.passthrough = msg.end_of_stream
         if msg.end_of_stream or not state.duplex:
             # Body-less requests (GET /v1/models) go to the cluster's own balancing.
             return [messages.continue_headers()]
@@ -173,7 +224,11 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
 
 
 async def serve(
-    director: Director, host: str, port: int, credentials: grpc.ServerCredentials | None = None
+    director: Director,
+    host: str,
+    port: int,
+    credentials: grpc.ServerCredentials | None = None,
+    servicer: ExtProcServicer | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     max_msg = director.max_body_bytes + 1024 * 1024
     server = grpc.aio.server(
@@ -182,7 +237,7 @@ async def serve(
             ("grpc.max_send_message_length", max_msg),
         ]
     )
-    pb_grpc.add_ExternalProcessorServicer_to_server(ExtProcServicer(director), server)
+    pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)
     address = f"{host}:{port}"
     bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()

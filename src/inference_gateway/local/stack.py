@@ -7,8 +7,11 @@ import dataclasses
 import logging
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.manifests import ResourceSet, load_yaml_documents, parse_objects
@@ -42,6 +45,8 @@ class StackOptions:
     health_port: int | None = None
     use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
     tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
+    # EnvoyConfig fields to override (tests: short route/idle timeouts, buffer limits).
+    envoy_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
@@ -93,6 +98,7 @@ class LocalStack:
         self.gateway_port = options.gateway_port or self.fleet.gateway_port
         self.pki: LocalPKI | None = None
         self.files: FileSource | None = None
+        self._epp_credentials: grpc.ServerCredentials | None = None
 
     @property
     def base_url(self) -> str:
@@ -108,9 +114,20 @@ class LocalStack:
     async def _start(self) -> None:
         await self.simulators.start(self.pods)
         await self.simulators.wait_healthy(self.pods)
-        self.epp = EndpointPicker(
+        if self.options.tls:
+            self.pki = mint_local_pki(self.workdir / "pki")
+            self._epp_credentials = server_credentials(self.pki.server)
+        epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
+        self.envoy = EnvoyProcess(
+            self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
+        )
+        self._publish_endpoints()
+        await self.envoy.start([e.address for e in epp.store.endpoints()])
+
+    async def _start_epp(self, grpc_port: int) -> EndpointPicker:
+        self.epp = epp = EndpointPicker(
             EPPOptions(
-                grpc_port=_pick(self.options.epp_port, self.fleet.epp_port),
+                grpc_port=grpc_port,
                 metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
                 health_port=_pick(self.options.health_port, 9003),
                 config_text=self.options.epp_config,
@@ -118,21 +135,26 @@ class LocalStack:
             )
         )
         # The YAML directory stays live: edits (weights, criticality, pods) apply within ~0.1 s.
-        self.files = FileSource(self.epp.store, self.options.config_dir, transform=self._with_local_pods)
+        self.files = FileSource(epp.store, self.options.config_dir, transform=self._with_local_pods)
         await self.files.start()
-        self.epp.store.synced = True
-        credentials = None
-        if self.options.tls:
-            self.pki = mint_local_pki(self.workdir / "pki")
-            credentials = server_credentials(self.pki.server)
-        await self.epp.start(credentials)
-        await self.epp.scraper.scrape_once()
-        self.envoy = EnvoyProcess(
-            self._envoy_config(self.epp.port), self.workdir, log_level=self.options.envoy_log_level
-        )
-        self._publish_endpoints()
-        await self.envoy.start([e.address for e in self.epp.store.endpoints()])
-        self.epp.store.on_change(self._publish_endpoints)
+        epp.store.synced = True
+        epp.store.on_change(self._publish_endpoints)
+        await epp.start(self._epp_credentials)
+        await epp.scraper.scrape_once()
+        return epp
+
+    async def restart_epp(self, downtime_s: float = 0.0, grace_s: float = 1.0) -> None:
+        """Stop the EPP (in-flight ext_proc streams get `grace_s` to finish), wait, and start a
+        fresh one with empty state on the same port, as a rolling restart of one replica would."""
+        assert self.epp is not None
+        port = self.epp.port
+        if self.files is not None:
+            await self.files.stop()
+            self.files = None
+        await self.epp.stop(grace_s)
+        self.epp = None
+        await asyncio.sleep(downtime_s)
+        await self._start_epp(port)
 
     def _publish_endpoints(self) -> None:
         """Write Envoy's EDS file(s) from the datastore: one per routed pool, or one for all."""
@@ -169,7 +191,7 @@ class LocalStack:
                 "key": str(self.pki.client_key),
                 "sni": "localhost",
             }
-        return EnvoyConfig(
+        config = EnvoyConfig(
             listen_port=self.gateway_port,
             epp_port=epp_port,
             failure_mode=mode,
@@ -179,6 +201,7 @@ class LocalStack:
             pools=self.pool_clusters(),
             rules=tuple(self.rules),
         )
+        return dataclasses.replace(config, **self.options.envoy_overrides)
 
     def pool_clusters(self) -> tuple[PoolCluster, ...]:
         modes = {p.ref: p.endpoint_picker.failure_mode for p in self.resources.pools}

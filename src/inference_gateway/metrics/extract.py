@@ -14,10 +14,20 @@ from inference_gateway.metrics.spec import MetricSpec
 ITL_REFRESH_S = 0.5
 
 
+class MissingMetricsError(ValueError):
+    """A /metrics page without any of the engine's load metrics: garbage, or another server."""
+
+
 def metrics_from_page(
     text: str, mapping: EngineMapping, previous: EndpointMetrics | None = None, now: float | None = None
 ) -> EndpointMetrics:
     fams = _FamilyReader(text)
+    queue = _first_match(fams, mapping.waiting)
+    running = _first_match(fams, mapping.running)
+    kv = _first_match(fams, mapping.kv_usage)
+    if not (queue or running or kv) and (mapping.waiting or mapping.running or mapping.kv_usage):
+        # Reading zeros from such a page would make the pod look idle and attract all traffic.
+        raise MissingMetricsError(f"the page has none of the {mapping.engine} load metrics")
     now = time.monotonic() if now is None else now
     active, waiting, max_lora = lora_state(_first_match(fams, mapping.lora_info))
     block_size, num_blocks = _cache_geometry(fams, mapping, previous)
@@ -28,9 +38,9 @@ def metrics_from_page(
     return EndpointMetrics(
         # Counts add up across series (e.g. one per data-parallel engine); utilisation takes
         # the worst series so saturation is never under-reported.
-        waiting_queue=int(sum(s.value for s in _first_match(fams, mapping.waiting))),
-        running_requests=int(sum(s.value for s in _first_match(fams, mapping.running))),
-        kv_cache_usage=max((s.value for s in _first_match(fams, mapping.kv_usage)), default=0.0),
+        waiting_queue=int(sum(s.value for s in queue)),
+        running_requests=int(sum(s.value for s in running)),
+        kv_cache_usage=max((s.value for s in kv), default=0.0),
         active_adapters=active,
         waiting_adapters=waiting,
         max_active_adapters=max_lora,

@@ -18,6 +18,7 @@ from inference_gateway.simulator.config import (
     LengthDistribution,
     ServerConfig,
 )
+from inference_gateway.simulator.faults import FaultInjector, FaultSpecError
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.profile import list_profiles
 from inference_gateway.simulator.schedulers import (
@@ -59,6 +60,9 @@ def serve(
     kv_latency_ms: Annotated[
         float, typer.Option(help="P/D: fixed cost per KV transfer, ms.")
     ] = DEFAULT_KV_LATENCY_MS,
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
+    ] = None,
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -82,7 +86,12 @@ def serve(
         seed=seed,
         name=pod_name,
         kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
+        faults=list(fault or []),
     )
+    try:
+        FaultInjector(config.faults)
+    except FaultSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
     asyncio.run(_serve(config, host, port))
 
 

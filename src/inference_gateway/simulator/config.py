@@ -95,6 +95,7 @@ class ServerConfig:
     name: str | None = None
     # P/D: how this server, as a decode pod, pulls KV caches from prefill pods.
     kv_transfer: KVTransfer = field(default_factory=KVTransfer)
+    faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
 
     def resolve(self, profile: ModelProfile) -> EngineConfig:
         """Merge with the profile and check the limits vLLM itself enforces at startup."""
