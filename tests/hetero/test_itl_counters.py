@@ -38,6 +38,7 @@ def test_engines_without_the_histogram_report_none() -> None:
 
 def test_older_vllm_name_and_engine_configs() -> None:
     old_vllm = (
+        "vllm:num_requests_waiting 0\n"  # a real page always has the load gauges
         'vllm:time_per_output_token_seconds_sum{engine="0"} 1.5\n'
         'vllm:time_per_output_token_seconds_count{engine="0"} 100\n'
         'vllm:time_per_output_token_seconds_sum{engine="1"} 0.5\n'
@@ -48,6 +49,6 @@ def test_older_vllm_name_and_engine_configs() -> None:
     registry = MappingRegistry.from_params(
         {"engineConfigs": [{"name": "custom", "interTokenLatencySpec": "my_itl_seconds"}]}
     )
-    page = "my_itl_seconds_sum 3\nmy_itl_seconds_count 30\n"
+    page = "vllm:num_requests_waiting 0\nmy_itl_seconds_sum 3\nmy_itl_seconds_count 30\n"
     m = metrics_from_page(page, registry.for_labels({ENGINE_LABEL: "custom"}))
     assert (m.itl_sum_seconds, m.itl_count) == (3.0, 30)

@@ -43,6 +43,7 @@ class EnvoyProcess:
             # Its own folder: Envoy watches the EDS file's directory, and at debug level every line
             # it writes to a log file in that same directory would trigger another notification.
             config.eds_path = str(workdir / "xds" / "eds.yaml")
+        Path(config.eds_path).parent.mkdir(parents=True, exist_ok=True)
 
     def update_endpoints(self, addresses: list[str]) -> None:
         write_atomically(self.config.eds_path, eds_resource(addresses))

@@ -206,7 +206,7 @@ class LocalStack:
     def pool_clusters(self) -> tuple[PoolCluster, ...]:
         modes = {p.ref: p.endpoint_picker.failure_mode for p in self.resources.pools}
         return tuple(
-            PoolCluster(ref, str(self.workdir / f"eds-{ref.namespace}-{ref.name}.yaml"), modes[ref])
+            PoolCluster(ref, str(self.workdir / "xds" / f"eds-{ref.namespace}-{ref.name}.yaml"), modes[ref])
             for ref in self.routed_pools
         )
 
