@@ -39,14 +39,15 @@ async def test_pods_with_broken_metrics_are_excluded_then_readmitted(tmp_path: P
         tally.assert_accounted(12, {"ok"})
         assert {o.served for o in tally.outcomes} == {healthy}
 
-        for address in addresses:  # every pod blind: saturated, so queued until the TTL
+        for address in addresses:  # every pod blind: routed on what is known, not held back
             await set_faults(address, "metrics-down")
         await eventually(lambda: len(excluded()) == 4, 15, "every pod to be excluded")
         tally = await send_many(stack, [completion_body(stream=i % 2 == 0) for i in range(4)])
-        tally.assert_accounted(4, {"error"})
+        # A monitoring fault must not become an outage: with no fresh metrics anywhere, the
+        # pool is not called saturated and requests go to ready pods (logged as a warning).
+        tally.assert_accounted(4, {"ok"})
         for o in tally.outcomes:
-            assert o.status == 503 and o.error is not None and o.error["code"] == "queue_timeout"
-            assert o.seconds >= TTL_S * 0.9
+            assert o.seconds < TTL_S
 
         for address in addresses:
             await set_faults(address)
