@@ -230,7 +230,9 @@ async def serve(
     credentials: grpc.ServerCredentials | None = None,
     servicer: ExtProcServicer | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    max_msg = director.max_body_bytes + 1024 * 1024
+    # Envoy may coalesce a fast client's body into chunks far larger than its usual 64 KiB when
+    # the ext_proc stream is backed up; the body limit is enforced by counting, not by gRPC.
+    max_msg = max(4 * director.max_body_bytes, 64 * 1024 * 1024)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_msg),
