@@ -44,6 +44,7 @@ async def _realtime(server: SimulatedServer) -> dict[str, tuple[float, float]]:
     return out
 
 
+@pytest.mark.serial
 async def test_virtual_and_realtime_agree_within_10_percent() -> None:
     virtual, _ = run_one_server([text_request(rid, at, p, n) for rid, at, p, n in _workload()])
     server = SimulatedServer(ServerConfig(time_scale=TIME_SCALE))
