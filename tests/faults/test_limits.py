@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import orjson
 import pytest
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
+from inference_gateway.extproc.server import serve
 from inference_gateway.local.stack import LocalStack
+from inference_gateway.requestcontrol.director import Director
+from inference_gateway.scheduling.config import load_config
+from tests.extproc.test_extproc_protocol import request_stream
 from tests.faults.client import MODEL, send, session, settle
 from tests.faults.conftest import small_stack
-
-pytestmark = pytest.mark.e2e
+from tests.helpers import make_store
 
 MIB = 1024 * 1024
 LIMIT = 16 * MIB  # the default max request body (EnvoyConfig / EPPOptions max_request_bytes)
@@ -60,6 +66,7 @@ async def check_limits(stack: LocalStack) -> None:
     await settle(stack)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["FailClose", "FailOpen"])
 async def test_request_limits(tmp_path: Path, mode: str) -> None:
     stack = await small_stack(tmp_path, failure_mode=mode)
@@ -67,3 +74,22 @@ async def test_request_limits(tmp_path: Path, mode: str) -> None:
         await check_limits(stack)
     finally:
         await stack.stop()
+
+
+async def test_a_body_message_as_large_as_envoys_buffer_gets_a_413() -> None:
+    """Under load Envoy may send everything it buffered for the connection (the body limit plus
+    1 MiB) in one ext_proc message; the EPP must still answer 413, not fail the gRPC stream."""
+    limit = 4096
+    director = Director(make_store(), load_config().scheduler, max_body_bytes=limit)
+    server, port = await serve(director, "127.0.0.1", 0)
+    try:
+        body = orjson.dumps({"model": "base-model", "prompt": "x" * (limit + MIB)})
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ExternalProcessorStub(channel)
+            call = stub.Process(iter(request_stream("duplex", body, chunk=len(body))))
+            first = await call.read()
+            call.cancel()
+        assert isinstance(first, pb.ProcessingResponse)
+        assert first.immediate_response.status.code == 413
+    finally:
+        await server.stop(0)

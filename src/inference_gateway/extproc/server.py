@@ -41,6 +41,9 @@ class StreamState:
     # it overrides any x-gateway-inference-pool header the client sent.
     route_pool: str | None = None
     passthrough: bool = False  # a body-less request, left to the cluster's own balancing
+    # The exchange is over (last response byte seen, or an immediate response sent): the EPP
+    # closes the stream itself rather than wait for Envoy to reset it (see Process).
+    finished: bool = False
     # Draining: the handler task, whether it waits for Envoy's next message, and whether a
     # cancellation of that wait means "detach" rather than "the client went away".
     task: asyncio.Task[Any] | None = None
@@ -104,7 +107,9 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         self._streams.add(state)
         requests = aiter(request_iterator)
         try:
-            while not (self.draining and state.decided):
+            # Returning ends the RPC with OK. Waiting for Envoy instead would end most streams
+            # with a reset, and grpcio's asyncio server leaks native memory on every reset RPC.
+            while not state.finished and not (self.draining and state.decided):
                 req = await self._next(state, requests)
                 if req is None:
                     break
@@ -146,13 +151,20 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if kind == "request_trailers":
             return await self._on_request_trailers(state)
         if kind == "response_headers":
+            state.finished = req.response_headers.end_of_stream
             return [self._on_response_headers(state, req)]
         if kind == "response_body":
+            body = req.response_body
             if state.ctx is not None:
-                body = req.response_body
                 self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
+            if body.end_of_stream:
+                # No reply: closing the stream (see Process) lets Envoy pass the last chunk on
+                # unchanged, and a close alone cannot race Envoy's reset of the stream.
+                state.finished = True
+                return []
             return [messages.continue_response_body()]
         if kind == "response_trailers":
+            state.finished = True
             return [pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
         return []
 
@@ -173,6 +185,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         state.body += msg.body
         limit = self.director.max_body_bytes
         if len(state.body) > limit:
+            # Not `finished`: Envoy may still be streaming the body; it closes the stream itself.
             err = GatewayError(413, f"request body exceeds the {limit} byte limit", "body_too_large")
             return [messages.immediate_error(err)]
         if not msg.end_of_stream:
@@ -192,6 +205,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             decision = await self.director.route(state.ctx, bytes(state.body))
         except GatewayError as err:
             log.info("request %s rejected: %d %s", state.ctx.request_id, err.status, err.message)
+            state.finished = True
             return [messages.immediate_error(err)]
         body = decision.body if decision.body is not None else bytes(state.body)
         headers = dict(decision.headers)
