@@ -23,9 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# Full benchmark runs (~20 min on 2 cores); results in bench/results, tables and plots in
+# docs/benchmarks.md and docs/img. `make test` runs a seconds-long smoke of each scenario.
+BENCH_SCENARIOS := seed knee overhead select-profile shared-prefix multi-lora criticality long-prompt
+
 bench: $(STAMP)
-	$(BIN)/pytest -m slow -q tests/bench || true
-	$(BIN)/inference-gateway bench run --config bench/seed.yaml
+	$(BIN)/inference-gateway bench run $(foreach s,$(BENCH_SCENARIOS),--config bench/$(s).yaml)
 
 soak: $(STAMP)
 	$(BIN)/pytest -m slow -q tests -k soak

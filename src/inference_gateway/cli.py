@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from inference_gateway.api.errors import ManifestError
+from inference_gateway.bench.cli import bench_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -204,6 +205,7 @@ def _mount_optional() -> None:
 
 
 _mount_optional()
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

@@ -1,0 +1,62 @@
+"""A do-nothing ext_proc server speaking the EPP's exact protocol: the floor of the EPP path.
+
+It answers the same messages the EPP answers (deferred headers response, body streamed back,
+response headers) but parses nothing and picks endpoints round robin. The latency it adds
+over Envoy alone is what Python gRPC plus the ext_proc round trips cost before any of the
+EPP's own work; the EPP's added latency minus this is the EPP's own code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+
+import grpc
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+
+from inference_gateway.envoy.bootstrap import DESTINATION_HEADER
+from inference_gateway.extproc import messages
+
+
+class NoopExtProc(pb_grpc.ExternalProcessorServicer):
+    def __init__(self, addresses: list[str]) -> None:
+        self._next = itertools.cycle(addresses)
+
+    async def Process(
+        self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ProcessingResponse]:
+        body = bytearray()
+        async for req in request_iterator:
+            kind = req.WhichOneof("request")
+            if kind == "request_body":
+                body += req.request_body.body
+                if req.request_body.end_of_stream:
+                    destination = next(self._next)
+                    first = messages.continue_headers(
+                        {DESTINATION_HEADER: destination}, clear_route_cache=True
+                    )
+                    first.dynamic_metadata.CopyFrom(
+                        messages.metadata_struct({"envoy.lb": {DESTINATION_HEADER: destination}})
+                    )
+                    yield first
+                    for resp in messages.streamed_request_body(bytes(body)):
+                        yield resp
+            elif kind == "response_headers":
+                yield messages.continue_response_headers({})
+            elif kind == "response_body":
+                yield messages.continue_response_body()
+            elif kind == "response_trailers":
+                yield pb.ProcessingResponse(response_trailers=pb.TrailersResponse())
+            elif kind == "request_trailers":
+                yield pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
+
+
+async def serve_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    )
+    pb_grpc.add_ExternalProcessorServicer_to_server(NoopExtProc(addresses), server)
+    port = server.add_insecure_port(f"{host}:0")
+    await server.start()
+    return server, port

@@ -1,0 +1,244 @@
+"""Gateway overhead: latency the EPP adds over Envoy's own round robin, with an instant backend.
+
+Four paths to the same instant backend pods, at each rate:
+  backend     client -> backend                      (the floor: client + backend cost)
+  envoy       client -> Envoy round robin -> backend (what a Kubernetes Service adds)
+  envoy+noop  client -> Envoy -> do-nothing ext_proc -> backend (gRPC + protocol floor)
+  envoy+epp   client -> Envoy -> ext_proc EPP -> backend
+added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP and
+the no-op server run in this process (so they can be profiled); Envoy and the backend are
+separate processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import logging
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import orjson
+
+from inference_gateway.bench.client import run_fixed_rate
+from inference_gateway.bench.noop_extproc import serve_noop
+from inference_gateway.bench.pool import pod_ips, pool_resources
+from inference_gateway.envoy.bootstrap import EnvoyConfig
+from inference_gateway.envoy.process import EnvoyProcess
+from inference_gateway.epp import EndpointPicker, EPPOptions
+from inference_gateway.local.stack import free_port
+
+log = logging.getLogger(__name__)
+
+MODES = ("backend", "envoy", "envoy+noop", "envoy+epp")
+
+
+@dataclass
+class OverheadOptions:
+    qps: list[float] = field(default_factory=lambda: [1, 10, 100, 250, 500, 1000])
+    duration_s: float = 10.0
+    pods: int = 4
+    prompt_tokens: int = 64
+    large_prompt_bytes: int = 220_000
+    large_qps: float = 5.0
+    large_duration_s: float = 10.0
+    stream: bool = True
+    profile_s: float = 5.0  # cProfile the EPP at the highest rate for this long; 0 = skip
+    epp_config: str | None = None
+    subnet: int = 60
+    client_process: bool = True  # False: run the client on this loop (smoke tests only)
+    modes: tuple[str, ...] = MODES
+    repeats: int = 3  # interleaved runs per mode and rate; rows keep the medians
+
+
+@dataclass
+class OverheadHarness:
+    options: OverheadOptions
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ig-overhead-")))
+    backend: asyncio.subprocess.Process | None = None
+    epp: EndpointPicker | None = None
+    noop: grpc.aio.Server | None = None
+    envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    idle_cpu_per_s: float = 0.0  # this process's CPU use with no traffic (metric scrapes)
+
+    async def start(self) -> None:
+        port = free_port()
+        ips = pod_ips(self.options.pods, self.options.subnet)
+        args = [sys.executable, "-m", "inference_gateway.bench.instant"]
+        for ip in ips:
+            args += ["--listen", f"{ip}:{port}"]
+        self.backend = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+        assert self.backend.stdout is not None
+        line = await asyncio.wait_for(self.backend.stdout.readline(), 15)
+        if line.strip() != b"ready":
+            raise RuntimeError("instant backend did not start")
+        self.urls["backend"] = f"http://{ips[0]}:{port}/v1"
+        self.epp = EndpointPicker(
+            EPPOptions(grpc_port=0, metrics_port=None, health_port=None, config_text=self.options.epp_config)
+        )
+        self.epp.store.replace_all(pool_resources(ips, port))
+        self.epp.store.synced = True
+        await self.epp.start()
+        await self.epp.scraper.scrape_once()
+        addresses = [f"{ip}:{port}" for ip in ips]
+        self.noop, noop_port = await serve_noop(addresses)
+        ext_proc_ports = {"envoy": 0, "envoy+noop": noop_port, "envoy+epp": self.epp.port}
+        for mode in self.options.modes:
+            if mode == "backend":
+                continue
+            listen = free_port()
+            cfg = EnvoyConfig(listen_port=listen, epp_port=ext_proc_ports[mode], use_epp=mode != "envoy")
+            envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"))
+            await envoy.start(addresses)
+            self.envoys[mode] = envoy
+            self.urls[mode] = f"http://127.0.0.1:{listen}/v1"
+
+    async def stop(self) -> None:
+        for envoy in self.envoys.values():
+            await envoy.stop()
+        if self.noop is not None:
+            await self.noop.stop(0)
+        if self.epp is not None:
+            await self.epp.stop()
+        if self.backend is not None and self.backend.returncode is None:
+            self.backend.terminate()
+            await self.backend.wait()
+
+    async def client(self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0) -> dict[str, Any]:
+        """One client process at `qps` against `mode`; returns its summary row."""
+        if not self.options.client_process:
+            local = await run_fixed_rate(
+                self.urls[mode], qps, duration_s, self.options.prompt_tokens, prompt_bytes,
+                stream=self.options.stream,
+            )  # fmt: skip
+            return {**local, "mode": mode}
+        out = self.workdir / f"client-{mode.replace('+', '-')}-{qps}.json"
+        args = [
+            sys.executable, "-m", "inference_gateway.bench.client",
+            "--url", self.urls[mode], "--qps", str(qps), "--duration", str(duration_s),
+            "--prompt-tokens", str(self.options.prompt_tokens), "--out", str(out),
+        ]  # fmt: skip
+        if prompt_bytes:
+            args += ["--prompt-bytes", str(prompt_bytes)]
+        if not self.options.stream:
+            args.append("--no-stream")
+        cpu, wall = time.process_time(), time.monotonic()
+        proc = await asyncio.create_subprocess_exec(*args)
+        if await proc.wait() != 0:
+            raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
+        cpu = time.process_time() - cpu - self.idle_cpu_per_s * (time.monotonic() - wall)
+        row: dict[str, Any] = orjson.loads(out.read_bytes())
+        row["mode"] = mode
+        # this process hosts the EPP and the no-op server: its CPU per request is theirs
+        row["gateway_cpu_ms_per_request"] = max(0.0, 1e3 * cpu / max(row["requests"], 1))
+        return row
+
+    async def measure_idle_cpu(self, seconds: float = 3.0) -> None:
+        await asyncio.sleep(1.0)  # let the warm-up's last requests finish
+        cpu, wall = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        self.idle_cpu_per_s = (time.process_time() - cpu) / (time.monotonic() - wall)
+
+    async def profile_epp(self, qps: float, duration_s: float) -> str:
+        """cProfile this process (the EPP) while the client drives envoy+epp; top functions."""
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            await self.client("envoy+epp", qps, duration_s)
+        finally:
+            profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        return text.getvalue()
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """One table row: per mode, the median over repeated runs of p50/p99 e2e; what the EPP adds.
+
+    Other processes on a small machine inflate single runs; the median of a few interleaved
+    runs is steadier. The 1-minute load average is kept with the row.
+    """
+    out: dict[str, Any] = {"kind": "overhead", "qps": qps, "loadavg": round(os.getloadavg()[0], 2)}
+    for mode, rows in runs.items():
+        out[mode] = {
+            "p50_ms": _median([r["e2e"]["p50"] for r in rows]),
+            "p99_ms": _median([r["e2e"]["p99"] for r in rows]),
+            "p50_runs_ms": [round(r["e2e"]["p50"], 3) for r in rows],
+            "achieved_qps": _median([r["achieved_qps"] for r in rows]),
+            "throughput_rps": _median([r["throughput_rps"] for r in rows]),
+            "errors": dict(sum((Counter(r["errors"]) for r in rows), Counter())),
+            "client_lag_p99_ms": _median([r.get("client_lag", {}).get("p99") or 0.0 for r in rows]),
+            "gateway_cpu_ms_per_request": _median([r.get("gateway_cpu_ms_per_request") or 0.0 for r in rows]),
+        }
+    for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop")):
+        if "envoy" in out and mode in out:
+            for pct in ("p50", "p99"):
+                out[f"{name}_{pct}_ms"] = out[mode][f"{pct}_ms"] - out["envoy"][f"{pct}_ms"]
+    return out
+
+
+async def _measure(
+    harness: OverheadHarness, qps: float, duration_s: float, prompt_bytes: int, label: str,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Every mode `repeats` times, interleaved (the order rotates each round)."""
+    modes = list(harness.options.modes)
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    for round_no in range(harness.options.repeats):
+        shift = round_no % len(modes)
+        for mode in modes[shift:] + modes[:shift]:
+            if progress:
+                progress(f"overhead {mode} {label} ({round_no + 1}/{harness.options.repeats})")
+            runs[mode].append(await harness.client(mode, qps, duration_s, prompt_bytes))
+    return overhead_row(qps, runs)
+
+
+async def run_overhead(
+    options: OverheadOptions, progress: Callable[[str], None] | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Rows for every rate plus the large-prompt row; and the EPP profile text."""
+    harness = OverheadHarness(options)
+    await harness.start()
+    results: list[dict[str, Any]] = []
+    try:
+        await harness.client("envoy+epp", 20, 0.5)  # warm connections and code paths
+        if options.client_process:
+            await harness.measure_idle_cpu()
+        for qps in options.qps:
+            results.append(await _measure(harness, qps, options.duration_s, 0, f"@ {qps:g} QPS", progress))
+        if options.large_prompt_bytes:
+            label = f"{options.large_prompt_bytes // 1000} KB prompt"
+            big = await _measure(
+                harness,
+                options.large_qps,
+                options.large_duration_s,
+                options.large_prompt_bytes,
+                label,
+                progress,
+            )
+            big["prompt_bytes"] = options.large_prompt_bytes
+            results.append(big)
+        profile = ""
+        if options.profile_s > 0:
+            if progress:
+                progress("profiling the EPP")
+            profile = await harness.profile_epp(max(options.qps), options.profile_s)
+        return results, profile
+    finally:
+        await harness.stop()

@@ -1,0 +1,229 @@
+"""Real-time runs through the whole stack: simulated pods, a real Envoy, and (or not) the EPP.
+
+Baseline: Envoy round robin over the pods (what a Kubernetes Service gives). Candidate:
+Envoy + EPP with a scheduling profile. Each policy gets fresh pods so no state carries over;
+within a policy the rates run low to high, draining the pods between rates. While the load
+runs, every pod's /metrics is sampled for KV-cache use, queue depth and running batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+
+from inference_gateway.bench.stats import series_summary
+from inference_gateway.bench.workloads import WorkloadSpec
+from inference_gateway.datastore.endpoint import EndpointMetrics
+from inference_gateway.local.stack import LocalStack, StackOptions, free_port
+from inference_gateway.metrics.extract import metrics_from_page
+from inference_gateway.metrics.mappings import mapping_for
+
+
+@dataclass
+class RealtimePolicy:
+    name: str
+    use_epp: bool
+    epp_config: str | None = None
+
+
+@dataclass
+class RealtimeOptions:
+    stack_dir: Path
+    workload: WorkloadSpec
+    policies: list[RealtimePolicy]
+    qps: list[float]
+    duration_s: float = 60.0
+    seed: int = 1
+    pods: int | None = None  # override the LocalFleet's replica count
+    time_scale: float = 1.0
+    simulator_args: list[str] = field(default_factory=list)
+    sample_interval_s: float = 0.5
+    drain_timeout_s: float = 120.0
+    subnet: int = 90
+
+
+def prepare_stack_dir(options: RealtimeOptions, target: Path) -> Path:
+    """Copy the stack's YAML with free ports, private loopback addresses and scenario edits."""
+    shutil.copytree(options.stack_dir, target)
+    port = free_port()
+    for file in target.glob("*.y*ml"):
+        docs = [d for d in yaml.safe_load_all(file.read_text()) if d]
+        for doc in docs:
+            _edit(doc, options, port)
+        file.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return target
+
+
+def _edit(doc: dict[str, Any], options: RealtimeOptions, port: int) -> None:
+    if doc.get("kind") == "InferencePool":
+        doc["spec"]["targetPorts"] = [{"number": port}]
+    if doc.get("kind") != "LocalFleet":
+        return
+    for i, group in enumerate(doc["spec"]["pods"]):
+        group["addressBase"] = f"127.{options.subnet}.{i + 1}.1"
+        if options.pods is not None:
+            group["replicas"] = options.pods
+        sim = group.setdefault("simulator", {})
+        sim["timeScale"] = options.time_scale
+        sim["args"] = [*sim.get("args", []), *options.simulator_args]
+        if options.workload.kind == "multi-lora":
+            sim["loras"] = [f"{options.workload.adapter_prefix}{k}" for k in range(options.workload.adapters)]
+
+
+class PodSampler:
+    """Samples every pod's engine gauges at a fixed interval while a run is in progress."""
+
+    def __init__(self, addresses: list[str], interval_s: float) -> None:
+        self.addresses = addresses
+        self.interval_s = interval_s
+        self.series: list[dict[str, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PodSampler:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while True:
+                t = time.monotonic() - t0
+                for i, sample in enumerate(
+                    await asyncio.gather(*(scrape(session, a) for a in self.addresses))
+                ):
+                    if sample:
+                        self.series.append({"t": t, "pod": i, **sample})
+                await asyncio.sleep(self.interval_s)
+
+
+async def scrape(session: aiohttp.ClientSession, address: str) -> dict[str, float]:
+    try:
+        async with session.get(f"http://{address}/metrics") as resp:
+            text = await resp.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return {}
+    m = metrics_from_page(text, mapping_for("vllm"), EndpointMetrics())
+    return {"kv": m.kv_cache_usage, "waiting": float(m.waiting_queue), "running": float(m.running_requests)}
+
+
+async def drain(addresses: list[str], timeout_s: float) -> None:
+    """Wait until no pod has running or waiting requests."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while loop.time() < deadline:
+            samples = await asyncio.gather(*(scrape(session, a) for a in addresses))
+            if all(s.get("running", 0) + s.get("waiting", 0) == 0 for s in samples):
+                return
+            await asyncio.sleep(0.2)
+
+
+async def run_policy(
+    options: RealtimeOptions, policy: RealtimePolicy, progress: Callable[[str, float], None] | None = None
+) -> list[dict[str, Any]]:
+    workdir = Path(tempfile.mkdtemp(prefix="ig-bench-rt-"))
+    config = prepare_stack_dir(options, workdir / "stack")
+    stack = LocalStack(
+        StackOptions(
+            config_dir=config,
+            gateway_port=free_port(),
+            epp_port=0,
+            metrics_port=0,
+            health_port=0,
+            epp_config=policy.epp_config,
+            use_epp=policy.use_epp,
+        )
+    )
+    await stack.start()
+    rows: list[dict[str, Any]] = []
+    try:
+        addresses = [a for p in stack.pods for a in p.addresses]
+        for qps in options.qps:
+            rows.append(await _run_rate(options, policy, stack.base_url, addresses, qps, progress))
+            await drain(addresses, options.drain_timeout_s)
+    finally:
+        await stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+async def _run_rate(
+    options: RealtimeOptions,
+    policy: RealtimePolicy,
+    base_url: str,
+    addresses: list[str],
+    qps: float,
+    progress: Callable[[str, float], None] | None,
+) -> dict[str, Any]:
+    label = f"{policy.name} @ {qps:g} QPS"
+    if progress:
+        progress(label, 0.0)
+    async with PodSampler(addresses, options.sample_interval_s) as sampler:
+        row = await _client_process(options, policy, base_url, qps)
+    row.pop("e2e_s", None)
+    row.update(
+        mode="realtime",
+        policy=policy.name,
+        seed=options.seed,
+        pods=len(addresses),
+        time_scale=options.time_scale,
+        workload=options.workload.kind,
+        server=series_summary(sampler.series),
+        loadavg=round(os.getloadavg()[0], 2),  # other work on the machine distorts timings
+    )
+    if progress:
+        progress(label, 1.0)
+    return row
+
+
+async def _client_process(
+    options: RealtimeOptions, policy: RealtimePolicy, base_url: str, qps: float
+) -> dict[str, Any]:
+    """The load generator in its own process: the EPP shares this process's event loop."""
+    workdir = Path(tempfile.mkdtemp(prefix="ig-bench-client-"))
+    spec, out = workdir / "workload.json", workdir / "result.json"
+    spec.write_text(options.workload.model_dump_json())
+    # Without the EPP nothing maps InferenceModel names: clients would send the base model.
+    w = options.workload
+    rename = {} if policy.use_epp else {name: w.model for name in w.class_models.values()}
+    args = [
+        sys.executable, "-m", "inference_gateway.bench.client", "--url", base_url, "--qps", str(qps),
+        "--duration", str(options.duration_s), "--workload", str(spec), "--seed", str(options.seed),
+        "--rename", orjson.dumps(rename).decode(), "--out", str(out),
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*args)
+    try:
+        if await proc.wait() != 0:
+            raise RuntimeError(f"load client failed: {policy.name} at {qps} QPS")
+        row: dict[str, Any] = orjson.loads(out.read_bytes())
+        return row
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run_realtime(
+    options: RealtimeOptions, progress: Callable[[str, float], None] | None = None
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for policy in options.policies:
+        rows += await run_policy(options, policy, progress)
+    return rows

@@ -1,0 +1,255 @@
+"""Results (JSON lines) -> markdown tables in docs/benchmarks.md and PNG plots.
+
+The document is hand-written; blocks between `<!-- generated:NAME -->` and
+`<!-- /generated:NAME -->` are replaced with tables built from the results, so the prose
+stays and the numbers always match the last run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
+from inference_gateway.bench.runner import read_rows
+
+BASELINE = "round-robin"
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _pct(value: float | None, base: float | None) -> str:
+    if value is None or not base or math.isnan(base) or math.isnan(value):
+        return ""
+    return f" ({100 * (value - base) / base:+.1f}%)"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _avg(values: list[float | None]) -> float:
+    """Mean of the numbers present (JSON has no NaN: empty statistics come back as null)."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else float("nan")
+
+
+def _mean_rows(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, Any]]:
+    """One row per (policy, qps); seeds averaged on the numbers the tables use."""
+    grouped: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        grouped[(r["policy"], float(r["qps"]))].append(r)
+    out: dict[tuple[str, float], dict[str, Any]] = {}
+    for key, group in grouped.items():
+        merged = dict(group[0])
+        for field in ("throughput_rps", "output_tps"):
+            merged[field] = _avg([g[field] for g in group])
+        for dist in ("ttft", "tpot", "ntpot", "e2e", "itl"):
+            merged[dist] = {k: _avg([g[dist][k] for g in group]) for k in group[0][dist]}
+        merged["seeds"] = len(group)
+        out[key] = merged
+    return out
+
+
+def virtual_tables(rows: list[dict[str, Any]]) -> str:
+    """Throughput and p90 NTPOT per policy and rate, each with its difference vs round robin."""
+    if not rows:
+        return "_no results yet_"
+    data = _mean_rows(rows)
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    rates = sorted({q for _, q in data})
+    out = []
+    for title, metric in (
+        ("Output tokens/s (difference vs round-robin)", lambda r: r["output_tps"]),
+        ("p90 NTPOT, ms per output token (difference vs round-robin)", lambda r: r["ntpot"]["p90"]),
+        ("p90 TTFT, ms (difference vs round-robin)", lambda r: r["ttft"]["p90"]),
+    ):
+        body = []
+        for q in rates:
+            base = data.get((BASELINE, q))
+            cells = [f"{q:g}"]
+            for p in policies:
+                r = data.get((p, q))
+                if r is None:
+                    cells.append("-")
+                    continue
+                value = metric(r)
+                cells.append(_fmt(value) + (_pct(value, metric(base)) if base and p != BASELINE else ""))
+            body.append(cells)
+        out.append(f"**{title}**\n\n" + _table(["QPS", *policies], body))
+    return "\n\n".join(out)
+
+
+def server_table(rows: list[dict[str, Any]]) -> str:
+    """Server-side state per policy and rate: KV use, queue, busy fraction, preemptions."""
+    if not rows:
+        return "_no results yet_"
+    data = _mean_rows(rows)
+    body = []
+    for (policy, q), r in sorted(data.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        s = r.get("server", {})
+        body.append(
+            [
+                f"{q:g}",
+                policy,
+                _fmt(100 * s.get("kv_mean", float("nan"))),
+                _fmt(100 * s.get("kv_max", float("nan"))),
+                _fmt(s.get("waiting_mean")),
+                _fmt(s.get("running_mean")),
+                _fmt(100 * s.get("busy_mean", float("nan"))),
+                _fmt(s.get("preemptions"), 0),
+                _fmt(100 * s.get("prefix_hit_rate", float("nan"))),
+            ]
+        )
+    header = ["QPS", "policy", "KV mean %", "KV max %", "waiting mean", "running mean", "busy %",
+              "preemptions", "prefix hit %"]  # fmt: skip
+    return _table(header, body)
+
+
+def realtime_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no results yet_"
+    body = []
+    for r in sorted(rows, key=lambda r: (r["qps"], r["policy"])):
+        s = r.get("server", {})
+        errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "0"
+        body.append(
+            [
+                f"{r['qps']:g}",
+                r["policy"],
+                f"{r['ok']}/{r['requests']}",
+                _fmt(r["throughput_rps"], 2),
+                _fmt(r["output_tps"]),
+                _fmt(r["ttft"]["p50"]),
+                _fmt(r["ttft"]["p90"]),
+                _fmt(r["tpot"]["p90"]),
+                _fmt(r["itl"]["p90"]),
+                _fmt(r["ntpot"]["p90"]),
+                _fmt(r["e2e"]["p90"], 0),
+                _fmt(100 * s.get("kv_mean", float("nan"))),
+                _fmt(s.get("waiting_mean")),
+                _fmt(r.get("client_lag", {}).get("p99")),
+                errors,
+            ]
+        )
+    header = ["QPS", "policy", "ok", "req/s", "out tok/s", "TTFT p50", "TTFT p90", "TPOT p90", "ITL p90",
+              "NTPOT p90", "e2e p90", "KV %", "queue", "send lag p99", "errors"]  # fmt: skip
+    return _table(header, body) + "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+
+
+def overhead_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no results yet_"
+    modes = ("backend", "envoy", "envoy+noop", "envoy+epp")
+    body = []
+    for r in rows:
+        label = f"{r['qps']:g}" + (f" ({r['prompt_bytes'] // 1000} KB)" if r.get("prompt_bytes") else "")
+        cells = [label]
+        for mode in modes:
+            m = r.get(mode, {})
+            cells.append(f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}")
+        epp = r.get("envoy+epp", {})
+        errors = sum(sum(r.get(m, {}).get("errors", {}).values()) for m in modes)
+        cells += [
+            f"**{_fmt(r.get('added_p50_ms'), 2)} / {_fmt(r.get('added_p99_ms'), 2)}**",
+            f"{_fmt(r.get('floor_p50_ms'), 2)} / {_fmt(r.get('floor_p99_ms'), 2)}",
+            _fmt(epp.get("gateway_cpu_ms_per_request"), 2),
+            _fmt(epp.get("achieved_qps"), 0),
+            _fmt(epp.get("client_lag_p99_ms"), 1),
+            str(errors),
+        ]
+        body.append(cells)
+    header = ["QPS", "backend", "Envoy", "Envoy + no-op ext_proc", "Envoy + EPP", "EPP adds",
+              "no-op ext_proc adds", "EPP CPU ms/req", "sent QPS", "send lag p99", "errors"]  # fmt: skip
+    return (
+        _table(header, body)
+        + '\n\nEnd-to-end latency at the client, p50 / p99 in ms. "EPP adds" = Envoy + EPP minus Envoy'
+        + ' alone; "no-op ext_proc adds" is the same for a Python ext_proc server that does nothing.'
+    )
+
+
+def decisions_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no results yet_"
+    body = []
+    for r in rows:
+        what = (
+            f"schedule, {r['endpoints']} endpoints"
+            if r["kind"] == "schedule"
+            else (f"director.route, {r['endpoints']} endpoints, {r['body_bytes'] // 1000} KB body")
+        )
+        body.append([r["profile"], what, _fmt(r["mean_us"]), _fmt(r["p50_us"]), _fmt(r["p99_us"])])
+    return _table(["profile", "what", "mean µs", "p50 µs", "p99 µs"], body)
+
+
+def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
+    """Every generated block, by name; writes the plots as a side effect."""
+    blocks: dict[str, str] = {}
+    images.mkdir(parents=True, exist_ok=True)
+    rel = Path(_relpath(images, doc_dir))
+    for scenario_dir in sorted(p for p in results.iterdir() if p.is_dir()):
+        name = scenario_dir.name
+        virtual = read_rows(scenario_dir / "virtual.jsonl")
+        if virtual:
+            blocks[f"{name}-virtual"] = virtual_tables(virtual)
+            blocks[f"{name}-virtual-server"] = server_table(virtual)
+            for png in plot_virtual(virtual, images, name):
+                blocks.setdefault(f"{name}-virtual-plots", "")
+                blocks[f"{name}-virtual-plots"] += f"![{png.stem}]({rel / png.name})\n"
+        realtime = read_rows(scenario_dir / "realtime.jsonl")
+        if realtime:
+            blocks[f"{name}-realtime"] = realtime_table(realtime)
+            png = plot_realtime(realtime, images, name)
+            blocks[f"{name}-realtime-plots"] = f"![{png.stem}]({rel / png.name})\n"
+        overhead = read_rows(scenario_dir / "overhead.jsonl")
+        if overhead:
+            blocks[f"{name}-overhead"] = overhead_table(overhead)
+            png = plot_overhead(overhead, images, name)
+            blocks[f"{name}-overhead-plots"] = f"![{png.stem}]({rel / png.name})\n"
+        decisions = read_rows(scenario_dir / "decisions.jsonl")
+        if decisions:
+            blocks[f"{name}-decisions"] = decisions_table(decisions)
+        profile = scenario_dir / "epp-profile.txt"
+        if profile.exists():
+            blocks[f"{name}-profile"] = "```\n" + _profile_head(profile.read_text()) + "\n```"
+    return blocks
+
+
+def _profile_head(text: str, lines: int = 30) -> str:
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[:lines])
+
+
+def _relpath(target: Path, start: Path) -> str:
+    return os.path.relpath(target.resolve(), start.resolve())
+
+
+_BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w.-]+) -->\n)(.*?)(<!-- /generated:(?P=name) -->)", re.S)
+
+
+def update_document(doc: Path, blocks: dict[str, str]) -> list[str]:
+    """Replace every generated block in `doc` that has new content; returns the names replaced."""
+    text = doc.read_text()
+    replaced: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name not in blocks:
+            return m.group(0)
+        replaced.append(name)
+        return f"{m.group(1)}{blocks[name].rstrip()}\n{m.group(4)}"
+
+    doc.write_text(_BLOCK.sub(sub, text))
+    return replaced

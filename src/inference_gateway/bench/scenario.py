@@ -1,0 +1,137 @@
+"""Scenario files (bench/*.yaml): a workload, routing policies, and the runs to make with them.
+
+A scenario may hold any of three sections: `virtual` (simulated fleet in virtual time, the
+real scheduler code), `realtime` (simulated pods behind a real Envoy, with and without the
+EPP) and `overhead` (the gateway's own added latency against an instant backend). `smoke`
+shrinks every section to seconds for `make test`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from inference_gateway.bench.sim_adapter import PolicySpec
+from inference_gateway.bench.workloads import WorkloadSpec
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VirtualSection(_Section):
+    qps: list[float]
+    duration_s: float = 600.0
+    servers: int = 4
+    server: dict[str, Any] = Field(default_factory=dict)  # simulator ServerConfig fields
+    scrape_interval_s: float = 0.05
+    staleness_s: float = 0.0
+    sample_interval_s: float = 1.0
+    policies: list[str]
+    workers: int = 2
+    with_text: bool = False
+
+
+class RealtimeSection(_Section):
+    stack: Path = Path("bench/stack")
+    qps: list[float]
+    duration_s: float = 60.0
+    pods: int | None = None
+    time_scale: float = 1.0
+    simulator_args: list[str] = Field(default_factory=list)
+    policies: list[str]
+
+
+class OverheadSection(_Section):
+    qps: list[float] = Field(default_factory=lambda: [1.0, 10.0, 100.0, 250.0, 500.0, 1000.0])
+    duration_s: float = 10.0
+    repeats: int = 3
+    pods: int = 4
+    prompt_tokens: int = 64
+    large_prompt_bytes: int = 220_000
+    large_qps: float = 5.0
+    large_duration_s: float = 10.0
+    profile_s: float = 5.0
+    epp_policy: str | None = None  # EPP config for the overhead runs (a policy of kind epp)
+    decision_sizes: list[int] = Field(default_factory=lambda: [10, 100, 1000])
+    decision_policies: list[str] = Field(default_factory=list)
+    decision_iterations: int = 2000
+
+
+class Scenario(_Section):
+    name: str
+    description: str = ""
+    seeds: list[int] = Field(default_factory=lambda: [1])
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    policies: dict[str, PolicySpec] = Field(default_factory=dict)
+    virtual: VirtualSection | None = None
+    realtime: RealtimeSection | None = None
+    overhead: OverheadSection | None = None
+    smoke: dict[str, Any] = Field(default_factory=dict)
+    base_dir: Path = Path(".")  # relative paths (profiles, stack, dataset) resolve from here
+
+    def policy(self, name: str) -> PolicySpec:
+        try:
+            return self.policies[name]
+        except KeyError:
+            raise ValueError(f"scenario {self.name}: no policy named {name!r}") from None
+
+    def check(self) -> Scenario:
+        for section in (self.virtual, self.realtime):
+            for name in section.policies if section else []:
+                self.policy(name)
+        if self.realtime:
+            for name in self.realtime.policies:
+                if self.policy(name).kind not in ("round-robin", "epp"):
+                    raise ValueError(f"realtime policy {name}: Envoy runs round-robin or the EPP only")
+        if self.overhead:
+            for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
+                if self.policy(name).kind != "epp":
+                    raise ValueError(f"overhead policy {name} must be of kind epp")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+    def smoke_version(self) -> Scenario:
+        """Seconds-long version of every section (plus the scenario's own `smoke` overrides)."""
+        data = self.model_dump()
+        if data["virtual"]:
+            data["virtual"].update(qps=data["virtual"]["qps"][:2], duration_s=5.0, workers=1)
+        if data["realtime"]:
+            data["realtime"].update(qps=data["realtime"]["qps"][:1], duration_s=2.0, pods=2, time_scale=0.1)
+        data["workload"]["output"] = {"median": 8, "mean": 10, "min": 2, "max": 16}
+        if data["overhead"]:
+            data["overhead"].update(
+                qps=[20], duration_s=1.0, large_qps=2, large_duration_s=1.0, profile_s=0, repeats=1,
+                decision_sizes=[10], decision_iterations=50,
+            )  # fmt: skip
+        data["seeds"] = data["seeds"][:1]
+        _deep_update(data, self.smoke)
+        return Scenario.model_validate(data).check()
+
+
+def _deep_update(target: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def load_scenario(path: Path, root: Path | None = None) -> Scenario:
+    """Parse a scenario file; relative paths inside resolve from `root` (default: the cwd)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("must be a YAML mapping")
+        data.setdefault("base_dir", str(root or Path.cwd()))
+        scenario = Scenario.model_validate(data)
+        if scenario.workload.dataset is not None:
+            scenario.workload.dataset = scenario.resolve(scenario.workload.dataset)
+        return scenario.check()
+    except (ValidationError, ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc

@@ -1,0 +1,193 @@
+"""Virtual-time runs: the simulator's fleet with each routing policy, at each rate.
+
+Every (policy, rate) is an independent job with fixed seeds, so the same workload (same
+arrivals, lengths, prompts) meets every policy; jobs run in parallel worker processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.fleet import FleetResult, run_fleet
+from inference_gateway.simulator.fleet_types import SimRequest
+from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
+
+from inference_gateway.bench.arrivals import arrival_times
+from inference_gateway.bench.sim_adapter import GatewayScheduler, PolicySpec, SamplingScheduler, make_policy
+from inference_gateway.bench.stats import Outcomes, series_summary, summarize
+from inference_gateway.bench.workloads import BenchRequest, WorkloadSpec, generate
+
+
+@dataclass
+class VirtualJob:
+    policy: str
+    spec: PolicySpec
+    qps: float
+    workload: WorkloadSpec
+    duration_s: float
+    seed: int
+    servers: int = 4
+    server: dict[str, Any] = field(default_factory=dict)  # ServerConfig fields
+    scrape_interval_s: float = 0.05
+    staleness_s: float = 0.0
+    sample_interval_s: float = 1.0
+    with_text: bool = False  # give every request its prompt text (prefix-aware policies)
+    base_dir: Path | None = None  # where relative policy config paths are resolved
+
+
+def server_configs(job: VirtualJob) -> list[ServerConfig]:
+    extra = dict(job.server)
+    if job.workload.kind == "multi-lora":
+        w = job.workload
+        extra.setdefault("lora_adapters", [f"{w.adapter_prefix}{i}" for i in range(w.adapters)])
+    extra.setdefault("served_model_name", job.workload.model)
+    extra.setdefault("seed", job.seed)
+    return [ServerConfig(name=f"sim-{i}", **extra) for i in range(job.servers)]
+
+
+class _Prompts:
+    """Prompt text and prefix-cache block hashes, cached for prompts that repeat."""
+
+    def __init__(self, block_size: int) -> None:
+        self.block_size = block_size
+        self.tokenizer = SimTokenizer()
+        self.cache: dict[tuple[int, int], tuple[str, tuple[int, ...]]] = {}
+
+    def of(self, r: BenchRequest) -> tuple[str, tuple[int, ...]]:
+        key = (r.prefix_group, r.text_seed)
+        hit = self.cache.get(key) if r.prefix_group >= 0 else None
+        if hit is None:
+            text = r.prompt()
+            hit = (text, tuple(block_hashes(self.tokenizer.encode(text), self.block_size)))
+            if r.prefix_group >= 0:
+                self.cache[key] = hit
+        return hit
+
+
+def sim_requests(job: VirtualJob, groups: list[str]) -> Iterator[SimRequest]:
+    """The job's workload as fleet requests; appends each request's group label to `groups`."""
+    offsets = arrival_times("poisson", job.qps, job.duration_s, job.seed)
+    requests = generate(job.workload, 10**12, job.seed)
+    needs_text = job.with_text or job.workload.kind == "shared-prefix"
+    prompts = _Prompts(int(job.server.get("block_size") or 16))
+    # criticality class names are InferenceModels whose target is the base model
+    base_names = {job.workload.model, *job.workload.class_models.values()}
+    for t, r in zip(offsets, requests, strict=False):
+        groups.append(r.group)
+        model = None if r.model in base_names else r.model
+        text, hashes = prompts.of(r) if needs_text else (None, None)
+        yield SimRequest(r.index, t, r.prompt_tokens, r.max_tokens, model, hashes, text, r.priority)
+
+
+def run_job(job: VirtualJob) -> dict[str, Any]:
+    started = time.perf_counter()
+    policy = make_policy(job.spec, job.seed, job.workload.model, job.base_dir)
+    sampler = SamplingScheduler(policy, job.sample_interval_s)
+    groups: list[str] = []
+    result = run_fleet(
+        sim_requests(job, groups),
+        server_configs(job),
+        sampler,
+        scrape_interval=job.scrape_interval_s,
+        staleness=job.staleness_s,
+    )
+    row = _row(job, result, groups)
+    row["server"] = {**series_summary(sampler.series), **_engine_summary(result)}
+    if isinstance(policy, GatewayScheduler) and policy.decisions:
+        row["decision_us"] = 1e6 * policy.decision_seconds / policy.decisions
+    row["wall_s"] = time.perf_counter() - started
+    row["series"] = _downsample(sampler.series, job.servers)
+    return row
+
+
+def _row(job: VirtualJob, result: FleetResult, groups: list[str]) -> dict[str, Any]:
+    total = Outcomes()
+    by_group: dict[str, Outcomes] = {}
+    first, last = float("inf"), 0.0
+    for r in result.results:
+        label = groups[int(r.request_id)] if isinstance(r.request_id, int) else ""
+        sinks = [total] + ([by_group.setdefault(label, Outcomes())] if label else [])
+        for o in sinks:
+            if r.status == "ok" and r.finish >= 0:
+                o.statuses["200"] += 1
+                o.add_ok(r.ttft, r.e2e, r.output_tokens, r.prompt_tokens)
+            else:
+                o.statuses[r.status] += 1
+        first = min(first, r.arrival)
+        last = max(last, r.finish)
+    span = last - first if last > first else 0.0
+    labels = dict(
+        mode="virtual",
+        policy=job.policy,
+        qps=job.qps,
+        seed=job.seed,
+        duration_s=job.duration_s,
+        servers=job.servers,
+        workload=job.workload.kind,
+    )
+    row = summarize(total, span, **labels)
+    row["incomplete"] = result.incomplete
+    row["sim_time_s"] = result.sim_time
+    if len(by_group) > 1:
+        row["groups"] = {g: _group_stats(o, span) for g, o in sorted(by_group.items())}
+    return row
+
+
+def _group_stats(o: Outcomes, span: float) -> dict[str, Any]:
+    s = summarize(o, span)
+    return {k: s[k] for k in ("requests", "ok", "errors", "throughput_rps", "ttft", "ntpot", "e2e")}
+
+
+def _engine_summary(result: FleetResult) -> dict[str, float]:
+    sim = max(result.sim_time, 1e-9)
+    busy = [s.stats.busy_time / sim for s in result.servers]
+    queries = sum(s.stats.prefix_queries for s in result.servers)
+    hits = sum(s.stats.prefix_hits for s in result.servers)
+    return {
+        "busy_mean": float(np.mean(busy)),
+        "preemptions": float(sum(s.stats.num_preemptions for s in result.servers)),
+        "prefix_hit_rate": hits / queries if queries else 0.0,
+        "lora_loads": float(sum(s.stats.lora_loads for s in result.servers)),
+    }
+
+
+def _downsample(series: list[dict[str, float]], servers: int, points: int = 120) -> list[list[float]]:
+    """Fleet-mean [t, kv, waiting, running] at <= `points` instants, for plots."""
+    if not series:
+        return []
+    arr = np.asarray([[s["t"], s["kv"], s["waiting"], s["running"]] for s in series])
+    n = len(arr) // max(servers, 1)
+    arr = arr[: n * servers].reshape(n, servers, 4).mean(axis=1)
+    step = max(1, n // points)
+    return [[round(float(v), 4) for v in row] for row in arr[::step]]
+
+
+def run_virtual(
+    jobs: list[VirtualJob],
+    workers: int = 2,
+    progress: Callable[[VirtualJob, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every job (in `workers` processes when > 1); rows in job order."""
+    rows: dict[int, dict[str, Any]] = {}
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            rows[i] = run_job(job)
+            if progress:
+                progress(job, rows[i])
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                rows[i] = fut.result()
+                if progress:
+                    progress(jobs[i], rows[i])
+    return [rows[i] for i in range(len(jobs))]

@@ -1,0 +1,232 @@
+"""Workloads: what each benchmark request asks for (model, prompt, output length, criticality).
+
+Every workload is deterministic in its seed. A request carries how to build its prompt
+rather than the text itself, so virtual-time runs with millions of requests stay cheap; the
+HTTP load generator renders the text when it sends.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from inference_gateway.bench.text import BYTES_PER_TOKEN, count_tokens, synthetic_text, text_of_bytes
+
+WorkloadKind = Literal["sharegpt", "dataset", "shared-prefix", "multi-lora", "criticality", "long-prompt"]
+CRITICALITIES = ("Critical", "Standard", "Sheddable")
+PRIORITY = {"Critical": 1, "Standard": 0, "Sheddable": -1}
+
+
+class Lengths(BaseModel):
+    """A clipped log-normal length distribution given by its median and mean."""
+
+    model_config = ConfigDict(extra="forbid")
+    median: float = Field(default=200, gt=0)
+    mean: float = Field(default=300, gt=0)
+    min: int = Field(default=4, ge=1)
+    max: int = Field(default=4000, ge=1)
+
+    @property
+    def sigma(self) -> float:
+        # mean / median = exp(sigma^2 / 2) for a log-normal
+        return math.sqrt(2 * math.log(self.mean / self.median)) if self.mean > self.median else 0.0
+
+    def sample(self, rng: random.Random) -> int:
+        value = rng.lognormvariate(math.log(self.median), self.sigma) if self.sigma else self.median
+        return int(min(self.max, max(self.min, round(value))))
+
+
+class WorkloadSpec(BaseModel):
+    """One workload, as written under `workload:` in a scenario YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: WorkloadKind = "sharegpt"
+    model: str = "meta-llama/Llama-2-7b-hf"
+    prompt: Lengths = Field(default_factory=lambda: Lengths())
+    output: Lengths = Field(default_factory=lambda: Lengths(median=150, mean=250, min=4, max=2048))
+    max_model_len: int = 4096
+    dataset: Path | None = None
+    # shared-prefix: `groups` system prompts of `prefix_tokens`, each with `questions` questions
+    groups: int = 8
+    questions: int = 16
+    prefix_tokens: int = 1024
+    question_tokens: int = 128
+    # multi-lora: `adapters` adapters named `{adapter_prefix}{i}`, popularity Zipf(`zipf_s`)
+    adapters: int = 8
+    adapter_prefix: str = "lora-"
+    zipf_s: float = 1.1
+    # criticality: share of each class, and the model name that carries it
+    shares: dict[str, float] = Field(
+        default_factory=lambda: {"Critical": 0.2, "Standard": 0.5, "Sheddable": 0.3}
+    )
+    class_models: dict[str, str] = Field(default_factory=dict)
+    # long-prompt: prompt size in bytes of text
+    prompt_bytes: int = 200_000
+
+
+@dataclass(slots=True)
+class BenchRequest:
+    index: int
+    model: str
+    prompt_tokens: int
+    max_tokens: int
+    text_seed: int = 0
+    prefix_group: int = -1  # shared-prefix group id; -1: no shared prefix
+    prefix_tokens: int = 0
+    criticality: str = "Standard"
+    group: str = ""  # label for per-group statistics (class, adapter, prefix group)
+    text: str | None = None  # explicit prompt text (datasets)
+    prompt_bytes: int = 0  # > 0: a synthetic prompt of exactly this many bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def priority(self) -> int:
+        return PRIORITY.get(self.criticality, 0)
+
+    def prompt(self) -> str:
+        if self.text is not None:
+            return self.text
+        if self.prompt_bytes:
+            return text_of_bytes(self.prompt_bytes, self.text_seed)
+        if self.prefix_group < 0:
+            return synthetic_text(self.prompt_tokens, self.text_seed)
+        prefix = synthetic_text(self.prefix_tokens, 1_000_003 * (self.prefix_group + 1))
+        return prefix + synthetic_text(self.prompt_tokens - self.prefix_tokens, self.text_seed)
+
+    def body(self, stream: bool = True) -> dict[str, object]:
+        body: dict[str, object] = {
+            "model": self.model,
+            "prompt": self.prompt(),
+            "max_tokens": self.max_tokens,
+            "ignore_eos": True,
+            "stream": stream,
+        }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+
+def zipf_weights(n: int, s: float) -> list[float]:
+    raw = [1.0 / (k**s) for k in range(1, n + 1)]
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
+def _output_len(spec: WorkloadSpec, rng: random.Random, prompt_tokens: int) -> int:
+    return max(1, min(spec.output.sample(rng), spec.max_model_len - prompt_tokens))
+
+
+def _prompt_len(spec: WorkloadSpec, rng: random.Random) -> int:
+    return min(spec.prompt.sample(rng), spec.max_model_len - 1)
+
+
+def generate(spec: WorkloadSpec, count: int, seed: int) -> Iterator[BenchRequest]:
+    """`count` requests of the workload; the same seed gives the same requests."""
+    rng = random.Random(seed)
+    if spec.kind == "dataset":
+        yield from _dataset(spec, count, rng)
+        return
+    make = _MAKERS[spec.kind]
+    for i in range(count):
+        yield make(spec, rng, i)
+
+
+def _sharegpt(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    prompt = _prompt_len(spec, rng)
+    return BenchRequest(i, spec.model, prompt, _output_len(spec, rng, prompt), text_seed=rng.getrandbits(48))
+
+
+def _shared_prefix(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    group = rng.randrange(spec.groups)
+    question = rng.randrange(spec.questions)
+    prompt = spec.prefix_tokens + spec.question_tokens
+    return BenchRequest(
+        i,
+        spec.model,
+        prompt,
+        _output_len(spec, rng, prompt),
+        text_seed=group * 65_537 + question,
+        prefix_group=group,
+        prefix_tokens=spec.prefix_tokens,
+        group=f"prefix-{group}",
+    )
+
+
+def _multi_lora(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    req = _sharegpt(spec, rng, i)
+    weights = zipf_weights(spec.adapters, spec.zipf_s)
+    adapter = rng.choices(range(spec.adapters), weights=weights)[0]
+    req.model = f"{spec.adapter_prefix}{adapter}"
+    req.group = req.model
+    return req
+
+
+def _criticality(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    req = _sharegpt(spec, rng, i)
+    classes = list(spec.shares)
+    label = rng.choices(classes, weights=[spec.shares[c] for c in classes])[0]
+    req.criticality = label
+    req.model = spec.class_models.get(label, spec.model)
+    req.group = label
+    return req
+
+
+def _long_prompt(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    tokens = int(spec.prompt_bytes / BYTES_PER_TOKEN)
+    out = spec.output.sample(rng)
+    seed = rng.getrandbits(48)
+    return BenchRequest(
+        i, spec.model, tokens, out, text_seed=seed, group="long", prompt_bytes=spec.prompt_bytes
+    )
+
+
+_MAKERS = {
+    "sharegpt": _sharegpt,
+    "shared-prefix": _shared_prefix,
+    "multi-lora": _multi_lora,
+    "criticality": _criticality,
+    "long-prompt": _long_prompt,
+}
+
+
+@dataclass(slots=True)
+class Conversation:
+    prompt: str
+    prompt_tokens: int
+    output_tokens: int
+
+
+def load_sharegpt(path: Path, max_model_len: int = 4096) -> list[Conversation]:
+    """First human turn and the reply's length from a ShareGPT JSON (conversations[].value)."""
+    data = orjson.loads(path.read_bytes())
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of conversations")
+    out: list[Conversation] = []
+    for item in data:
+        turns = item.get("conversations") if isinstance(item, dict) else None
+        if not isinstance(turns, list) or len(turns) < 2:
+            continue
+        prompt, reply = str(turns[0].get("value", "")), str(turns[1].get("value", ""))
+        p, o = count_tokens(prompt), count_tokens(reply)
+        if p < 4 or o < 4 or p + o > max_model_len:  # vLLM's benchmark_serving filter
+            continue
+        out.append(Conversation(prompt, p, o))
+    if not out:
+        raise ValueError(f"{path}: no usable conversations (need a prompt and a reply of >= 4 tokens)")
+    return out
+
+
+def _dataset(spec: WorkloadSpec, count: int, rng: random.Random) -> Iterator[BenchRequest]:
+    if spec.dataset is None:
+        raise ValueError("workload kind 'dataset' needs `dataset: path.json`")
+    conversations = load_sharegpt(spec.dataset, spec.max_model_len)
+    for i in range(count):
+        c = conversations[rng.randrange(len(conversations))]
+        yield BenchRequest(i, spec.model, c.prompt_tokens, c.output_tokens, text=c.prompt)

@@ -1,0 +1,65 @@
+"""Smoke runs through real processes: the whole stack (Envoy +/- EPP) and the overhead harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inference_gateway.bench.overhead import OverheadOptions, run_overhead
+from inference_gateway.bench.scenario import load_scenario
+from inference_gateway.bench.schedtime import decision_table
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+async def test_realtime_smoke_round_robin_vs_epp() -> None:
+    pytest.importorskip("inference_gateway.simulator.server")
+    from inference_gateway.bench.realtime import RealtimeOptions, RealtimePolicy, run_realtime
+
+    scenario = load_scenario(ROOT / "bench" / "seed.yaml", ROOT).smoke_version()
+    assert scenario.realtime is not None
+    options = RealtimeOptions(
+        stack_dir=scenario.resolve(scenario.realtime.stack),
+        workload=scenario.workload,
+        policies=[RealtimePolicy("round-robin", False), RealtimePolicy("epp-default", True)],
+        qps=[8],
+        duration_s=1.0,
+        pods=2,
+        time_scale=0.1,
+        sample_interval_s=0.2,
+        subnet=91,
+    )
+    rows = await run_realtime(options)
+    assert [r["policy"] for r in rows] == ["round-robin", "epp-default"]
+    for row in rows:
+        assert row["ok"] == row["requests"] > 0, row["errors"]
+        assert row["ttft"]["p50"] > 0 and row["itl"]["p50"] > 0
+        assert "kv_mean" in row["server"]
+    # only the EPP path reports which pod served each request
+    assert rows[0]["per_pod"] == {}
+    assert sum(rows[1]["per_pod"].values()) == rows[1]["ok"]
+
+
+async def test_overhead_smoke() -> None:
+    options = OverheadOptions(
+        qps=[40], duration_s=0.5, pods=2, large_prompt_bytes=50_000, large_qps=8, large_duration_s=0.5,
+        profile_s=0.2, subnet=61, client_process=False, repeats=1,
+    )  # fmt: skip
+    rows, profile = await run_overhead(options)
+    assert [r.get("prompt_bytes", 0) for r in rows] == [0, 50_000]
+    for row in rows:
+        for mode in ("backend", "envoy", "envoy+noop", "envoy+epp"):
+            assert row[mode]["errors"] == {}, (mode, row[mode])
+            assert row[mode]["p50_ms"] > 0
+        assert "added_p50_ms" in row and "floor_p99_ms" in row
+    assert "extproc" in profile
+
+
+def test_decision_times_grow_with_pool_size() -> None:
+    rows = decision_table({"default": None}, sizes=(10, 200), iterations=200)
+    schedule = {r["endpoints"]: r for r in rows if r["kind"] == "schedule"}
+    assert schedule[200]["p50_us"] > schedule[10]["p50_us"] > 0
+    route = [r for r in rows if r["kind"] == "route"]
+    assert [r["body_bytes"] > 200_000 for r in route] == [False, True]
