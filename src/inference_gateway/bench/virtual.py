@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import FleetResult, run_fleet
-from inference_gateway.simulator.fleet_types import SimRequest
-from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
 from inference_gateway.bench.arrivals import arrival_times
 from inference_gateway.bench.sim_adapter import GatewayScheduler, PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
 from inference_gateway.bench.workloads import BenchRequest, WorkloadSpec, generate
+from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.fleet import FleetResult, run_fleet
+from inference_gateway.simulator.fleet_types import SimRequest
+from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
 
 @dataclass
