@@ -20,7 +20,8 @@ from inference_gateway.scheduling.types import SchedulingError, SchedulingReques
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 
 
-def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
+def snapshot_metrics(snap: EndpointSnapshot, updated_at: float | None = None) -> EndpointMetrics:
+    """The EndpointMetrics the EPP would hold after scraping this simulated server."""
     return EndpointMetrics(
         waiting_queue=snap.waiting_queue,
         running_requests=snap.running_requests,
@@ -33,7 +34,7 @@ def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
         served_models=frozenset({snap.model}),
         itl_sum_seconds=snap.itl_sum_seconds,
         itl_count=float(snap.itl_count),
-        updated_at=snap.updated_at,
+        updated_at=snap.updated_at if updated_at is None else updated_at,
     )
 
 
@@ -79,7 +80,7 @@ class EPPFleetScheduler:
         for i, snap in enumerate(snapshots):
             if snap.updated_at != self._seen[i]:
                 self._seen[i] = snap.updated_at
-                self.endpoints[i].metrics = _metrics(snap)
+                self.endpoints[i].metrics = snapshot_metrics(snap)
 
     def _build(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         self.endpoints = [

@@ -24,6 +24,7 @@ from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.prefix_sync.hub import PrefixSyncHub, prefix_scorers
 from inference_gateway.scheduling.prefix_sync.updates import Batch, UpdateQueue
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
+from inference_gateway.simulator.epp_scheduler import snapshot_metrics
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes, output_text
 from inference_gateway.simulator.workload import SHAREGPT_OUTPUT, SHAREGPT_PROMPT
@@ -64,18 +65,7 @@ class ReplicaSetOptions:
 
 
 def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
-    return EndpointMetrics(
-        waiting_queue=snap.waiting_queue,
-        running_requests=snap.running_requests,
-        kv_cache_usage=snap.kv_cache_usage,
-        active_adapters=snap.active_adapters,
-        waiting_adapters=snap.waiting_adapters,
-        max_active_adapters=snap.max_active_adapters,
-        block_size=snap.block_size,
-        num_gpu_blocks=snap.num_gpu_blocks,
-        served_models=frozenset({snap.model}),
-        updated_at=time.monotonic(),  # the fleet models staleness itself
-    )
+    return snapshot_metrics(snap, updated_at=time.monotonic())  # the fleet models staleness itself
 
 
 class VirtualReplica:
