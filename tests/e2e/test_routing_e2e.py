@@ -100,10 +100,11 @@ async def test_lora_request_prefers_the_pod_with_the_adapter_active(tmp_path: Pa
                 )
             )
             store = stack.epp.store  # type: ignore[union-attr]
-            for _ in range(100):
+            for _ in range(400):
                 if "sql-lora" in store.endpoint(lora_pod).metrics.active_adapters:  # type: ignore[union-attr]
                     break
                 await asyncio.sleep(0.05)
+            assert "sql-lora" in store.endpoint(lora_pod).metrics.active_adapters  # type: ignore[union-attr]
             served = [
                 (await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2}))
                 for i in range(6)
