@@ -16,7 +16,8 @@ demo: $(STAMP)
 	$(BIN)/inference-gateway up --config examples/local
 
 test: $(STAMP)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -q -m 'serial and not slow'
+	$(BIN)/pytest -n 2 -q --durations=15 -m 'not slow and not serial'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -9,7 +9,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from inference_gateway.datastore.store import Datastore
-from inference_gateway.extproc.server import serve
+from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
@@ -18,6 +18,9 @@ from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.pools import PoolSchedulers
+from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
+from inference_gateway.scheduling.profile import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,12 @@ class EPPOptions:
     health_port: int | None = 9003
     metrics_port: int | None = 9090
     config_text: str | None = None
+    # Per-pool EndpointPickerConfig text, keyed by "namespace/name" or pool name; other pools
+    # use config_text. Only scheduling is per pool; flow control and scraping are EPP-wide.
+    pool_configs: dict[str, str] = field(default_factory=dict)
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
+    prefix_sync: PrefixSyncOptions | None = None  # share the prefix index with peer replicas
 
 
 class EndpointPicker:
@@ -43,7 +50,7 @@ class EndpointPicker:
         self.options = options
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
-        self.metrics = EPPMetrics(self.store)
+        self.metrics = EPPMetrics(self.store, plugins=self.config.plugins.values())
         registry = self.metrics.registry
         self.flow = build_flow_controller(
             self.config.sections.get("flowControl"),
@@ -51,9 +58,13 @@ class EndpointPicker:
             registry,
             self.config.plugins,
         )
+        self.pool_configs = {
+            pool: load_config(text, source=f"EndpointPickerConfig for pool {pool}")
+            for pool, text in options.pool_configs.items()
+        }
         self.director = Director(
             self.store,
-            self.config.scheduler,
+            self._scheduler(),
             max_body_bytes=options.max_body_bytes,
             saturation=self.config.saturation_detector(),
             flow=self.flow,
@@ -75,8 +86,19 @@ class EndpointPicker:
             if options.health_port is not None
             else None
         )
+        self.prefix_sync = (
+            PrefixSync.for_plugins(self.config.plugins, options.prefix_sync, registry)
+            if options.prefix_sync is not None
+            else None
+        )
+        self.extproc = ExtProcServicer(self.director)
         self._server: grpc.aio.Server | None = None
         self.port = 0
+
+    def _scheduler(self) -> Scheduler:
+        if not self.pool_configs:
+            return self.config.scheduler
+        return PoolSchedulers(self.config.scheduler, {p: c.scheduler for p, c in self.pool_configs.items()})
 
     def _scrape_config(self) -> ScrapeConfig:
         return replace(
@@ -93,16 +115,26 @@ class EndpointPicker:
         if self.health_server is not None:
             await self.health_server.start()
         self._server, self.port = await serve(
-            self.director, self.options.host, self.options.grpc_port, credentials
+            self.director, self.options.host, self.options.grpc_port, credentials, self.extproc
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
+        if self.prefix_sync is not None:
+            await self.prefix_sync.start()
         return self.port
 
     async def stop(self, grace_s: float = 1.0) -> None:
+        """New ext_proc streams are refused at once (Envoy applies the pool's failure mode);
+        streams already routed detach (their requests carry on through Envoy); those still being
+        routed, queued ones included, get `grace_s` to finish before they are cancelled. Flow
+        control closes last, so no request that reached the EPP before the stop is refused as
+        "shutting down" while it could still be routed."""
+        if self.prefix_sync is not None:
+            await self.prefix_sync.stop(grace_s)
+        if self._server is not None:
+            self.extproc.drain()
+            await self._server.stop(grace_s)
         if self.flow is not None:
             await self.flow.close()
-        if self._server is not None:
-            await self._server.stop(grace_s)
         for side in (self.health_server, self.metrics_server):
             if side is not None:
                 await side.stop()

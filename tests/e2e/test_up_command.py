@@ -95,3 +95,47 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_children_die_even_when_up_is_killed(tmp_path: Path) -> None:
+    config = make_config_dir(tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "inference_gateway.cli",
+            "up",
+            "--config",
+            str(config),
+            "--port",
+            str(free_port()),
+            "--epp-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--health-port",
+            str(free_port()),
+            "--time-scale",
+            "0.05",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(descendants(proc.pid)) < 5:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        children = descendants(proc.pid)
+        proc.kill()  # no chance to clean up: the kernel must take the children down
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while [p for p in children if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in children if alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -14,7 +14,6 @@ from inference_gateway.flowcontrol import (
     FlowController,
     build_flow_controller,
     parse_flow_control,
-    register_flow_control_plugins,
 )
 from inference_gateway.flowcontrol.config import parse_duration, parse_quantity
 from inference_gateway.flowcontrol.policies import EDFOrdering, GlobalStrictFairness, RoundRobinFairness
@@ -53,7 +52,6 @@ flowControl:
 
 def test_upstream_style_config_loads_with_policy_plugins_by_name() -> None:
     registry = default_registry()
-    register_flow_control_plugins(registry)
     epp = load_config(EXAMPLE, registry)
     cfg = parse_flow_control(epp.sections["flowControl"], epp.plugins)
     assert cfg.enabled and cfg.max_bytes == 2 * 2**30 and cfg.max_requests == 5000

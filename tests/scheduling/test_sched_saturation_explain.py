@@ -34,6 +34,15 @@ def test_pool_saturated_only_when_every_endpoint_is() -> None:
     assert d.is_saturated([])
 
 
+def test_pool_with_no_fresh_metrics_anywhere_is_not_held_back() -> None:
+    d = SaturationDetector(SaturationConfig(metrics_staleness_s=1.0))
+    blind = [endpoint("a", age_s=5.0), endpoint("b", age_s=9.0)]
+    assert not d.is_saturated(blind)  # blind: route on what is known rather than queue everything
+    # One fresh, loaded endpoint is enough to judge: the stale ones count as saturated again.
+    assert d.is_saturated([*blind, endpoint("c", waiting=9)])
+    assert not d.is_saturated([*blind, endpoint("c", waiting=1)])
+
+
 def test_saturation_config_from_upstream_keys() -> None:
     cfg = SaturationConfig.from_params(
         {"queueDepthThreshold": 3, "kvCacheUtilThreshold": 0.5, "metricsStalenessThreshold": "1m30s"}

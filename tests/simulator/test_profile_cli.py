@@ -13,9 +13,7 @@ from inference_gateway.simulator.profile import list_profiles, load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 # shared/ sits beside the project root (or above a worktree); skip where it is absent
-_CANDIDATES = [
-    d / "shared" / "calibration" / "h100-llama2-7b.md" for d in (ROOT, *ROOT.parents[:2])
-]
+_CANDIDATES = [d / "shared" / "calibration" / "h100-llama2-7b.md" for d in (ROOT, *ROOT.parents[:2])]
 CALIBRATION = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(frozen=True)
 class FieldError:
     path: str
     message: str
@@ -14,12 +15,40 @@ class FieldError:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ManifestError(ValueError):
-    """One object failed validation; carries every field error found in it."""
+@dataclass(frozen=True)
+class ObjectProblem:
+    """Every field error found in one object, and where the object came from."""
 
-    def __init__(self, source: str, obj: str, errors: list[FieldError]) -> None:
+    source: str
+    obj: str
+    errors: tuple[FieldError, ...]
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: {self.obj}: {e}" for e in self.errors] or [f"{self.source}: {self.obj}"]
+
+
+class ManifestError(ValueError):
+    """One or more objects failed validation.
+
+    `str()` gives one line per field error: "<file>: line <n>: <Kind> <ns>/<name>: <field>: <why>".
+    `source`, `obj` and `errors` describe the first problem; `problems` holds them all.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        obj: str,
+        errors: Sequence[FieldError],
+        more: Sequence[ObjectProblem] = (),
+    ) -> None:
+        self.problems = [ObjectProblem(source, obj, tuple(errors)), *more]
         self.source = source
         self.obj = obj
-        self.errors = errors
-        lines = "; ".join(str(e) for e in errors)
-        super().__init__(f"{source}: {obj}: {lines}")
+        self.errors = list(errors)
+        super().__init__("\n".join(line for p in self.problems for line in p.lines()))
+
+    @classmethod
+    def combine(cls, errors: Sequence[ManifestError]) -> ManifestError:
+        problems = [p for e in errors for p in e.problems]
+        first = problems[0]
+        return cls(first.source, first.obj, first.errors, problems[1:])

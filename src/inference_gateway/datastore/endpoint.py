@@ -22,6 +22,11 @@ class EndpointMetrics:
     block_size: int = 0
     num_gpu_blocks: int = 0
     served_models: frozenset[str] = frozenset()
+    # The engine's inter-token latency histogram: cumulative sum (s) and count (tokens timed).
+    # None when the engine does not export it. Their rates give its decode speed.
+    itl_sum_seconds: float | None = None
+    itl_count: float | None = None
+    itl_read_at: float = 0.0  # when they were read (the scraper reads them every ~0.5 s)
     updated_at: float = 0.0
     scrape_failures: int = 0
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from inference_gateway.api.manifests import ResourceSet
 from inference_gateway.api.types import (
+    MATCH_ANY_MODEL,
     InferenceModel,
     InferenceModelRewrite,
     InferenceObjective,
@@ -63,6 +64,9 @@ class Datastore:
 
     def endpoint(self, address: str) -> Endpoint | None:
         return self._endpoints.get(address)
+
+    def models(self) -> list[InferenceModel]:
+        return list(self._models.values())
 
     def model_status(self) -> dict[ObjectRef, str]:
         """Per InferenceModel: 'Accepted', 'ModelNameInUse' or 'Pending' (pool unknown)."""
@@ -170,14 +174,14 @@ class Datastore:
                 )
             else:
                 view.models[model.model_name] = model
-        for obj in sorted(self._objectives.values(), key=lambda o: o.created_at):
+        for obj in sorted(self._objectives.values(), key=lambda o: (o.created_at, o.ref.name)):
             if obj.pool == ref:
                 view.objectives.setdefault(obj.ref.name, obj)
-        for rw in sorted(self._rewrites.values(), key=lambda r: r.created_at):
+        for rw in sorted(self._rewrites.values(), key=lambda r: (r.created_at, r.ref.name)):
             if rw.pool != ref:
                 continue
             for rule in rw.rules:
-                for name in rule.match_models:
+                for name in rule.match_models or (MATCH_ANY_MODEL,):
                     view.rewrites.setdefault(name, rw)
 
 

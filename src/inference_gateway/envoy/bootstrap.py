@@ -5,6 +5,15 @@ Routing uses Envoy's override_host load-balancing policy: it reads the EPP's
 list, and a request the EPP did not route (FailOpen, GET /v1/models) falls back to round
 robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
 rewrites whenever the datastore changes, so pods can come and go without restarting Envoy.
+
+With `EnvoyConfig.pools` set (HTTPRoutes to several InferencePools), each pool gets its own
+EDS cluster and each HTTPRoute rule its own Envoy route. Envoy picks the route, and for
+weighted backendRefs the cluster, before the ext_proc filter runs (the pick is fixed per
+stream, so the EPP's clear_route_cache re-resolves to the same cluster). The chosen route or
+weighted cluster carries an ExtProcPerRoute override that adds the gRPC initial metadata
+`x-gateway-inference-pool: <namespace>/<name>`, so the one EPP schedules on that pool's
+endpoints only. Pools that differ in failureMode are served by two ext_proc filters, each
+route enabling the one that matches its pool.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ from typing import Any
 
 import yaml
 
-from inference_gateway.api.types import FailureMode
+from inference_gateway.api.types import FailureMode, ObjectRef
+from inference_gateway.envoy.httproute import RouteRule
+from inference_gateway.envoy.routing import EXT_PROC, ext_proc_names, virtual_hosts
 
 DESTINATION_HEADER = "x-gateway-destination-endpoint"
 POOL_CLUSTER = "inference-pool"
@@ -37,22 +48,53 @@ class EnvoyConfig:
     eds_path: str = ""
     failure_mode: FailureMode = FailureMode.FAIL_CLOSE
     message_timeout_s: float = 60.0
+    # Whole request, response included: a stream longer than this is cut (docs/reliability.md).
     route_timeout_s: float = 600.0
+    # No byte either way for this long ends the stream; must outlast a non-streaming generation.
+    stream_idle_timeout_s: float = 300.0
     num_retries: int = 2
+    # Upstream statuses that mean "not processed, try the next endpoint": see docs/reliability.md.
+    retriable_status_codes: tuple[int, ...] = (503,)
     max_request_bytes: int = 16 * 1024 * 1024
+    max_request_headers_kb: int = 60
+    max_headers_count: int = 100
     epp_tls: dict[str, str] | None = None  # {"ca": path, "cert": path, "key": path}
     # False gives the baseline a Kubernetes Service offers: plain round robin, no EPP on the path.
     use_epp: bool = True
+    # Multi-pool: one EDS cluster per pool, routes from HTTPRoute rules. Empty: one cluster
+    # (`inference-pool`, from eds_path) holding every endpoint; the EPP finds the pool by model.
+    pools: tuple[PoolCluster, ...] = ()
+    rules: tuple[RouteRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolCluster:
+    pool: ObjectRef
+    eds_path: str
+    failure_mode: FailureMode = FailureMode.FAIL_CLOSE
+
+    @property
+    def cluster(self) -> str:
+        return pool_cluster_name(self.pool)
+
+
+def pool_cluster_name(pool: ObjectRef) -> str:
+    return f"{POOL_CLUSTER}_{pool.namespace}_{pool.name}"
 
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.3f}s"
 
 
-def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
+def ext_proc_filter(
+    cfg: EnvoyConfig,
+    failure_mode: FailureMode | None = None,
+    name: str = EXT_PROC,
+    disabled: bool = False,
+) -> dict[str, Any]:
     # Envoy >= 1.35 rejects failure_mode_allow together with FULL_DUPLEX_STREAMED bodies, so a
     # FailOpen pool has the request body BUFFERED instead (bounded by the connection buffer).
-    fail_open = cfg.failure_mode == FailureMode.FAIL_OPEN
+    fail_open = (failure_mode or cfg.failure_mode) == FailureMode.FAIL_OPEN
     body_mode = "BUFFERED" if fail_open else "FULL_DUPLEX_STREAMED"
     mode: dict[str, Any] = {
         "request_header_mode": "SEND",
@@ -63,7 +105,8 @@ def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
         "response_trailer_mode": "SKIP",
     }
     return {
-        "name": "envoy.filters.http.ext_proc",
+        "name": name,
+        **({"disabled": True} if disabled else {}),
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
             "grpc_service": {"envoy_grpc": {"cluster_name": EPP_CLUSTER}, "timeout": "10s"},
@@ -77,27 +120,54 @@ def ext_proc_filter(cfg: EnvoyConfig) -> dict[str, Any]:
     }
 
 
-def _route(cfg: EnvoyConfig) -> dict[str, Any]:
+# Only failures where the model server cannot have started the work: see docs/reliability.md.
+SAFE_RETRY_ON = "connect-failure,refused-stream,reset-before-request"
+
+
+def _retry_policy(cfg: EnvoyConfig) -> dict[str, Any]:
+    policy: dict[str, Any] = {"retry_on": SAFE_RETRY_ON, "num_retries": cfg.num_retries}
+    if cfg.retriable_status_codes:
+        policy["retry_on"] += ",retriable-status-codes"
+        policy["retriable_status_codes"] = list(cfg.retriable_status_codes)
+    policy["retry_host_predicate"] = [
+        {
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            },
+        }
+    ]
+    policy["host_selection_retry_max_attempts"] = 5
+    return policy
+
+
+def _route(cfg: EnvoyConfig, target: dict[str, Any] | None = None) -> dict[str, Any]:
+    """All paths to `target`: {"cluster": ...} or {"weighted_clusters": ...} (routing.py sets the match)."""
     return {
         "match": {"prefix": "/"},
         "route": {
-            "cluster": POOL_CLUSTER,
+            **(target or {"cluster": POOL_CLUSTER}),
             "timeout": _duration(cfg.route_timeout_s),
-            "retry_policy": {
-                "retry_on": "connect-failure,refused-stream,reset-before-request",
-                "num_retries": cfg.num_retries,
-                "retry_host_predicate": [
-                    {
-                        "name": "envoy.retry_host_predicates.previous_hosts",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-                        },
-                    }
-                ],
-                "host_selection_retry_max_attempts": 5,
-            },
+            "retry_policy": _retry_policy(cfg),
         },
     }
+
+
+def _virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
+    if cfg.pools:
+        return virtual_hosts(cfg, lambda target: _route(cfg, target))
+    return [{"name": "inference", "domains": ["*"], "routes": [_route(cfg)]}]
+
+
+def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
+    if not cfg.use_epp:
+        return []
+    if not cfg.pools:
+        return [ext_proc_filter(cfg)]
+    # Off unless a route turns it on, so a request no HTTPRoute matches never reaches the EPP.
+    return [
+        ext_proc_filter(cfg, mode, name, disabled=True) for mode, name in ext_proc_names(cfg.pools).items()
+    ]
 
 
 def _cel(expression: str) -> dict[str, Any]:
@@ -112,30 +182,41 @@ def _cel(expression: str) -> dict[str, Any]:
     }
 
 
-def _json_error(message: str) -> dict[str, Any]:
-    error = {"message": message, "type": "service_unavailable", "code": "%RESPONSE_CODE_DETAILS%"}
+def _json_error(message: str, error_type: str = "service_unavailable") -> dict[str, Any]:
+    error = {"message": message, "type": error_type, "code": "%RESPONSE_CODE_DETAILS%"}
     return {"json_format": {"error": error}, "content_type": "application/json"}
 
 
-def local_reply_config() -> dict[str, Any]:
-    """Envoy's own errors (EPP unreachable, no upstream) in the same OpenAI JSON shape as the EPP's.
+# OpenAI error types for Envoy's own replies, first match wins (as GatewayError maps them).
+_LOCAL_REPLY_TYPES = (
+    ("response.code == 504", "timeout"),
+    ("response.code < 500", "invalid_request_error"),  # 413 payload too large, 431, 400, 404
+    ("true", "service_unavailable"),  # 503 no healthy upstream / reset, 502
+)
 
-    The EPP's own immediate JSON errors (details prefixed "epp.") are left alone.
+
+def local_reply_config() -> dict[str, Any]:
+    """Envoy's own errors (EPP unreachable, no upstream, timeouts, limits) in the same OpenAI
+    JSON shape as the EPP's. The EPP's own immediate JSON errors (details prefixed "epp.") are
+    left alone.
     """
-    return {
-        "mappers": [
+    not_epp = f"!response.code_details.startsWith('{EPP_DETAILS_PREFIX}')"
+    mappers: list[dict[str, Any]] = [
+        {
+            "filter": _cel("response.code_details.startsWith('ext_proc_error')"),
+            "body_format_override": _json_error(
+                "the endpoint picker is unavailable and the pool's failureMode is FailClose"
+            ),
+        }
+    ]
+    for condition, error_type in _LOCAL_REPLY_TYPES:
+        mappers.append(
             {
-                "filter": _cel("response.code_details.startsWith('ext_proc_error')"),
-                "body_format_override": _json_error(
-                    "the endpoint picker is unavailable and the pool's failureMode is FailClose"
-                ),
-            },
-            {
-                "filter": _cel(f"!response.code_details.startsWith('{EPP_DETAILS_PREFIX}')"),
-                "body_format_override": _json_error("%LOCAL_REPLY_BODY%"),
-            },
-        ]
-    }
+                "filter": _cel(f"{not_epp} && {condition}"),
+                "body_format_override": _json_error("%LOCAL_REPLY_BODY%", error_type),
+            }
+        )
+    return {"mappers": mappers}
 
 
 def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
@@ -143,14 +224,14 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inference_gateway",
         "codec_type": "AUTO",
-        "stream_idle_timeout": "300s",
+        "stream_idle_timeout": _duration(cfg.stream_idle_timeout_s),
+        "strip_any_host_port": True,
+        "max_request_headers_kb": cfg.max_request_headers_kb,
+        "common_http_protocol_options": {"max_headers_count": cfg.max_headers_count},
         "local_reply_config": local_reply_config(),
-        "route_config": {
-            "name": "inference",
-            "virtual_hosts": [{"name": "inference", "domains": ["*"], "routes": [_route(cfg)]}],
-        },
+        "route_config": {"name": "inference", "virtual_hosts": _virtual_hosts(cfg)},
         "http_filters": [
-            *([ext_proc_filter(cfg)] if cfg.use_epp else []),
+            *_ext_proc_filters(cfg),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {
@@ -233,14 +314,14 @@ CIRCUIT_BREAKERS = {
 }
 
 
-def _pool_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
+def _pool_cluster(name: str, eds_path: str) -> dict[str, Any]:
     return {
-        "name": POOL_CLUSTER,
+        "name": name,
         "type": "EDS",
         "connect_timeout": "1s",
         "circuit_breakers": CIRCUIT_BREAKERS,
         "eds_cluster_config": {
-            "eds_config": {"path_config_source": {"path": cfg.eds_path}, "resource_api_version": "V3"}
+            "eds_config": {"path_config_source": {"path": eds_path}, "resource_api_version": "V3"}
         },
         "load_balancing_policy": {
             "policies": [
@@ -279,12 +360,18 @@ def bootstrap(cfg: EnvoyConfig) -> dict[str, Any]:
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": cfg.admin_port}}},
         "static_resources": {
             "listeners": [_listener(cfg)],
-            "clusters": [_epp_cluster(cfg), _pool_cluster(cfg)],
+            "clusters": [_epp_cluster(cfg), *_pool_clusters(cfg)],
         },
     }
 
 
-def eds_resource(addresses: Iterable[str]) -> dict[str, Any]:
+def _pool_clusters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
+    if not cfg.pools:
+        return [_pool_cluster(POOL_CLUSTER, cfg.eds_path)]
+    return [_pool_cluster(p.cluster, p.eds_path) for p in cfg.pools]
+
+
+def eds_resource(addresses: Iterable[str], cluster: str = POOL_CLUSTER) -> dict[str, Any]:
     endpoints = []
     for address in sorted(set(addresses)):
         host, _, port = address.rpartition(":")
@@ -296,7 +383,7 @@ def eds_resource(addresses: Iterable[str]) -> dict[str, Any]:
         "resources": [
             {
                 "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-                "cluster_name": POOL_CLUSTER,
+                "cluster_name": cluster,
                 "endpoints": [{"lb_endpoints": endpoints}],
             }
         ],

@@ -9,11 +9,14 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import aiohttp
 
+from inference_gateway.api.types import ObjectRef
 from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap, eds_resource, write_atomically
+from inference_gateway.local.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,22 @@ class EnvoyProcess:
         self.admin_port: int = 0
         self._log_path = workdir / "envoy.log"
         if not config.eds_path:
-            config.eds_path = str(workdir / "eds.yaml")
+            # Its own folder: Envoy watches the EDS file's directory, and at debug level every line
+            # it writes to a log file in that same directory would trigger another notification.
+            config.eds_path = str(workdir / "xds" / "eds.yaml")
+        Path(config.eds_path).parent.mkdir(parents=True, exist_ok=True)
 
     def update_endpoints(self, addresses: list[str]) -> None:
         write_atomically(self.config.eds_path, eds_resource(addresses))
 
+    def update_pools(self, endpoints: Mapping[ObjectRef, Iterable[str]]) -> None:
+        """Multi-pool: rewrite each pool cluster's EDS file (a pool not in `endpoints` gets none)."""
+        for pool in self.config.pools:
+            write_atomically(pool.eds_path, eds_resource(endpoints.get(pool.pool, ()), pool.cluster))
+
     async def start(self, addresses: list[str], ready_timeout_s: float = 20.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        Path(self.config.eds_path).parent.mkdir(parents=True, exist_ok=True)
         self.update_endpoints(addresses)
         bootstrap_path = self.workdir / "envoy.yaml"
         write_atomically(bootstrap_path, bootstrap(self.config))
@@ -66,6 +78,7 @@ class EnvoyProcess:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         await self._wait_ready(admin_file, ready_timeout_s)
 

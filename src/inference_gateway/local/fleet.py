@@ -15,6 +15,7 @@ import aiohttp
 
 from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.types import ObjectRef, Pod
+from inference_gateway.local.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class LocalFleet:
     epp_port: int = 9002
     metrics_port: int = 9090
     groups: list[dict[str, Any]] = field(default_factory=list)
+    # spec.epp.poolConfigs: pool ("namespace/name" or name) -> EndpointPickerConfig file
+    # (relative to the config directory) or inline YAML.
+    pool_configs: dict[str, str] = field(default_factory=dict)
 
 
 def parse_fleet(objects: list[dict[str, Any]], source: str = "fleet") -> LocalFleet:
@@ -62,6 +66,7 @@ def parse_fleet(objects: list[dict[str, Any]], source: str = "fleet") -> LocalFl
         epp_port=int(spec.get("epp", {}).get("port", 9002)),
         metrics_port=int(spec.get("epp", {}).get("metricsPort", 9090)),
         groups=list(spec.get("pods") or []),
+        pool_configs={str(k): str(v) for k, v in (spec.get("epp", {}).get("poolConfigs") or {}).items()},
     )
     for i, group in enumerate(fleet.groups):
         for key in ("pool", "replicas", "labels"):
@@ -138,7 +143,9 @@ class SimulatorProcesses:
         for lora in s.loras:
             args += ["--lora", lora]
         args += s.extra_args
-        return await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL)
+        return await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
 
     async def wait_healthy(self, pods: list[LocalPod], timeout_s: float = 30.0) -> None:
         loop = asyncio.get_running_loop()

@@ -7,16 +7,22 @@ import dataclasses
 import logging
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import grpc
+
+from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.manifests import ResourceSet, load_yaml_documents, parse_objects
-from inference_gateway.api.types import FailureMode
-from inference_gateway.envoy.bootstrap import EnvoyConfig
+from inference_gateway.api.types import FailureMode, ObjectRef
+from inference_gateway.envoy.bootstrap import EnvoyConfig, PoolCluster
+from inference_gateway.envoy.httproute import RouteRule, parse_httproutes, referenced_pools
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
 from inference_gateway.observability.tls import LocalPKI, mint_local_pki, server_credentials
+from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +45,14 @@ class StackOptions:
     health_port: int | None = None
     use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
     tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
+    # EnvoyConfig fields to override (tests: short route/idle timeouts, buffer limits).
+    envoy_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
-    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects."""
+    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects.
+
+    HTTPRoutes among them are checked too (supported fields, backendRefs to known pools)."""
     resources = ResourceSet()
     raw: list[dict] = []
     files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
@@ -50,7 +60,18 @@ def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
         docs = [d for d in load_yaml_documents(file.read_text(), str(file)) if d is not None]
         resources.extend(parse_objects(docs, str(file)))
         raw.extend(d for d in docs if isinstance(d, dict))
+    _check_routed_pools(parse_httproutes(raw, str(path)), resources)
     return resources, raw
+
+
+def _check_routed_pools(rules: list[RouteRule], resources: ResourceSet) -> list[ObjectRef]:
+    known = {p.ref for p in resources.pools}
+    routed = referenced_pools(rules)
+    missing = [ref for ref in routed if ref not in known]
+    if missing:
+        errors = [FieldError("backendRefs", f"no InferencePool {ref} in the config") for ref in missing]
+        raise ManifestError("config", "HTTPRoute", errors)
+    return routed
 
 
 def _pick(option: int | None, default: int) -> int:
@@ -62,6 +83,9 @@ class LocalStack:
         self.options = options
         self.resources, raw = load_directory(options.config_dir)
         self.fleet: LocalFleet = parse_fleet(raw, str(options.config_dir))
+        # HTTPRoutes to InferencePools make the gateway multi-pool: a cluster per routed pool.
+        self.rules: list[RouteRule] = parse_httproutes(raw, str(options.config_dir))
+        self.routed_pools = _check_routed_pools(self.rules, self.resources)
         if options.time_scale is not None:
             for group in self.fleet.groups:
                 group.setdefault("simulator", {})["timeScale"] = options.time_scale
@@ -73,6 +97,8 @@ class LocalStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
         self.gateway_port = options.gateway_port or self.fleet.gateway_port
         self.pki: LocalPKI | None = None
+        self.files: FileSource | None = None
+        self._epp_credentials: grpc.ServerCredentials | None = None
 
     @property
     def base_url(self) -> str:
@@ -88,34 +114,69 @@ class LocalStack:
     async def _start(self) -> None:
         await self.simulators.start(self.pods)
         await self.simulators.wait_healthy(self.pods)
-        self.epp = EndpointPicker(
+        if self.options.tls:
+            self.pki = mint_local_pki(self.workdir / "pki")
+            self._epp_credentials = server_credentials(self.pki.server)
+        epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
+        self.envoy = EnvoyProcess(
+            self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
+        )
+        self._publish_endpoints()
+        await self.envoy.start([e.address for e in epp.store.endpoints()])
+
+    async def _start_epp(self, grpc_port: int) -> EndpointPicker:
+        self.epp = epp = EndpointPicker(
             EPPOptions(
-                grpc_port=_pick(self.options.epp_port, self.fleet.epp_port),
+                grpc_port=grpc_port,
                 metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
                 health_port=_pick(self.options.health_port, 9003),
                 config_text=self.options.epp_config,
+                pool_configs=self._pool_configs(),
             )
         )
-        self.epp.store.replace_all(self._all_resources())
-        self.epp.store.synced = True
-        credentials = None
-        if self.options.tls:
-            self.pki = mint_local_pki(self.workdir / "pki")
-            credentials = server_credentials(self.pki.server)
-        await self.epp.start(credentials)
-        await self.epp.scraper.scrape_once()
-        self.envoy = EnvoyProcess(
-            self._envoy_config(self.epp.port), self.workdir, log_level=self.options.envoy_log_level
-        )
-        await self.envoy.start([e.address for e in self.epp.store.endpoints()])
-        envoy = self.envoy
-        self.epp.store.on_change(
-            lambda: envoy.update_endpoints([e.address for e in self.epp.store.endpoints()])  # type: ignore[union-attr]
-        )
+        # The YAML directory stays live: edits (weights, criticality, pods) apply within ~0.1 s.
+        self.files = FileSource(epp.store, self.options.config_dir, transform=self._with_local_pods)
+        await self.files.start()
+        epp.store.synced = True
+        epp.store.on_change(self._publish_endpoints)
+        await epp.start(self._epp_credentials)
+        await epp.scraper.scrape_once()
+        return epp
 
-    def _all_resources(self) -> ResourceSet:
+    async def restart_epp(self, downtime_s: float = 0.0, grace_s: float = 1.0) -> None:
+        """Stop the EPP (in-flight ext_proc streams get `grace_s` to finish), wait, and start a
+        fresh one with empty state on the same port, as a rolling restart of one replica would."""
+        assert self.epp is not None
+        port = self.epp.port
+        if self.files is not None:
+            await self.files.stop()
+            self.files = None
+        await self.epp.stop(grace_s)
+        self.epp = None
+        await asyncio.sleep(downtime_s)
+        await self._start_epp(port)
+
+    def _publish_endpoints(self) -> None:
+        """Write Envoy's EDS file(s) from the datastore: one per routed pool, or one for all."""
+        if self.envoy is None or self.epp is None:
+            return
+        store = self.epp.store
+        if self.routed_pools:
+            self.envoy.update_pools({v.pool.ref: [e.address for e in v.endpoints] for v in store.pools()})
+        else:
+            self.envoy.update_endpoints([e.address for e in store.endpoints()])
+
+    def _pool_configs(self) -> dict[str, str]:
+        """LocalFleet spec.epp.poolConfigs: a path (relative to the config dir) or inline YAML."""
+        out: dict[str, str] = {}
+        base = self.options.config_dir if self.options.config_dir.is_dir() else self.options.config_dir.parent
+        for pool, value in self.fleet.pool_configs.items():
+            out[pool] = value if "\n" in value else (base / value).read_text()
+        return out
+
+    def _with_local_pods(self, resources: ResourceSet) -> ResourceSet:
         merged = ResourceSet()
-        merged.extend(self.resources)
+        merged.extend(resources)
         merged.pods += [dataclasses.replace(lp.pod, ready=True) for lp in self.pods]
         return merged
 
@@ -130,16 +191,28 @@ class LocalStack:
                 "key": str(self.pki.client_key),
                 "sni": "localhost",
             }
-        return EnvoyConfig(
+        config = EnvoyConfig(
             listen_port=self.gateway_port,
             epp_port=epp_port,
             failure_mode=mode,
             use_epp=self.options.use_epp,
             epp_tls=tls,
             epp_host="127.0.0.1",
+            pools=self.pool_clusters(),
+            rules=tuple(self.rules),
+        )
+        return dataclasses.replace(config, **self.options.envoy_overrides)
+
+    def pool_clusters(self) -> tuple[PoolCluster, ...]:
+        modes = {p.ref: p.endpoint_picker.failure_mode for p in self.resources.pools}
+        return tuple(
+            PoolCluster(ref, str(self.workdir / "xds" / f"eds-{ref.namespace}-{ref.name}.yaml"), modes[ref])
+            for ref in self.routed_pools
         )
 
     async def stop(self) -> None:
+        if self.files is not None:
+            await self.files.stop()
         if self.envoy is not None:
             await self.envoy.stop()
         if self.epp is not None:

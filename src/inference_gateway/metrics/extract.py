@@ -6,29 +6,51 @@ import time
 
 from inference_gateway.datastore.endpoint import EndpointMetrics
 from inference_gateway.metrics.mappings import EngineMapping
-from inference_gateway.metrics.parse import Sample, family_samples
+from inference_gateway.metrics.parse import Sample, family_samples, histogram_sums_and_counts
 from inference_gateway.metrics.spec import MetricSpec
+
+# Latency-histogram totals only feed rates over seconds (capacity-load-scorer), and finding a
+# histogram deep in a large page costs more than the rest of the parse: read them this often.
+ITL_REFRESH_S = 0.5
+
+
+class MissingMetricsError(ValueError):
+    """A /metrics page without any of the engine's load metrics: garbage, or another server."""
 
 
 def metrics_from_page(
     text: str, mapping: EngineMapping, previous: EndpointMetrics | None = None, now: float | None = None
 ) -> EndpointMetrics:
     fams = _FamilyReader(text)
+    queue = _first_match(fams, mapping.waiting)
+    running = _first_match(fams, mapping.running)
+    kv = _first_match(fams, mapping.kv_usage)
+    if not (queue or running or kv) and (mapping.waiting or mapping.running or mapping.kv_usage):
+        # Reading zeros from such a page would make the pod look idle and attract all traffic.
+        raise MissingMetricsError(f"the page has none of the {mapping.engine} load metrics")
+    now = time.monotonic() if now is None else now
     active, waiting, max_lora = lora_state(_first_match(fams, mapping.lora_info))
     block_size, num_blocks = _cache_geometry(fams, mapping, previous)
+    if previous is not None and now - previous.itl_read_at < ITL_REFRESH_S:
+        itl_sum, itl_count, itl_read_at = previous.itl_sum_seconds, previous.itl_count, previous.itl_read_at
+    else:
+        (itl_sum, itl_count), itl_read_at = _histogram_totals(fams, mapping.itl), now
     return EndpointMetrics(
         # Counts add up across series (e.g. one per data-parallel engine); utilisation takes
         # the worst series so saturation is never under-reported.
-        waiting_queue=int(sum(s.value for s in _first_match(fams, mapping.waiting))),
-        running_requests=int(sum(s.value for s in _first_match(fams, mapping.running))),
-        kv_cache_usage=max((s.value for s in _first_match(fams, mapping.kv_usage)), default=0.0),
+        waiting_queue=int(sum(s.value for s in queue)),
+        running_requests=int(sum(s.value for s in running)),
+        kv_cache_usage=max((s.value for s in kv), default=0.0),
         active_adapters=active,
         waiting_adapters=waiting,
         max_active_adapters=max_lora,
         block_size=block_size,
         num_gpu_blocks=num_blocks,
         served_models=_model_names(fams),
-        updated_at=time.monotonic() if now is None else now,
+        itl_sum_seconds=itl_sum,
+        itl_count=itl_count,
+        itl_read_at=itl_read_at,
+        updated_at=now,
     )
 
 
@@ -54,6 +76,18 @@ def _first_match(fams: _FamilyReader, specs: tuple[MetricSpec, ...]) -> list[Sam
             if selected:
                 return selected
     return []
+
+
+def _histogram_totals(
+    fams: _FamilyReader, specs: tuple[MetricSpec, ...]
+) -> tuple[float | None, float | None]:
+    """(sum, count) of the first histogram in `specs` on the page, added up across its series."""
+    for spec in specs:
+        all_sums, all_counts = histogram_sums_and_counts(fams.text, spec.name)
+        sums, counts = spec.select(all_sums), spec.select(all_counts)
+        if sums and counts:
+            return sum(s.value for s in sums), sum(s.value for s in counts)
+    return None, None
 
 
 def _cache_geometry(

@@ -32,6 +32,8 @@ class EngineMapping:
     num_blocks_label: str = "num_gpu_blocks"
     block_size: tuple[MetricSpec, ...] = ()
     num_blocks: tuple[MetricSpec, ...] = ()
+    # Histogram base names (the page has <name>_sum and <name>_count): inter-token latency.
+    itl: tuple[MetricSpec, ...] = ()
     families: frozenset[str] = field(default=frozenset(), compare=False)
 
     def __post_init__(self) -> None:
@@ -44,7 +46,8 @@ class EngineMapping:
             + self.block_size
             + self.num_blocks
         )
-        object.__setattr__(self, "families", frozenset(s.name for s in specs))
+        histograms = {f"{s.name}{suffix}" for s in self.itl for suffix in ("_sum", "_count")}
+        object.__setattr__(self, "families", frozenset({s.name for s in specs} | histograms))
 
     @classmethod
     def from_engine_config(cls, cfg: Mapping[str, Any]) -> EngineMapping:
@@ -64,6 +67,7 @@ class EngineMapping:
                 num_blocks_label=cfg.get("cacheNumBlocksLabelName") or "num_gpu_blocks",
                 block_size=parse_specs(cfg.get("cacheBlockSizeSpec")),
                 num_blocks=parse_specs(cfg.get("cacheNumBlocksSpec")),
+                itl=parse_specs(cfg.get("interTokenLatencySpec")),
             )
         except ValueError as exc:
             raise ValueError(f"engine {name!r}: {exc}") from None
@@ -78,6 +82,8 @@ def _builtin() -> dict[str, EngineMapping]:
         kv_usage=parse_specs("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
         lora_info=parse_specs("vllm:lora_requests_info"),
         cache_info=parse_specs("vllm:cache_config_info"),
+        # v0.11 renamed time_per_output_token_seconds (per token, despite the name).
+        itl=parse_specs("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"),
     )
     sglang = EngineMapping(
         engine="sglang",
@@ -87,6 +93,7 @@ def _builtin() -> dict[str, EngineMapping]:
         cache_info=parse_specs("sglang:cache_config_info"),
         block_size_label="page_size",
         num_blocks_label="num_pages",
+        itl=parse_specs("sglang:inter_token_latency_seconds", "sglang:time_per_output_token_seconds"),
     )
     trtllm_serve = EngineMapping(
         engine="trtllm-serve",
@@ -95,6 +102,7 @@ def _builtin() -> dict[str, EngineMapping]:
         kv_usage=parse_specs("trtllm_kv_cache_utilization"),
         block_size=parse_specs("trtllm_kv_cache_tokens_per_block"),
         num_blocks=parse_specs("trtllm_kv_cache_max_blocks"),
+        itl=parse_specs("trtllm_time_per_output_token_seconds"),
     )
     triton_trtllm = EngineMapping(
         engine="triton-tensorrt-llm",

@@ -61,6 +61,42 @@ def family_samples(text: str, name: str) -> list[Sample]:
             return samples
 
 
+def histogram_sums_and_counts(text: str, base: str) -> tuple[list[Sample], list[Sample]]:
+    """The `_sum` and `_count` samples of histogram family `base`.
+
+    A histogram's series interleave (each series' buckets, then its sum and count), so both are
+    looked for across the family's whole block: from its first line to the next `# ` comment
+    line (the next family's HELP or TYPE), or to the end of the page.
+    """
+    if text.startswith(base + "_"):
+        text = "\n" + text  # rare: the family opens the page; its first line gets a newline too
+    first = text.find("\n" + base + "_")
+    if first < 0:
+        return [], []
+    end = text.find("\n# ", first + 1)
+    if end < 0:
+        end = len(text)
+    return _samples_in(text, base + "_sum", first, end), _samples_in(text, base + "_count", first, end)
+
+
+def _samples_in(text: str, name: str, begin: int, end: int) -> list[Sample]:
+    """Samples of `name` on the lines that start in [begin, end) (`begin` is a newline)."""
+    samples: list[Sample] = []
+    needle = "\n" + name
+    pos = text.find(needle, begin, end)
+    while pos >= 0:
+        after = pos + len(needle)
+        line_end = text.find("\n", after)
+        if line_end < 0:
+            line_end = len(text)
+        if text[after : after + 1] in ("{", " ", "\t"):
+            sample = _parse_sample(text, after, line_end)
+            if sample is not None:
+                samples.append(sample)
+        pos = text.find(needle, line_end, end)
+    return samples
+
+
 def _line_start(text: str, name: str, begin: int) -> int:
     """Index of the first line that is a sample of `name` (not a longer name), or -1."""
     needle = "\n" + name

@@ -94,12 +94,14 @@ class Scraper:
                     raise RuntimeError(f"HTTP {resp.status}")
                 text = await resp.text()
             mapping = self.mappings.for_labels(endpoint.labels)
+            seen_before = endpoint.metrics.updated_at > 0
             endpoint.metrics = metrics_from_page(text, mapping, endpoint.metrics)
         except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
             self._record_failure(endpoint, exc)
             return False
         if not endpoint.metrics_ok:
-            log.info("endpoint %s (%s): metrics fresh again", endpoint.name, endpoint.address)
+            if seen_before:
+                log.info("endpoint %s (%s): metrics fresh again", endpoint.name, endpoint.address)
             endpoint.metrics_ok = True
         for listener in self.listeners:
             listener()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -13,6 +13,7 @@ from inference_gateway import __version__
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 
 LATENCY_BUCKETS = (
     0.005,
@@ -97,7 +98,9 @@ OBJECTIVE = ("model_name", "target_model_name")
 class EPPMetrics:
     """Request-path metrics; the pool gauges are computed from the datastore at scrape time."""
 
-    def __init__(self, store: Datastore, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, store: Datastore, registry: CollectorRegistry | None = None, plugins: Iterable[object] = ()
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -174,6 +177,9 @@ class EPPMetrics:
             registry=r,
         )
         r.register(PoolCollector(store))
+        prefix_scorers = [p for p in plugins if isinstance(p, PrefixCacheScorer)]
+        if prefix_scorers:
+            r.register(PrefixIndexCollector(prefix_scorers))
 
     # --- director observer hooks -----------------------------------------------------
     def on_routed(self, ctx: RequestContext) -> None:
@@ -255,3 +261,26 @@ class PoolCollector(Collector):
         info = InfoMetricFamily("inference_extension", "General information of the current build.")
         info.add_metric([], {"commit": "", "build_ref": __version__})
         yield info
+
+
+class PrefixIndexCollector(Collector):
+    """Size of the prefix-cache index and the share of looked-up blocks found in it."""
+
+    def __init__(self, scorers: list[PrefixCacheScorer]) -> None:
+        self.scorers = scorers
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        size = GaugeMetricFamily(
+            "inference_extension_prefix_indexer_size", "Size of the prefix indexer.", labels=["plugin"]
+        )
+        ratio = GaugeMetricFamily(
+            "inference_extension_prefix_indexer_hit_ratio",
+            "Share of prompt blocks found in the prefix index, since start (0-1).",
+            labels=["plugin"],
+        )
+        for scorer in self.scorers:
+            size.add_metric([scorer.name], scorer.index.size())
+            looked_up = scorer.blocks_looked_up
+            ratio.add_metric([scorer.name], scorer.blocks_matched / looked_up if looked_up else 0.0)
+        yield size
+        yield ratio

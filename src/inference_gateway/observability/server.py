@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import grpc
 from aiohttp import web
@@ -47,12 +48,18 @@ class MetricsServer:
 
 
 class HealthServer:
-    """SERVING only once the datastore has synced (the first full load of pools and pods)."""
+    """grpc.health.v1: `liveness` is always SERVING; readiness (the default service, the ext_proc
+    service name and `readiness`) follows `ready()` — by default, the datastore having synced."""
 
-    def __init__(self, store: Datastore, host: str, port: int) -> None:
+    READINESS_SERVICES = ("", EXTPROC_SERVICE, "inference-extension", "readiness")
+
+    def __init__(
+        self, store: Datastore, host: str, port: int, ready: Callable[[], bool] | None = None
+    ) -> None:
         self.store = store
         self.host = host
         self.port = port
+        self.ready = ready or (lambda: store.synced)
         self.servicer = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -62,19 +69,17 @@ class HealthServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, self._server)
         self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
         await self._server.start()
+        await self.servicer.set("liveness", health_pb2.HealthCheckResponse.SERVING)
         self._task = asyncio.create_task(self._track(), name="health-tracker")
         return self.port
 
     async def _track(self) -> None:
         last = None
         while True:
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if self.store.synced
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
+            serving = health_pb2.HealthCheckResponse.SERVING
+            status = serving if self.ready() else health_pb2.HealthCheckResponse.NOT_SERVING
             if status != last:
-                for service in ("", EXTPROC_SERVICE, "inference-extension"):
+                for service in self.READINESS_SERVICES:
                     await self.servicer.set(service, status)
                 last = status
             await asyncio.sleep(0.2)

@@ -92,6 +92,8 @@ class RoutingDecision:
     headers: dict[str, str]
     body: bytes | None
     metadata: dict[str, Any]
+    # Request headers to strip before forwarding (a plugin owns them, e.g. x-prefiller-host-port).
+    remove_headers: tuple[str, ...] = ()
 
 
 class Director:
@@ -161,8 +163,9 @@ class Director:
         )
         ctx.request = request
         candidates = self._candidates(res)
-        self._shed_if_saturated(request, res)
-        if self.flow is not None and await self._admit(ctx, res):
+        if self.flow is None:
+            self._shed_if_saturated(request, res)
+        elif await self._admit(ctx, res):  # flow control sheds, queues or lets through
             candidates = self._candidates(res)  # the pool may have changed while it queued
         started = time.perf_counter()
         try:
@@ -220,7 +223,7 @@ class Director:
         return fresh
 
     def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
-        """Sheddable requests (priority < 0) get 429 while every ready endpoint is saturated.
+        """Without flow control: sheddable requests (priority < 0) get 429 while the pool is saturated.
 
         Standard and Critical requests are never shed here. Stale or failing metrics count as
         saturated, as upstream does.
@@ -238,6 +241,7 @@ class Director:
                 429,
                 f"InferencePool {res.view.pool.ref} is saturated; sheddable request dropped. Retry later.",
                 "pool_saturated",
+                {"retry-after": "1"},
             )
 
     def _on_endpoints_changed(self) -> None:
@@ -263,7 +267,17 @@ class Director:
             destination,
         )
         metadata = {"envoy.lb": {"x-gateway-destination-endpoint": destination}}
-        return RoutingDecision(destination, headers, new_body, metadata)
+        remove = self._plugin_request_headers(ctx, headers)
+        return RoutingDecision(destination, headers, new_body, metadata, remove)
+
+    def _plugin_request_headers(self, ctx: RequestContext, headers: dict[str, str]) -> tuple[str, ...]:
+        """Scheduling plugins' upstream headers (e.g. the P/D prefill endpoint) go into `headers`;
+        the names they left empty come back as headers to remove."""
+        if ctx.request is None or ctx.result is None:
+            return ()
+        extra = self.scheduler.request_headers(ctx.request, ctx.result)
+        headers.update((k, v) for k, v in extra.items() if v)
+        return tuple(k for k, v in extra.items() if not v)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
         ctx.response_status = status

@@ -1,13 +1,24 @@
-"""Resolve the requested model name to a pool, an InferenceModel/objective, and a target model."""
+"""Resolve the requested model name to a pool, its InferenceModel / rewrite / objective, and the
+model name the server will actually see (weighted traffic splitting happens here)."""
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
-from inference_gateway.api.types import Criticality, InferenceModel, RewriteTarget, TargetModel
+from inference_gateway.api.types import (
+    MATCH_ANY_MODEL,
+    Criticality,
+    InferenceModel,
+    InferenceModelRewrite,
+    RewriteTarget,
+    TargetModel,
+)
 from inference_gateway.datastore.store import Datastore, PoolView
 from inference_gateway.requestcontrol.errors import GatewayError
+
+log = logging.getLogger(__name__)
 
 OBJECTIVE_HEADER = "x-gateway-inference-objective"
 REWRITE_HEADER = "x-gateway-model-name-rewrite"
@@ -23,6 +34,18 @@ class Resolution:
     priority: int
     objective: str
     inference_model: InferenceModel | None = None
+    rewrite: InferenceModelRewrite | None = None
+
+    def labels(self) -> dict[str, str]:
+        """What logs and metrics label a request with."""
+        return {
+            "model_name": self.model,
+            "target_model_name": self.target_model,
+            "criticality": self.criticality.label,
+            "priority": str(self.priority),
+            "objective": self.objective,
+            "pool": str(self.view.pool.ref),
+        }
 
 
 class ModelResolver:
@@ -33,19 +56,23 @@ class ModelResolver:
     def resolve(self, model: str, headers: dict[str, str]) -> Resolution:
         view, inference_model = self._find_pool(model, headers.get(POOL_HEADER))
         criticality = inference_model.criticality if inference_model else Criticality.STANDARD
-        priority = int(criticality)
-        objective = ""
+        priority, objective = int(criticality), ""
         objective_name = headers.get(OBJECTIVE_HEADER)
         if objective_name:
             obj = view.objectives.get(objective_name)
             if obj is None:
-                raise GatewayError(
-                    404, f"InferenceObjective {objective_name!r} not found", "objective_not_found"
+                # As upstream: an unknown objective means the default priority, not an error.
+                log.debug(
+                    "InferenceObjective %r not found in pool %s; using defaults",
+                    objective_name,
+                    view.pool.ref,
                 )
-            priority, objective = obj.priority, objective_name
-            criticality = _criticality_of(priority)
-        target = self._target(model, view, inference_model, headers.get(REWRITE_HEADER))
-        return Resolution(view, model, target, criticality, priority, objective, inference_model)
+            else:
+                priority, objective = obj.priority, objective_name
+                criticality = Criticality.from_priority(priority)
+        rewrite = None if inference_model is not None else _rewrite_for(view, model)
+        target = self._target(model, inference_model, rewrite, headers.get(REWRITE_HEADER))
+        return Resolution(view, model, target, criticality, priority, objective, inference_model, rewrite)
 
     def _find_pool(self, model: str, pool_name: str | None) -> tuple[PoolView, InferenceModel | None]:
         views = self.store.pools()
@@ -59,43 +86,48 @@ class ModelResolver:
             if model in view.models:
                 return view, view.models[model]
         for view in views:
-            if model in view.rewrites or _served_by(view, model):
+            if _rewrite_for(view, model) is not None or _served_by(view, model):
                 return view, None
         if len(views) == 1 and not any(e.metrics.updated_at for e in views[0].endpoints):
             # Nothing scraped yet: let the model server decide rather than refuse.
             return views[0], None
         raise GatewayError(404, f"The model `{model}` does not exist.", "model_not_found")
 
-    def _target(self, model: str, view: PoolView, im: InferenceModel | None, override: str | None) -> str:
+    def _target(
+        self,
+        model: str,
+        im: InferenceModel | None,
+        rewrite: InferenceModelRewrite | None,
+        override: str | None,
+    ) -> str:
         if override:
             return override
         if im is not None and im.target_models:
-            return _weighted_target(im.target_models, self.rng)
-        rewrite = view.rewrites.get(model)
-        if rewrite is not None:
-            for rule in rewrite.rules:
-                if model in rule.match_models:
-                    return _weighted_rewrite(rule.targets, self.rng)
+            return pick_target_model(im.target_models, self.rng)
+        rule = rewrite.rule_for(model) if rewrite is not None else None
+        if rule is not None and rule.targets:
+            return pick_rewrite_target(rule.targets, self.rng)
         return model
+
+
+def _rewrite_for(view: PoolView, model: str) -> InferenceModelRewrite | None:
+    """Exact matches (oldest resource first) win over rules that match every model."""
+    return view.rewrites.get(model) or view.rewrites.get(MATCH_ANY_MODEL)
 
 
 def _served_by(view: PoolView, model: str) -> bool:
     return any(model in e.metrics.served_models or model in e.metrics.active_adapters for e in view.endpoints)
 
 
-def _criticality_of(priority: int) -> Criticality:
-    if priority < 0:
-        return Criticality.SHEDDABLE
-    return Criticality.CRITICAL if priority > 0 else Criticality.STANDARD
-
-
-def _weighted_target(targets: tuple[TargetModel, ...], rng: random.Random) -> str:
+def pick_target_model(targets: tuple[TargetModel, ...], rng: random.Random) -> str:
+    """Weighted choice; targets without weights share traffic equally."""
+    if len(targets) == 1:
+        return targets[0].name
     weights = [t.weight if t.weight is not None else 1 for t in targets]
     return rng.choices([t.name for t in targets], weights=weights)[0]
 
 
-def _weighted_rewrite(targets: tuple[RewriteTarget, ...], rng: random.Random) -> str:
-    weights = [t.weight for t in targets]
-    if not any(weights):
+def pick_rewrite_target(targets: tuple[RewriteTarget, ...], rng: random.Random) -> str:
+    if len(targets) == 1:
         return targets[0].model_rewrite
-    return rng.choices([t.model_rewrite for t in targets], weights=weights)[0]
+    return rng.choices([t.model_rewrite for t in targets], weights=[t.weight for t in targets])[0]

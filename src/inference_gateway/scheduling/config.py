@@ -16,6 +16,7 @@ import yaml
 
 from inference_gateway.metrics.mappings import MappingRegistry
 from inference_gateway.scheduling.interfaces import (
+    ChecksProfiles,
     Filter,
     Picker,
     Plugin,
@@ -221,6 +222,11 @@ def _profile_handler(
     if len(handlers) > 1:
         raise ConfigError(f"{source}: at most one profile handler plugin may be configured")
     if handlers:
+        if isinstance(handlers[0], ChecksProfiles):
+            try:
+                handlers[0].check_profiles(list(profiles))
+            except ValueError as exc:
+                raise ConfigError(f"{source}: {handlers[0].name}: {exc}") from exc
         return handlers[0]
     if len(profiles) > 1:
         raise ConfigError(f"{source}: several schedulingProfiles need a profile handler plugin")

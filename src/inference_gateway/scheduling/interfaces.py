@@ -10,7 +10,12 @@ from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
-from inference_gateway.scheduling.types import CycleState, ProfileResult, SchedulingRequest
+from inference_gateway.scheduling.types import (
+    CycleState,
+    ProfileResult,
+    SchedulingRequest,
+    SchedulingResult,
+)
 
 
 @runtime_checkable
@@ -66,11 +71,34 @@ class EndpointsChanged(Plugin, Protocol):
 
 
 @runtime_checkable
+class RequestHeaders(Plugin, Protocol):
+    """Headers for the request Envoy forwards to the model server, once the result is known
+    (upstream's PreRequest plugins). An empty value removes the header, so a client cannot
+    forge one the gateway owns (e.g. x-prefiller-host-port)."""
+
+    def request_headers(self, request: SchedulingRequest, result: SchedulingResult) -> dict[str, str]: ...
+
+
+@runtime_checkable
 class ProfileHandler(Plugin, Protocol):
     def pick_profiles(
-        self, request: SchedulingRequest, profiles: Sequence[str], done: dict[str, ProfileResult]
+        self,
+        state: CycleState,
+        request: SchedulingRequest,
+        profiles: Sequence[str],
+        done: dict[str, ProfileResult],
     ) -> list[str]:
-        """Profiles to run next; an empty list ends the cycle."""
+        """Profiles to run next; an empty list ends the cycle. `state` holds what the profiles'
+        plugins recorded so far (e.g. prefix-cache matches), as upstream's Pick receives it."""
         ...
 
     def primary(self, results: dict[str, ProfileResult]) -> str: ...
+
+
+@runtime_checkable
+class ChecksProfiles(Protocol):
+    """A profile handler that needs particular profiles says so at config load time."""
+
+    def check_profiles(self, names: Collection[str]) -> None:
+        """Raise ValueError naming what is missing."""
+        ...

@@ -17,6 +17,7 @@ from inference_gateway.scheduling.interfaces import (
     Plugin,
     PostPick,
     ProfileHandler,
+    RequestHeaders,
     ResponseHeaders,
     Scorer,
 )
@@ -120,7 +121,8 @@ class Scheduler:
         self.profiles = profiles
         self.handler = handler
         self._names: Sequence[str] = tuple(profiles)
-        everything = _unique([*plugins, *(p for prof in profiles.values() for p in prof.plugins())])
+        everything = _unique([handler, *plugins, *(p for prof in profiles.values() for p in prof.plugins())])
+        self._request_plugins = [p for p in everything if isinstance(p, RequestHeaders)]
         self._response_plugins = [p for p in everything if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in everything if isinstance(p, EndpointsChanged)]
 
@@ -132,7 +134,7 @@ class Scheduler:
         state = CycleState()
         results: dict[str, ProfileResult] = {}
         while True:
-            todo = self.handler.pick_profiles(request, self._names, results)
+            todo = self.handler.pick_profiles(state, request, self._names, results)
             if not todo:
                 break
             for name in todo:
@@ -152,6 +154,13 @@ class Scheduler:
             if res.picked:
                 for plugin in self.profiles[name].post_pick:
                     plugin.on_picked(state, request, res.picked[0])
+
+    def request_headers(self, request: SchedulingRequest, result: SchedulingResult) -> dict[str, str]:
+        """Headers the plugins add to the upstream request; an empty value means "remove"."""
+        headers: dict[str, str] = {}
+        for plugin in self._request_plugins:
+            headers.update(plugin.request_headers(request, result))
+        return headers
 
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         headers: dict[str, str] = {}

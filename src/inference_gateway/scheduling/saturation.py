@@ -63,9 +63,24 @@ class SaturationDetector:
         return m.waiting_queue < cfg.queue_depth_threshold and m.kv_cache_usage < cfg.kv_cache_util_threshold
 
     def is_saturated(self, endpoints: Iterable[Endpoint]) -> bool:
-        """True when no endpoint has good capacity (also when there are none)."""
+        """True when no endpoint has good capacity (also when there are none).
+
+        A pool where *no* endpoint has fresh metrics is not called saturated: the gateway is blind
+        then (metrics port blocked, scraper broken), and holding every request back until its TTL
+        would turn a monitoring fault into an outage. Requests are routed on what is known instead.
+        """
         now = self._clock()
-        return all(self.endpoint_saturated(e, now) for e in endpoints)
+        any_endpoint = any_fresh = False
+        for e in endpoints:
+            any_endpoint = True
+            if self._fresh(e, now):
+                any_fresh = True
+                if self.has_capacity(e):
+                    return False
+        return any_fresh or not any_endpoint
+
+    def _fresh(self, endpoint: Endpoint, now: float) -> bool:
+        return endpoint.metrics_ok and now - endpoint.metrics.updated_at <= self.config.metrics_staleness_s
 
     def describe(self, endpoint: Endpoint, now: float | None = None) -> str:
         """Why an endpoint counts as saturated, for logs and explanations ('' when it is not)."""

@@ -11,7 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from inference_gateway.simulator.config import LengthDistribution, ServerConfig
+from inference_gateway.simulator.config import (
+    DEFAULT_KV_BANDWIDTH_GB_S,
+    DEFAULT_KV_LATENCY_MS,
+    KVTransfer,
+    LengthDistribution,
+    ServerConfig,
+)
+from inference_gateway.simulator.faults import FaultInjector, FaultSpecError
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.profile import list_profiles
 from inference_gateway.simulator.schedulers import (
@@ -47,6 +54,15 @@ def serve(
     output_len_sigma: Annotated[float, typer.Option(help="Log-normal sigma (0 = fixed).")] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
     pod_name: Annotated[str | None, typer.Option(help="Name shown in logs and /version.")] = None,
+    kv_bandwidth_gb_s: Annotated[
+        float, typer.Option(help="P/D: KV transfer bandwidth from prefill pods, GB/s.")
+    ] = DEFAULT_KV_BANDWIDTH_GB_S,
+    kv_latency_ms: Annotated[
+        float, typer.Option(help="P/D: fixed cost per KV transfer, ms.")
+    ] = DEFAULT_KV_LATENCY_MS,
+    fault: Annotated[
+        list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
+    ] = None,
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -69,7 +85,13 @@ def serve(
         output_len=LengthDistribution(median=output_len_median, sigma=output_len_sigma),
         seed=seed,
         name=pod_name,
+        kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
+        faults=list(fault or []),
     )
+    try:
+        FaultInjector(config.faults)
+    except FaultSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
     asyncio.run(_serve(config, host, port))
 
 

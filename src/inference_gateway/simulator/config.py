@@ -11,6 +11,8 @@ from inference_gateway.simulator.profile import ModelProfile
 
 MetricsFlavor = Literal["vllm", "sglang", "trtllm"]
 MaxTokensMode = Literal["exact", "cap"]
+DEFAULT_KV_BANDWIDTH_GB_S = 25.0
+DEFAULT_KV_LATENCY_MS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,32 @@ class LengthDistribution:
         if self.sigma > 0:
             value = rng.lognormvariate(math.log(self.median), self.sigma)
         return int(min(self.maximum, max(self.minimum, round(value))))
+
+
+@dataclass(frozen=True, slots=True)
+class KVTransfer:
+    """Moving a prompt's KV cache from a prefill pod to a decode pod.
+
+    bandwidth_gb_s: effective throughput of one transfer, in GB/s (1e9 bytes/s); 25 GB/s is
+    about half of one 400 Gb/s RDMA NIC. latency_ms: fixed cost per transfer (handshake,
+    completion notice).
+    """
+
+    bandwidth_gb_s: float = DEFAULT_KV_BANDWIDTH_GB_S
+    latency_ms: float = DEFAULT_KV_LATENCY_MS
+
+    def __post_init__(self) -> None:
+        if self.bandwidth_gb_s <= 0:
+            raise ValueError("KV transfer bandwidth must be > 0")
+        if self.latency_ms < 0:
+            raise ValueError("KV transfer latency must be >= 0")
+
+    def wire_seconds(self, tokens: int, bytes_per_token: int) -> float:
+        """Time the bytes occupy the link (without the fixed latency)."""
+        return tokens * bytes_per_token / (self.bandwidth_gb_s * 1e9)
+
+    def seconds(self, tokens: int, bytes_per_token: int) -> float:
+        return self.latency_ms / 1000.0 + self.wire_seconds(tokens, bytes_per_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +93,9 @@ class ServerConfig:
     output_len: LengthDistribution = field(default_factory=LengthDistribution)
     max_tokens_mode: MaxTokensMode = "exact"
     name: str | None = None
+    # P/D: how this server, as a decode pod, pulls KV caches from prefill pods.
+    kv_transfer: KVTransfer = field(default_factory=KVTransfer)
+    faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
 
     def resolve(self, profile: ModelProfile) -> EngineConfig:
         """Merge with the profile and check the limits vLLM itself enforces at startup."""

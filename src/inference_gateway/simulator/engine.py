@@ -68,10 +68,18 @@ class Engine:
         block_hashes: Seq[int] = (),
         finish_reason: str = "length",
         payload: Any = None,
+        kv_transferred: int = 0,
     ) -> Sequence:
-        """Queue a request. block_hashes: chain hashes of its shareable leading full blocks."""
+        """Queue a request. block_hashes: chain hashes of its shareable leading full blocks.
+
+        kv_transferred: leading prompt tokens whose KV arrived from a prefill pod (P/D
+        disaggregation); they are not computed here. At most prompt_len - 1: as in vLLM,
+        the decode side computes the last prompt token to produce the first output token.
+        """
         if prompt_len < 1 or max_output < 1:
             raise ValueError("prompt and output must each have at least one token")
+        if not 0 <= kv_transferred < prompt_len:
+            raise ValueError("kv_transferred must be in [0, prompt_len)")
         if prompt_len + max_output > self.cfg.max_model_len:
             raise ValueError(f"{prompt_len} + {max_output} tokens exceed max_model_len")
         hashes: list[int] = []
@@ -91,6 +99,7 @@ class Engine:
             finish_reason,
             payload,
         )
+        seq.kv_transferred = kv_transferred
         self.waiting.append(seq)
         self.num_waiting += 1
         if lora is not None:
@@ -220,7 +229,7 @@ class Engine:
             hits = idle = 0
             if seq.hashes:
                 hits, idle = pool.lookup(seq.hashes, (seq.num_tokens - 1) // bs)
-            computed = hits * bs
+            computed = max(hits * bs, seq.kv_transferred)
             n = min(seq.num_tokens - computed, budget)
             extra = -(-(computed + n) // bs) - hits
             if extra + idle > pool.num_free:
@@ -233,11 +242,7 @@ class Engine:
             seq.nblocks = seq.n_reg = hits
             seq.computed = computed
             if seq.first_scheduled < 0:
-                seq.first_scheduled = now
-                seq.cached_tokens = computed
-                stats.prefix_queries += seq.num_tokens
-                stats.prefix_hits += computed
-                stats.queue_time.observe(now - seq.arrival)
+                self._first_admission(seq, hits * bs, computed, now)
             if seq.lora is not None:
                 lora.remove_waiting(seq.lora)
                 if lora.activate(seq.lora):
@@ -252,6 +257,18 @@ class Engine:
         if skipped:
             waiting.extendleft(reversed(skipped))
         return load_ms
+
+    def _first_admission(self, seq: Sequence, cached: int, computed: int, now: float) -> None:
+        """Count where the prompt's KV comes from: local cache, a remote prefill, or compute."""
+        stats = self.stats
+        seq.first_scheduled = now
+        seq.cached_tokens = cached
+        stats.prefix_queries += seq.num_tokens
+        stats.prefix_hits += cached
+        stats.prompt_tokens_cache_hit += cached
+        stats.prompt_tokens_kv_transfer += computed - cached
+        stats.prompt_tokens_computed += seq.num_tokens - computed
+        stats.queue_time.observe(now - seq.arrival)
 
     def _grow(self, seq: Sequence, n: int, extra: int) -> None:
         """Give seq the blocks for its next n tokens and publish newly filled prompt blocks."""
@@ -316,7 +333,7 @@ class Engine:
         self._release(seq)
         seq.status = Status.WAITING
         seq.num_tokens = seq.prompt_len + seq.out_before
-        seq.computed = seq.nblocks = seq.n_reg = 0
+        seq.computed = seq.nblocks = seq.n_reg = seq.kv_transferred = 0
         seq.held = []
         seq.preemptions += 1
         self.waiting.appendleft(seq)

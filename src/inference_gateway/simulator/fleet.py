@@ -31,6 +31,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.engine import Engine
@@ -47,7 +48,7 @@ from inference_gateway.simulator.sequence import Sequence as EngineSeq
 from inference_gateway.simulator.stats import EngineStats
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
-_STEP, _SCRAPE, _PUBLISH = 0, 1, 2
+_STEP, _SCRAPE, _PUBLISH, _TIMER = 0, 1, 2, 3
 
 
 @dataclass
@@ -98,6 +99,8 @@ class _Server:
             num_gpu_blocks=e.cfg.num_gpu_blocks,
             prefix_cache_hit_rate=e.stats.prefix_hit_rate,
             num_preemptions=e.stats.num_preemptions,
+            itl_sum_seconds=e.stats.itl.total,
+            itl_count=e.stats.itl.count,
         )
 
 
@@ -119,7 +122,7 @@ class Fleet:
         self.staleness = staleness
         self.visible = [s.snapshot(0.0) for s in self.servers]
         self.results: list[RequestResult] = []
-        self._heap: list[tuple[float, int, int, int, EndpointSnapshot | None]] = []
+        self._heap: list[tuple[float, int, int, int, Any]] = []
         self._order = 0
         self._in_flight = 0
         self._idle_with_work: set[int] = set()
@@ -141,14 +144,17 @@ class Fleet:
         heap = self._heap
         while heap or nxt is not None:
             if heap and (nxt is None or heap[0][0] <= nxt.arrival):
-                now, _, kind, i, snap = heapq.heappop(heap)
+                now, _, kind, i, payload = heapq.heappop(heap)
                 if kind == _STEP:
                     self._step_done(self.servers[i], now)
                 elif kind == _SCRAPE:
                     if nxt is not None or self._in_flight:
                         self._scrape(self.servers[i], now)
-                elif snap is not None:
-                    self.visible[i] = snap
+                elif kind == _PUBLISH:
+                    self.visible[i] = payload
+                else:
+                    self._in_flight -= 1
+                    self._on_timer(self.servers[i], payload, now)
             elif nxt is not None:
                 if nxt.arrival < now:
                     raise ValueError("workload arrivals must be in non-decreasing order")
@@ -165,9 +171,18 @@ class Fleet:
         return FleetResult(self.results, reports, now, time.perf_counter() - wall0, incomplete)
 
     # ---- events -----------------------------------------------------------------------
-    def _push(self, t: float, kind: int, server: int, snap: EndpointSnapshot | None) -> None:
+    def _push(self, t: float, kind: int, server: int, payload: Any) -> None:
         self._order += 1
-        heapq.heappush(self._heap, (t, self._order, kind, server, snap))
+        heapq.heappush(self._heap, (t, self._order, kind, server, payload))
+
+    def _push_timer(self, t: float, server: int, payload: Any) -> None:
+        """Subclasses' own events: `_on_timer(server, payload, t)` runs at virtual time t.
+        A pending timer counts as in flight, so scrapes go on until it fires."""
+        self._in_flight += 1
+        self._push(t, _TIMER, server, payload)
+
+    def _on_timer(self, server: _Server, payload: Any, now: float) -> None:
+        raise RuntimeError("a timer fired in a fleet that sets none")
 
     def _scrape(self, server: _Server, now: float) -> None:
         snap = server.snapshot(now)
@@ -182,20 +197,38 @@ class Fleet:
         if idx is None or not 0 <= idx < len(self.servers):
             self._reject(req, -1, "rejected")
             return
+        self._place(req, idx)
+
+    def _place(self, req: SimRequest, idx: int, **admit: Any) -> EngineSeq | None:
+        """Queue `req` on server idx (its next step starts once this instant's arrivals are in)."""
         server = self.servers[idx]
-        seq = self._admit(server, req)
+        seq = self._admit(server, req, **admit)
         if seq is None:
             self._reject(req, idx, "error")
-            return
+            return None
         if not server.engine.busy:
             self._idle_with_work.add(idx)
+        return seq
+
+    def _start_if_idle(self, server: _Server, now: float) -> None:
+        if not server.engine.busy:
+            self._idle_with_work.discard(server.index)
+            self._start_step(server, now)
 
     def _kick(self, now: float) -> None:
         for i in sorted(self._idle_with_work):
             self._start_step(self.servers[i], now)
         self._idle_with_work.clear()
 
-    def _admit(self, server: _Server, req: SimRequest) -> EngineSeq | None:
+    def _admit(
+        self,
+        server: _Server,
+        req: SimRequest,
+        *,
+        output_tokens: int | None = None,
+        payload: Any = None,
+        kv_transferred: int = 0,
+    ) -> EngineSeq | None:
         cfg = server.config
         lora = None if req.model in (None, cfg.served_model_name) else req.model
         if lora is not None and lora not in server.engine.lora.registered:
@@ -205,7 +238,7 @@ class Fleet:
             ids = self._tokenizer.encode(req.prompt)
             prompt_len = prompt_len or len(ids)
             hashes = block_hashes(ids[:prompt_len], server.engine.cfg.block_size)
-        out_len = req.output_tokens or cfg.output_len.sample(server.rng)
+        out_len = output_tokens or req.output_tokens or cfg.output_len.sample(server.rng)
         try:
             return server.engine.add_request(
                 req.request_id,
@@ -214,6 +247,8 @@ class Fleet:
                 req.arrival,
                 lora=lora,
                 block_hashes=hashes or (),
+                payload=payload,
+                kv_transferred=kv_transferred,
             )
         except ValueError:
             return None
@@ -221,6 +256,11 @@ class Fleet:
     def _reject(self, req: SimRequest, idx: int, status: str) -> None:
         res = RequestResult(req.request_id, idx, req.arrival, -1.0, -1.0, req.prompt_tokens, 0, status=status)
         self.results.append(res)
+
+    def _record(self, res: RequestResult) -> None:
+        self.results.append(res)
+        if self.observer is not None:
+            self.observer.on_finished(res)
 
     def _start_step(self, server: _Server, now: float) -> None:
         plan = server.engine.begin_step(now)
@@ -233,7 +273,13 @@ class Fleet:
         engine = server.engine
         out = engine.finish_step()
         for seq in out.finished:
-            res = RequestResult(
+            self._on_finished(server, seq, now)
+        if engine.has_work():
+            self._start_step(server, now)
+
+    def _on_finished(self, server: _Server, seq: EngineSeq, now: float) -> None:
+        self._record(
+            RequestResult(
                 seq.request_id,
                 server.index,
                 seq.arrival,
@@ -244,11 +290,7 @@ class Fleet:
                 seq.cached_tokens,
                 seq.preemptions,
             )
-            self.results.append(res)
-            if self.observer is not None:
-                self.observer.on_finished(res)
-        if engine.has_work():
-            self._start_step(server, now)
+        )
 
 
 def run_fleet(

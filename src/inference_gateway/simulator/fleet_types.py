@@ -49,6 +49,9 @@ class EndpointSnapshot:
     num_gpu_blocks: int
     prefix_cache_hit_rate: float
     num_preemptions: int
+    # Inter-token latency histogram totals, as vllm:inter_token_latency_seconds_{sum,count}.
+    itl_sum_seconds: float = 0.0
+    itl_count: int = 0
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class RequestResult:
     cached_tokens: int = 0
     preemptions: int = 0
     status: str = "ok"  # ok | rejected (scheduler returned None) | error (invalid request)
+    prefill_endpoint: int = -1  # P/D: the server that prefilled it; -1 if `endpoint` did
 
     @property
     def ttft(self) -> float:

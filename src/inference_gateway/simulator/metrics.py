@@ -48,9 +48,12 @@ class _Families:
         return m
 
     def by_reason(self, name: str, doc: str, counts: dict[str, int]) -> Metric:
-        c = CounterMetricFamily(name, doc, labels=[*self.labels, "finished_reason"])
-        for reason, n in counts.items():
-            c.add_metric([*self.values, reason], n)
+        return self.by_label(name, doc, "finished_reason", counts)
+
+    def by_label(self, name: str, doc: str, label: str, counts: dict[str, int]) -> Metric:
+        c = CounterMetricFamily(name, doc, labels=[*self.labels, label])
+        for value, n in counts.items():
+            c.add_metric([*self.values, value], n)
         return c
 
 
@@ -106,6 +109,14 @@ class EngineCollector:
             st.num_preemptions,
         )
         yield f.counter("vllm:prompt_tokens", "Number of prefill tokens processed.", st.prompt_tokens)
+        sources = {
+            "local_compute": st.prompt_tokens_computed,
+            "local_cache_hit": st.prompt_tokens_cache_hit,
+            "external_kv_transfer": st.prompt_tokens_kv_transfer,
+        }
+        yield f.by_label(
+            "vllm:prompt_tokens_by_source", "Number of prompt tokens by source.", "source", sources
+        )
         yield f.counter(
             "vllm:generation_tokens", "Number of generation tokens processed.", st.generation_tokens
         )

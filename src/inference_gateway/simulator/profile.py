@@ -30,6 +30,9 @@ class ModelProfile:
     num_gpu_blocks: int = 7000
     block_size: int = 16
     max_model_len: int = 4096
+    # KV-cache bytes per token, for P/D transfer times. Llama-2-7B fp16:
+    # 2 (K and V) x 32 layers x 4096 hidden x 2 bytes = 512 KiB.
+    kv_bytes_per_token: int = 524_288
 
     def forward_ms(self, tokens: int) -> float:
         """Non-attention forward time of an iteration that processes `tokens` tokens."""
@@ -67,6 +70,7 @@ def _from_mapping(data: dict[str, Any], source: str) -> ModelProfile:
         num_gpu_blocks=int(data.get("num_gpu_blocks", 7000)),
         block_size=int(data.get("block_size", 16)),
         max_model_len=int(data.get("max_model_len", 4096)),
+        kv_bytes_per_token=int(data.get("kv_bytes_per_token", 524_288)),
     )
 
 

@@ -36,6 +36,7 @@ class Sequence:
         "first_token",
         "hashes",
         "held",
+        "kv_transferred",
         "lora",
         "max_output",
         "n_reg",
@@ -88,6 +89,8 @@ class Sequence:
         self.finish_time = -1.0
         self.cached_tokens = 0
         self.preemptions = 0
+        # Prompt tokens whose KV a remote prefill pod computed (P/D); lost on preemption.
+        self.kv_transferred = 0
 
     @property
     def done(self) -> bool:

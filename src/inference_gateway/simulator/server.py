@@ -2,14 +2,20 @@
 
 Routes: POST /v1/completions, /v1/chat/completions (streaming with SSE, stream_options.
 include_usage), GET /v1/models, /health, /version, /metrics (also /prometheus/metrics, where
-trtllm-serve serves Prometheus text), POST /v1/load_lora_adapter, /v1/unload_lora_adapter.
+trtllm-serve serves Prometheus text), POST /v1/load_lora_adapter, /v1/unload_lora_adapter,
+and GET/POST/DELETE /admin/faults for fault injection (see simulator/faults.py).
+A generation request carrying `x-prefiller-host-port` is prefilled on that pod first (P/D,
+see disagg.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import random
 import secrets
+import sys
 import time
 from typing import Any
 
@@ -18,7 +24,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.disagg import PREFILL_HEADER, RemotePrefill
 from inference_gateway.simulator.engine import Engine
+from inference_gateway.simulator.faults import GARBAGE_METRICS, FaultInjector, FaultSpecError, RequestFault
 from inference_gateway.simulator.metrics import EngineCollector, make_registry, render
 from inference_gateway.simulator.openai_api import (
     SSE_DONE,
@@ -51,7 +59,12 @@ class SimulatedServer:
         self._driver: RealtimeDriver | None = None
         self._runner: web.AppRunner | None = None
         self.registry: CollectorRegistry | None = None
+        self.host = "127.0.0.1"
+        self.faults = FaultInjector(config.faults, config.seed)
         self.port = 0
+        self.remote_prefill = RemotePrefill(
+            config.kv_transfer, self.profile.kv_bytes_per_token, config.time_scale
+        )
 
     @property
     def driver(self) -> RealtimeDriver:
@@ -78,6 +91,7 @@ class SimulatedServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
+        self.host = host
         self.port = int(self._runner.addresses[0][1])
         return self.port
 
@@ -88,6 +102,7 @@ class SimulatedServer:
         if self._driver is not None:
             await self._driver.stop()
             self._driver = None
+        await self.remote_prefill.close()
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -100,6 +115,9 @@ class SimulatedServer:
         app.router.add_get("/prometheus/metrics", self._metrics)
         app.router.add_post("/v1/load_lora_adapter", self._load_lora)
         app.router.add_post("/v1/unload_lora_adapter", self._unload_lora)
+        app.router.add_get("/admin/faults", self._get_faults)
+        app.router.add_post("/admin/faults", self._set_faults)
+        app.router.add_delete("/admin/faults", self._clear_faults)
         return app
 
     # ---- generation -------------------------------------------------------------------
@@ -110,24 +128,42 @@ class SimulatedServer:
         return await self._generate(request, "chat")
 
     async def _generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
+        raw = await request.read()
         try:
-            parsed = parse_request(kind, await request.read(), self.tokenizer)
+            parsed = parse_request(kind, raw, self.tokenizer)
             lora = self._resolve_model(parsed.model)
             out_len, reason = self._output_len(parsed)
         except ApiError as err:
             return _error(err)
+        fault = self.faults.for_request()
+        if fault.status:
+            return _error(ApiError(fault.status, f"injected fault: HTTP {fault.status}", "InjectedFault"))
+        if fault.hang:
+            await _forever()
         prompt_len = len(parsed.prompt_ids)
         hashes = block_hashes(parsed.prompt_ids, self.engine.cfg.block_size)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         rid = f"{prefix}-{self._id_prefix}{next(self._ids)}"
+        kv = 0
+        prefiller = request.headers.get(PREFILL_HEADER, "")
+        if prefiller and prefiller != f"{self.host}:{self.port}":
+            kv = await self.remote_prefill.prefill(prefiller, request.path, raw, prompt_len)
         seq = self.driver.submit(
-            rid, prompt_len, out_len, lora=lora, block_hashes=hashes, finish_reason=reason
+            rid,
+            prompt_len,
+            out_len,
+            lora=lora,
+            block_hashes=hashes,
+            finish_reason=reason,
+            kv_transferred=kv,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))
         try:
             if parsed.stream:
-                return await self._stream(request, seq, builder, parsed)
+                return await self._stream(request, seq, builder, parsed, fault)
+            if fault.watches_tokens:
+                await self._watch_tokens(seq, fault)
             await self.driver.wait_done(seq)
             text = output_text(seq.uid, 0, seq.max_output)
             use = usage(prompt_len, seq.max_output, seq.cached_tokens)
@@ -138,7 +174,12 @@ class SimulatedServer:
                 self.driver.abort(seq)
 
     async def _stream(
-        self, request: web.Request, seq: Sequence, builder: ResponseBuilder, parsed: ParsedRequest
+        self,
+        request: web.Request,
+        seq: Sequence,
+        builder: ResponseBuilder,
+        parsed: ParsedRequest,
+        fault: RequestFault,
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
@@ -153,6 +194,8 @@ class SimulatedServer:
                     reason = seq.finish_reason if done else None
                     await resp.write(sse(builder.chunk(output_text(seq.uid, sent, n), reason)))
                     sent = n
+                    if fault.watches_tokens:
+                        await _act_on_tokens(fault, sent)
                 if done:
                     break
             if parsed.include_usage:
@@ -163,6 +206,13 @@ class SimulatedServer:
         except ConnectionResetError:
             pass  # the client disconnected; _generate aborts the request
         return resp
+
+    async def _watch_tokens(self, seq: Sequence, fault: RequestFault) -> None:
+        """Non-streaming: apply a token-count fault while the response is being generated."""
+        seen = 0
+        while not seq.done:
+            seen = await self.driver.wait_progress(seq, seen)
+            await _act_on_tokens(fault, seen)
 
     def _resolve_model(self, model: str | None) -> str | None:
         if model is None or model == self.config.served_model_name:
@@ -218,6 +268,12 @@ class SimulatedServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         assert self.registry is not None
+        if self.faults.metrics_hang:
+            await _forever()
+        if self.faults.metrics_down:
+            return web.Response(status=503, text="metrics unavailable (injected fault)")
+        if self.faults.metrics_garbage:
+            return web.Response(body=GARBAGE_METRICS, content_type="text/plain")
         body = render(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -240,6 +296,42 @@ class SimulatedServer:
             msg = f"The lora adapter '{name}' cannot be found."
             return _error(ApiError(404, msg, "NotFoundError"))
         return web.Response(text=f"Success: LoRA adapter '{name}' removed successfully.")
+
+    # ---- fault injection -------------------------------------------------------------
+    async def _get_faults(self, request: web.Request) -> web.Response:
+        return _json({"faults": self.faults.describe()})
+
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+            specs = body.get("faults") if isinstance(body, dict) else None
+            if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
+                raise ApiError(400, 'expected {"faults": ["NAME[:ARG]", ...]}')
+            self.faults.replace(specs)
+        except orjson.JSONDecodeError as exc:
+            return _error(ApiError(400, f"invalid JSON body: {exc}"))
+        except FaultSpecError as exc:
+            return _error(ApiError(400, str(exc)))
+        except ApiError as err:
+            return _error(err)
+        return await self._get_faults(request)
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        self.faults.replace(())
+        return await self._get_faults(request)
+
+
+async def _forever() -> None:
+    """Hang: only the client going away (handler cancellation) ends the wait."""
+    await asyncio.Event().wait()
+
+
+async def _act_on_tokens(fault: RequestFault, tokens: int) -> None:
+    if fault.die_after and tokens >= fault.die_after:
+        print(f"simulator: injected crash after {tokens} tokens", file=sys.stderr, flush=True)
+        os._exit(70)  # a crash: no cleanup, sockets are closed by the kernel
+    if fault.stall_after and tokens >= fault.stall_after:
+        await _forever()
 
 
 async def _lora_body(request: web.Request, need_path: bool) -> tuple[str, str]:

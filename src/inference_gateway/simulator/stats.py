@@ -56,6 +56,11 @@ class EngineStats:
     first_preemption_step: int = -1
     prefix_queries: int = 0
     prefix_hits: int = 0
+    # Prompt tokens by where their KV came from, counted at first admission (vLLM's
+    # prompt_tokens_by_source: local_cache_hit, external_kv_transfer, local_compute).
+    prompt_tokens_cache_hit: int = 0
+    prompt_tokens_kv_transfer: int = 0
+    prompt_tokens_computed: int = 0
     lora_loads: int = 0
     steps: int = 0
     busy_time: float = 0.0

@@ -71,7 +71,11 @@ def sharegpt_like(
     rng = random.Random(seed)
     prefixes = prefixes or SharedPrefixes()
     tok = SimTokenizer()
-    group_text = [output_text(seed * 7919 + g, 0, prefixes.tokens) for g in range(prefixes.groups)]
+    # The tag keeps groups distinct: output_text alone is a rotation of a small word list.
+    group_text = [
+        f"[system prompt {g}]{output_text(seed * 7919 + g, 0, prefixes.tokens)}"
+        for g in range(prefixes.groups)
+    ]
     group_hashes = [tuple(block_hashes(tok.encode(t), block_size)) for t in group_text]
     bank = _TextBank(prompt.maximum) if with_text else None
     t = start

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
+from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
@@ -16,6 +18,13 @@ from inference_gateway.scheduling.plugins.metrics_data_source import MetricsData
 from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
+)
+from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
+from inference_gateway.scheduling.plugins.pd_profile_handler import (
+    DisaggHeadersHandler,
+    DisaggProfileHandler,
+    PdProfileHandler,
+    PrefillHeaderHandler,
 )
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
@@ -36,6 +45,7 @@ BUILTIN = (
     LoraAffinityScorer,
     PrefixCacheScorer,
     SessionAffinityScorer,
+    CapacityLoadScorer,
     MaxScorePicker,
     RandomPicker,
     WeightedRandomPicker,
@@ -48,6 +58,13 @@ BUILTIN = (
     ModelServerMetrics,
     CoreMetricsExtractor,
     MetricsDataSource,
+    # Disaggregated prefill/decode (llm-d's names)
+    ByLabelFilter,
+    PrefillFilter,
+    DecodeFilter,
+    AlwaysDisaggPDDecider,
+    PrefillHeaderHandler,
+    DisaggHeadersHandler,
 )
 
 
@@ -55,3 +72,6 @@ def register_builtin(registry: PluginRegistry) -> None:
     for cls in BUILTIN:
         registry.register(cls.type_name, cls)
     registry.register_with_handle(DecisionTreeFilter.type_name, DecisionTreeFilter.from_params)
+    registry.register_with_handle(PrefixBasedPDDecider.type_name, PrefixBasedPDDecider.from_params)
+    registry.register_with_handle(PdProfileHandler.type_name, PdProfileHandler.from_params)
+    registry.register_with_handle(DisaggProfileHandler.type_name, DisaggProfileHandler.from_params)

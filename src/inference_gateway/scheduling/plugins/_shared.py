@@ -22,3 +22,15 @@ def rng(params: dict[str, Any]) -> random.Random:
     if seed is not None and not isinstance(seed, int | str):
         raise ValueError(f"parameter 'seed' must be an integer or string, got {seed!r}")
     return random.Random(seed)
+
+
+class SeededPicker:
+    """Common construction of pickers: how many endpoints to return, and a (seedable) RNG."""
+
+    type_name = ""
+
+    def __init__(self, name: str | None = None, parameters: dict[str, Any] | None = None) -> None:
+        params = parameters or {}
+        self.name = name or self.type_name
+        self.max_endpoints = max_endpoints(params)
+        self._rng = rng(params)

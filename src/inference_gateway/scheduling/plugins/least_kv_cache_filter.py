@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.normalize import lowest_band
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
 
@@ -20,7 +21,4 @@ class LeastKVCacheFilter:
     ) -> Sequence[Endpoint]:
         if not endpoints:
             return endpoints
-        usage = [e.metrics.kv_cache_usage for e in endpoints]
-        lo, hi = min(usage), max(usage)
-        limit = lo + (hi - lo) / len(usage)
-        return [e for e, u in zip(endpoints, usage, strict=True) if u <= limit]
+        return lowest_band(endpoints, [e.metrics.kv_cache_usage for e in endpoints], whole=False)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.normalize import lowest_band
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
 
@@ -24,7 +25,4 @@ class LeastQueueFilter:
     ) -> Sequence[Endpoint]:
         if not endpoints:
             return endpoints
-        queues = [e.metrics.waiting_queue for e in endpoints]
-        lo, hi = min(queues), max(queues)
-        limit = lo + (hi - lo) // len(queues)
-        return [e for e, q in zip(endpoints, queues, strict=True) if q <= limit]
+        return lowest_band(endpoints, [e.metrics.waiting_queue for e in endpoints], whole=True)

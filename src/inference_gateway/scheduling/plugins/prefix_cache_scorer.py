@@ -6,11 +6,15 @@ prefix finds it there. Parameters as upstream: blockSize (alias hashBlockSize, c
 default 64), maxPrefixBlocksToMatch (256), lruCapacityPerServer (31250), autoTune (true:
 block size = engine block size x 4 characters, LRU capacity = engine GPU blocks, when the
 engine reports them).
+
+`listeners` hear about every index addition made after a pick (prefix_sync uses this to
+share the index between EPP replicas); additions made by calling `index.add` directly, as
+prefix_sync does for its peers' updates, are not reported, so shared updates never loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -22,6 +26,9 @@ DEFAULT_BLOCK_SIZE = 64
 DEFAULT_MAX_BLOCKS = 256
 DEFAULT_LRU_CAPACITY = 31250
 CHARS_PER_TOKEN = 4
+
+# (endpoint address, block hashes, LRU capacity or None) for each index addition after a pick.
+IndexListener = Callable[[str, list[int], int | None], None]
 
 
 class PrefixCacheScorer:
@@ -37,6 +44,10 @@ class PrefixCacheScorer:
         self.max_blocks = get_int(params, "maxPrefixBlocksToMatch", DEFAULT_MAX_BLOCKS, minimum=1)
         capacity = get_int(params, "lruCapacityPerServer", DEFAULT_LRU_CAPACITY, minimum=1)
         self.index = PrefixIndex(capacity)
+        # Running totals for the prefix_indexer_hit_ratio metric.
+        self.blocks_looked_up = 0
+        self.blocks_matched = 0
+        self.listeners: list[IndexListener] = []
 
     def score(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
@@ -50,8 +61,10 @@ class PrefixCacheScorer:
         )
         matches = self.index.match(hashes) if hashes else {}
         state[self.name] = (hashes, matches)
+        self.blocks_looked_up += len(hashes)
         if not matches:
             return [0.0] * len(endpoints)
+        self.blocks_matched += max(matches.values())
         get = matches.get
         total = float(len(hashes))
         return [get(e.address, 0) / total for e in endpoints]
@@ -60,8 +73,10 @@ class PrefixCacheScorer:
         entry = state.get(self.name)
         if not entry or not entry[0]:
             return
-        capacity = endpoint.metrics.num_gpu_blocks if self.auto_tune else 0
-        self.index.add(entry[0], endpoint.address, capacity or None)
+        capacity = (endpoint.metrics.num_gpu_blocks if self.auto_tune else 0) or None
+        self.index.add(entry[0], endpoint.address, capacity)
+        for listener in self.listeners:
+            listener(endpoint.address, entry[0], capacity)
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         self.index.retain(addresses)

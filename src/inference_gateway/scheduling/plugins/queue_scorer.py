@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.normalize import inverse_min_max
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
 
@@ -21,9 +22,4 @@ class QueueScorer:
     def score(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
     ) -> list[float]:
-        queues = [e.metrics.waiting_queue for e in endpoints]
-        lo, hi = min(queues), max(queues)
-        if hi == lo:
-            return [1.0] * len(queues)
-        span = float(hi - lo)
-        return [(hi - q) / span for q in queues]
+        return inverse_min_max([e.metrics.waiting_queue for e in endpoints])

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.normalize import inverse_min_max
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
 
@@ -18,9 +19,4 @@ class RunningRequestsScorer:
     def score(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
     ) -> list[float]:
-        running = [e.metrics.running_requests for e in endpoints]
-        lo, hi = min(running), max(running)
-        if hi == lo:
-            return [1.0] * len(running)
-        span = float(hi - lo)
-        return [(hi - r) / span for r in running]
+        return inverse_min_max([e.metrics.running_requests for e in endpoints])

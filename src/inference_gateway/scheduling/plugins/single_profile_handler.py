@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from inference_gateway.scheduling.types import ProfileResult, SchedulingRequest
+from inference_gateway.scheduling.types import CycleState, ProfileResult, SchedulingRequest
 
 
 class SingleProfileHandler:
@@ -15,7 +15,11 @@ class SingleProfileHandler:
         self.name = name
 
     def pick_profiles(
-        self, request: SchedulingRequest, profiles: Sequence[str], done: dict[str, ProfileResult]
+        self,
+        state: CycleState,
+        request: SchedulingRequest,
+        profiles: Sequence[str],
+        done: dict[str, ProfileResult],
     ) -> list[str]:
         return [] if done else [profiles[0]]
 

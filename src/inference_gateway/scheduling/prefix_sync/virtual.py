@@ -1,0 +1,233 @@
+"""Several EPP replicas in the simulator's virtual time, with or without prefix sync.
+
+`ReplicaSet` is a fleet scheduler (`pick(request, snapshots)`) that spreads requests
+round-robin over `replicas` EPP replicas, as a Service in front of active-active EPPs does.
+Each replica is the EPP's own Scheduler (built from an EndpointPickerConfig) with its own
+PrefixIndex and its own in-flight counts. By default all replicas read the fleet's metric
+scrapes; with `scrape_interval_s` each replica takes its own copy of the pods' state every
+interval, at its own phase, as independent EPPs scraping the same pods do. With `sync`,
+each replica's PrefixSyncHub (the same code the gRPC runtime uses) hands its updates to the
+others `delay_s` of virtual time after the pick: batching plus network.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from inference_gateway.api.types import ObjectRef
+from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
+from inference_gateway.scheduling.config import load_config
+from inference_gateway.scheduling.prefix_sync.hub import PrefixSyncHub, prefix_scorers
+from inference_gateway.scheduling.prefix_sync.updates import Batch, UpdateQueue
+from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
+from inference_gateway.simulator.epp_scheduler import snapshot_metrics
+from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
+from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes, output_text
+from inference_gateway.simulator.workload import SHAREGPT_OUTPUT, SHAREGPT_PROMPT
+
+_UNBOUNDED = 1 << 62
+
+
+def seeded_default_config(seed: int) -> str:
+    """The built-in default profile with its max-score-picker seeded, for reproducible runs."""
+    return f"""
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: queue-scorer
+- type: kv-cache-utilization-scorer
+- type: prefix-cache-scorer
+- type: max-score-picker
+  parameters: {{seed: {seed}}}
+schedulingProfiles:
+- name: default
+  plugins:
+  - {{pluginRef: queue-scorer, weight: 2}}
+  - {{pluginRef: kv-cache-utilization-scorer, weight: 2}}
+  - {{pluginRef: prefix-cache-scorer, weight: 3}}
+  - {{pluginRef: max-score-picker}}
+"""
+
+
+@dataclass(frozen=True)
+class ReplicaSetOptions:
+    replicas: int = 3
+    sync: bool = True
+    delay_s: float = 0.02  # pick on one replica -> applied on the others
+    config_text: str | None = None  # EndpointPickerConfig; None: the default, with a seeded picker
+    seed: int = 0  # replica i's max-score-picker breaks ties with seed + i (default config only)
+    base_model: str = "meta-llama/Llama-2-7b-hf"
+    scrape_interval_s: float = 0.0  # >0: each replica refreshes its metrics view on its own ticks
+
+
+def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
+    return snapshot_metrics(snap, updated_at=time.monotonic())  # the fleet models staleness itself
+
+
+class VirtualReplica:
+    """One EPP replica: its Scheduler, endpoints (with its own in-flight counts) and sync hub."""
+
+    def __init__(
+        self, name: str, options: ReplicaSetOptions, clock: _Clock, phase_s: float = 0.0, seed: int = 0
+    ) -> None:
+        config = load_config(options.config_text or seeded_default_config(seed))
+        self.name = name
+        self.scheduler = config.scheduler
+        self.base_model = options.base_model
+        self.hub = PrefixSyncHub(prefix_scorers(config.plugins), name, max_age_s=float("inf"), clock=clock)
+        self.endpoints: list[Endpoint] = []
+        self._slot: dict[str, int] = {}
+        self._seen: list[float] = []
+        self._picked: dict[int | str, Endpoint] = {}
+        self._clock = clock
+        self._interval = options.scrape_interval_s
+        self._phase = phase_s
+        self._tick = -1
+
+    def _due(self) -> bool:
+        if self._interval <= 0:
+            return True
+        tick = int((self._clock.now - self._phase) // self._interval)
+        if tick == self._tick:
+            return False
+        self._tick = tick
+        return True
+
+    def _refresh(self, snapshots: Sequence[EndpointSnapshot]) -> None:
+        if len(self.endpoints) != len(snapshots):
+            self.endpoints = [
+                Endpoint(
+                    s.name, ObjectRef("default", s.name), f"10.1.{s.index // 250}.{s.index % 250}", 8000, {}
+                )
+                for s in snapshots
+            ]
+            self._slot = {e.address: i for i, e in enumerate(self.endpoints)}
+            self._seen = [-1.0] * len(snapshots)
+        elif not self._due():
+            return
+        for i, snap in enumerate(snapshots):
+            if snap.updated_at != self._seen[i]:
+                self._seen[i] = snap.updated_at
+                self.endpoints[i].metrics = _metrics(snap)
+
+    def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
+        self._refresh(snapshots)
+        model = request.model or self.base_model
+        sreq = SchedulingRequest(str(request.request_id), model, model, prompt=request.prompt or "")
+        try:
+            result, state = self.scheduler.schedule(sreq, self.endpoints)
+        except SchedulingError:
+            return None
+        self.scheduler.bind(state, sreq, result)
+        picked = result.endpoints[0]
+        picked.in_flight += 1
+        self._picked[request.request_id] = picked
+        return self._slot[picked.address]
+
+    def finished(self, request_id: int | str) -> bool:
+        endpoint = self._picked.pop(request_id, None)
+        if endpoint is None:
+            return False
+        endpoint.in_flight = max(0, endpoint.in_flight - 1)
+        return True
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ReplicaSet:
+    """Round-robin over EPP replicas; optionally syncs their prefix indexes with a delay."""
+
+    def __init__(self, options: ReplicaSetOptions) -> None:
+        if options.replicas < 1:
+            raise ValueError("replicas must be >= 1")
+        self.options = options
+        self.clock = _Clock()
+        n = options.replicas
+        self.replicas = [
+            VirtualReplica(
+                f"replica-{i}", options, self.clock, options.scrape_interval_s * i / n, options.seed + i
+            )
+            for i in range(n)
+        ]
+        self._outboxes: list[list[tuple[int, UpdateQueue]]] = [[] for _ in self.replicas]
+        if options.sync:
+            for i, source in enumerate(self.replicas):
+                for j in range(len(self.replicas)):
+                    if j != i:
+                        queue = UpdateQueue(_UNBOUNDED)
+                        source.hub.add_outbox(queue)
+                        self._outboxes[i].append((j, queue))
+        self._in_transit: list[tuple[float, int, int, Batch]] = []
+        self._order = 0
+        self._next = 0
+        self.delivered = 0
+
+    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        self.clock.now = request.arrival
+        self._deliver(request.arrival)
+        i = self._next
+        self._next = (i + 1) % len(self.replicas)
+        picked = self.replicas[i].pick(request, endpoints)
+        self._ship(i)
+        return picked
+
+    def on_finished(self, result: RequestResult) -> None:
+        for replica in self.replicas:
+            if replica.finished(result.request_id):
+                return
+
+    def _ship(self, source: int) -> None:
+        origin = self.replicas[source].name
+        for target, queue in self._outboxes[source]:
+            if len(queue):
+                updates = queue.take_now(len(queue))
+                self._order += 1
+                due = updates[0].ts + self.options.delay_s
+                heapq.heappush(self._in_transit, (due, self._order, target, Batch(origin, updates)))
+
+    def _deliver(self, now: float) -> None:
+        transit = self._in_transit
+        while transit and transit[0][0] <= now:
+            _, _, target, batch = heapq.heappop(transit)
+            self.delivered += self.replicas[target].hub.apply(batch)
+
+
+@dataclass(frozen=True)
+class SystemPromptWorkload:
+    """N distinct system prompts x M questions each, shuffled, Poisson arrivals."""
+
+    prompts: int = 128  # N
+    questions: int = 20  # M
+    prefix_tokens: int = 2000
+    qps: float = 40.0
+    pods: int = 4
+    seed: int = 1
+    max_model_len: int = 4096
+
+    def requests(self) -> list[SimRequest]:
+        rng = random.Random(self.seed)
+        tok = SimTokenizer()
+        # A distinct tag first, so no two system prompts share a leading block.
+        texts = [f"<sys {g}>" + output_text(g, 0, self.prefix_tokens) for g in range(self.prompts)]
+        hashes = [tuple(block_hashes(tok.encode(t), 16)) for t in texts]
+        order = [g for g in range(self.prompts) for _ in range(self.questions)]
+        rng.shuffle(order)
+        out: list[SimRequest] = []
+        t = 0.0
+        for rid, g in enumerate(order):
+            t += rng.expovariate(self.qps)
+            prompt = texts[g] + f" <q {rid}>" + output_text(rid, 0, SHAREGPT_PROMPT.sample(rng))
+            plen = min(tok.count(prompt), self.max_model_len - 1)
+            output = min(SHAREGPT_OUTPUT.sample(rng), self.max_model_len - plen)
+            out.append(SimRequest(rid, t, plen, output, None, hashes[g], prompt))
+        return out

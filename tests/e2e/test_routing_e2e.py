@@ -1,0 +1,186 @@
+"""Scheduling decisions seen from the client, through the real Envoy: prefix affinity, LoRA
+affinity, shedding under saturation, live config reload."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from inference_gateway.local.stack import LocalStack
+from tests.conftest import make_config_dir, start_stack
+
+pytestmark = pytest.mark.e2e
+
+SERVED = "x-gateway-destination-endpoint-served"
+BASE = "meta-llama/Llama-2-7b-hf"
+
+
+async def post(
+    stack: LocalStack, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{stack.base_url}/completions", json=body, headers=headers or {}) as r,
+    ):
+        return r.status, await r.json(content_type=None), dict(r.headers)
+
+
+async def test_shared_prefix_requests_land_on_the_same_pod(stack: LocalStack) -> None:
+    system = "You are a meticulous assistant for a food-review site. " * 40  # ~2 KB shared prefix
+    served = []
+    for i in range(8):
+        status, _, headers = await post(
+            stack, {"model": BASE, "prompt": f"{system}Question {i}?", "max_tokens": 2}
+        )
+        assert status == 200
+        served.append(headers[SERVED])
+    top, count = Counter(served).most_common(1)[0]
+    assert count >= 7, served  # the first pick is free; every later one follows the cached prefix
+    # A prompt with a different prefix is free to go elsewhere: the scorer is about prefixes, not stickiness.
+    other = [
+        (await post(stack, {"model": BASE, "prompt": f"Unrelated text number {i} " * 30, "max_tokens": 2}))[
+            2
+        ][SERVED]
+        for i in range(6)
+    ]
+    assert set(other) != {top}
+
+
+def lora_fleet(doc: dict[str, Any]) -> None:
+    if doc["kind"] != "LocalFleet":
+        return
+    group = doc["spec"]["pods"][0]
+    group["replicas"] = 2
+    group["simulator"]["loras"] = []
+    with_adapter = {
+        **group,
+        "replicas": 1,
+        "namePrefix": "lora-pod",
+        "simulator": {**group["simulator"], "loras": ["sql-lora"]},
+    }
+    parts = group["addressBase"].split(".")
+    with_adapter["addressBase"] = ".".join([*parts[:2], "240", "1"])
+    doc["spec"]["pods"].append(with_adapter)
+
+
+LORA_CONFIG = """
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: queue-scorer
+- type: kv-cache-utilization-scorer
+- type: lora-affinity-scorer
+- type: max-score-picker
+schedulingProfiles:
+- name: default
+  plugins:
+  - {pluginRef: queue-scorer, weight: 1}
+  - {pluginRef: kv-cache-utilization-scorer, weight: 1}
+  - {pluginRef: lora-affinity-scorer, weight: 3}
+  - {pluginRef: max-score-picker}
+"""
+
+
+async def test_lora_request_prefers_the_pod_with_the_adapter_active(tmp_path: Path) -> None:
+    stack = await start_stack(make_config_dir(tmp_path, lora_fleet), time_scale=1.0, epp_config=LORA_CONFIG)
+    try:
+        lora_pod = next(p for p in stack.pods if p.pod.ref.name.startswith("lora-pod")).addresses[0]
+        async with aiohttp.ClientSession() as s:
+            # Make the adapter active on its pod (vLLM reports adapters of running requests).
+            warm = asyncio.create_task(
+                s.post(
+                    f"http://{lora_pod}/v1/completions",
+                    json={"model": "sql-lora", "prompt": "x", "max_tokens": 2000},
+                )
+            )
+            store = stack.epp.store  # type: ignore[union-attr]
+            for _ in range(400):
+                if "sql-lora" in store.endpoint(lora_pod).metrics.active_adapters:  # type: ignore[union-attr]
+                    break
+                await asyncio.sleep(0.05)
+            assert "sql-lora" in store.endpoint(lora_pod).metrics.active_adapters  # type: ignore[union-attr]
+            served = [
+                (await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2}))
+                for i in range(6)
+            ]
+            warm.cancel()
+        assert [r[0] for r in served] == [200] * 6, [r[1] for r in served]
+        assert {r[2][SERVED] for r in served} == {lora_pod}
+    finally:
+        await stack.stop()
+
+
+def saturating_fleet(doc: dict[str, Any]) -> None:
+    if doc["kind"] == "LocalFleet":
+        group = doc["spec"]["pods"][0]
+        group["replicas"] = 2
+        group["simulator"]["args"] = ["--max-num-seqs", "1"]
+
+
+async def test_sheddable_gets_429_under_saturation_while_critical_is_served(tmp_path: Path) -> None:
+    stack = await start_stack(make_config_dir(tmp_path, saturating_fleet), time_scale=1.0)
+    try:
+        store = stack.epp.store  # type: ignore[union-attr]
+        async with aiohttp.ClientSession() as s:
+            # Saturate every pod directly: one running and six waiting each (queue >= 5).
+            load = [
+                asyncio.create_task(
+                    s.post(
+                        f"http://{a}/v1/completions", json={"model": BASE, "prompt": "x", "max_tokens": 60}
+                    )
+                )
+                for p in stack.pods
+                for a in p.addresses
+                for _ in range(7)
+            ]
+            for _ in range(100):
+                if all(e.metrics.waiting_queue >= 5 for e in store.endpoints()):
+                    break
+                await asyncio.sleep(0.05)
+            shed = await post(stack, {"model": "batch-summaries", "prompt": "summarise", "max_tokens": 2})
+            critical = asyncio.create_task(
+                post(stack, {"model": "food-review", "prompt": "rate", "max_tokens": 2})
+            )
+            assert shed[0] == 429
+            assert shed[1]["error"]["type"] == "rate_limit_error"
+            assert "retry-after" in {k.lower() for k in shed[2]}
+            status, payload, _ = await asyncio.wait_for(critical, 60)
+            assert status == 200, payload  # held by flow control until capacity freed, then served
+            for t in load:
+                t.cancel()
+    finally:
+        await stack.stop()
+
+
+async def test_weight_change_on_disk_applies_live_without_failed_requests(stack: LocalStack) -> None:
+    models = stack.options.config_dir / "models.yaml"
+    docs = list(yaml.safe_load_all(models.read_text()))
+    seen: Counter[str] = Counter()
+    failures = []
+
+    async def traffic(n: int) -> None:
+        for _ in range(n):
+            status, payload, _ = await post(stack, {"model": "food-review", "prompt": "hi", "max_tokens": 1})
+            if status != 200:
+                failures.append(payload)
+            else:
+                seen[payload["model"]] += 1
+
+    running = asyncio.create_task(traffic(40))
+    await asyncio.sleep(0.3)
+    for doc in docs:
+        if doc["metadata"]["name"] == "food-review":
+            doc["spec"]["targetModels"] = [{"name": "food-review-2", "weight": 100}]
+    models.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    await running
+    assert failures == []
+    seen.clear()
+    await asyncio.sleep(1.0)  # the reload applies well within a second
+    await traffic(10)
+    assert seen == Counter({"food-review-2": 10})
