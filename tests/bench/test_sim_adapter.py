@@ -11,7 +11,6 @@ from inference_gateway.bench.sim_adapter import (
     PolicySpec,
     SamplingScheduler,
     make_policy,
-    metrics_from_snapshot,
 )
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 
@@ -26,14 +25,8 @@ def snap(i: int, waiting: int, kv: float, t: float = 1.0) -> EndpointSnapshot:
     )  # fmt: skip
 
 
-def test_snapshot_becomes_endpoint_metrics() -> None:
-    m = metrics_from_snapshot(snap(0, 7, 0.25))
-    assert (m.waiting_queue, m.running_requests, m.kv_cache_usage) == (7, 10, 0.25)
-    assert m.served_models == frozenset({MODEL})
-
-
 def test_gateway_scheduler_avoids_the_loaded_endpoint_and_tracks_in_flight() -> None:
-    policy = GatewayScheduler(None, MODEL)
+    policy = GatewayScheduler(None)
     snaps = [snap(0, 20, 0.9), snap(1, 0, 0.1), snap(2, 20, 0.9)]
     picks = [policy.pick(SimRequest(i, 0.0, 100, 10), snaps) for i in range(5)]
     assert picks == [1] * 5
@@ -47,13 +40,13 @@ def test_gateway_scheduler_avoids_the_loaded_endpoint_and_tracks_in_flight() -> 
 
 def test_reference_policies_by_kind() -> None:
     snaps = [snap(i, 0, 0.0) for i in range(3)]
-    rr = make_policy(PolicySpec(kind="round-robin"), 1, MODEL)
+    rr = make_policy(PolicySpec(kind="round-robin"), 1)
     assert [rr.pick(SimRequest(i, 0.0, 1, 1), snaps) for i in range(4)] == [0, 1, 2, 0]
-    assert isinstance(make_policy(PolicySpec(kind="epp"), 1, MODEL), GatewayScheduler)
+    assert isinstance(make_policy(PolicySpec(kind="epp"), 1), GatewayScheduler)
 
 
 def test_sampler_records_state_and_forwards_completions() -> None:
-    inner = GatewayScheduler(None, MODEL)
+    inner = GatewayScheduler(None)
     sampler = SamplingScheduler(inner, interval_s=1.0)
     snaps = [snap(0, 3, 0.5), snap(1, 0, 0.0)]
     for i, t in enumerate([0.0, 0.5, 1.2]):
@@ -65,7 +58,7 @@ def test_sampler_records_state_and_forwards_completions() -> None:
 
 
 def test_sheddable_requests_are_dropped_only_while_every_endpoint_is_saturated() -> None:
-    policy = GatewayScheduler(None, MODEL)
+    policy = GatewayScheduler(None)
     busy = [snap(0, 50, 0.95), snap(1, 50, 0.95)]
     assert policy.pick(SimRequest(1, 0.0, 10, 2, priority=-1), busy) is None
     assert policy.pick(SimRequest(2, 0.0, 10, 2, priority=0), busy) in (0, 1)
@@ -81,7 +74,7 @@ def test_seeded_pickers_repeat_their_choices() -> None:
     snaps = [snap(i, i % 2, 0.1 * i) for i in range(4)]
 
     def picks(seed: int) -> list[int | None]:
-        policy = GatewayScheduler(best, MODEL, seed)
+        policy = GatewayScheduler(best, seed)
         return [policy.pick(SimRequest(i, 0.0, 10, 2), snaps) for i in range(40)]
 
     assert picks(1) == picks(1)

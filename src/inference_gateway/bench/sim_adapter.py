@@ -1,28 +1,24 @@
 """Routing policies for the virtual-time fleet, including the gateway's real scheduler.
 
-`GatewayScheduler` puts the EPP's own Scheduler (built from an EndpointPickerConfig, exactly
-as the EPP builds it) behind the fleet's `pick(request, snapshots)` protocol: each scrape
-snapshot becomes the EndpointMetrics of a real Endpoint, Sheddable requests are dropped while
-the pool is saturated (the director's rule, with the config's saturation detector), and the
-picked endpoint's in-flight count is kept as the director keeps it. Flow control (queueing
-in the EPP) is not modelled: requests go to the model servers' own queues.
+`GatewayScheduler` is the simulator's `EPPFleetScheduler` (the EPP's own Scheduler, built from
+an EndpointPickerConfig exactly as the EPP builds it, over Endpoints whose metrics come from
+the fleet's scrape snapshots, with in-flight counts kept as the director keeps them) plus the
+director's Sheddable shedding while the pool is saturated. Flow control (queueing in the
+EPP) is not modelled: requests go to the model servers' own queues.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from inference_gateway.api.types import Criticality, ObjectRef
-from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
-from inference_gateway.scheduling.config import DEFAULT_CONFIG, load_config
-from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
+from inference_gateway.scheduling.config import DEFAULT_CONFIG
+from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler, snapshot_metrics
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, Scheduler, SimRequest
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
@@ -31,7 +27,6 @@ from inference_gateway.simulator.schedulers import (
 )
 
 PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
-_METRIC_FIELDS = frozenset(f.name for f in dataclasses.fields(EndpointMetrics))
 
 
 class PolicySpec(BaseModel):
@@ -49,14 +44,14 @@ class PolicySpec(BaseModel):
         return path.read_text()
 
 
-def make_policy(spec: PolicySpec, seed: int, base_model: str, base: Path | None = None) -> Scheduler:
+def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Scheduler:
     if spec.kind == "round-robin":
         return RoundRobinScheduler()
     if spec.kind == "random":
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
-    return GatewayScheduler(spec.config_text(base), base_model, seed)
+    return GatewayScheduler(spec.config_text(base), seed)
 
 
 def seeded_config(config_text: str | None, seed: int) -> str:
@@ -70,87 +65,37 @@ def seeded_config(config_text: str | None, seed: int) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def metrics_from_snapshot(snap: EndpointSnapshot) -> EndpointMetrics:
-    values: dict[str, Any] = {
-        "waiting_queue": snap.waiting_queue,
-        "running_requests": snap.running_requests,
-        "kv_cache_usage": snap.kv_cache_usage,
-        "active_adapters": snap.active_adapters,
-        "waiting_adapters": snap.waiting_adapters,
-        "max_active_adapters": snap.max_active_adapters,
-        "block_size": snap.block_size,
-        "num_gpu_blocks": snap.num_gpu_blocks,
-        "served_models": frozenset({snap.model}),
-        # Plugins compare against time.monotonic(); the fleet already models staleness.
-        "updated_at": time.monotonic(),
-    }
-    return EndpointMetrics(**{k: v for k, v in values.items() if k in _METRIC_FIELDS})
+class GatewayScheduler(EPPFleetScheduler):
+    """The simulator's EPP fleet scheduler, plus what the benchmark needs from the director:
+    seeded pickers, Sheddable requests dropped while the pool is saturated, decision timing."""
 
-
-class GatewayScheduler:
-    """The EPP's Scheduler behind the virtual fleet's Scheduler protocol."""
-
-    def __init__(self, config_text: str | None, base_model: str, seed: int | None = None) -> None:
-        config = load_config(seeded_config(config_text, seed) if seed is not None else config_text)
-        self.scheduler = config.scheduler
-        self.saturation = config.saturation_detector()
-        self.base_model = base_model
+    def __init__(self, config_text: str | None, seed: int | None = None) -> None:
+        super().__init__(seeded_config(config_text, seed) if seed is not None else config_text)
+        self.saturation = self.config.saturation_detector()
         self.shed = 0
-        self.endpoints: list[Endpoint] = []
-        self._index: dict[str, int] = {}
-        self._seen: list[float] = []
-        self._picked: dict[int | str, Endpoint] = {}
         self.decisions = 0
         self.decision_seconds = 0.0
 
-    def _sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
+    def _refresh(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         if len(self.endpoints) != len(snapshots):
-            self.endpoints = [
-                Endpoint(
-                    s.name, ObjectRef("default", s.name), f"10.0.{s.index // 250}.{s.index % 250}", 8000, {}
-                )
-                for s in snapshots
-            ]
-            self._index = {e.address: i for i, e in enumerate(self.endpoints)}
-            self._seen = [-1.0] * len(snapshots)
+            self._build(snapshots)
         for i, snap in enumerate(snapshots):
             if snap.updated_at != self._seen[i]:
                 self._seen[i] = snap.updated_at
-                self.endpoints[i].metrics = metrics_from_snapshot(snap)
+                # Staleness checks compare with time.monotonic(); the fleet models staleness itself.
+                self.endpoints[i].metrics = snapshot_metrics(snap, updated_at=time.monotonic())
 
-    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
-        self._sync(endpoints)
-        model = request.model or self.base_model
-        priority = request.priority
-        sreq = SchedulingRequest(
-            request_id=str(request.request_id),
-            model=model,
-            target_model=model,
-            prompt=request.prompt or "",
-            criticality=Criticality(max(-1, min(1, priority))),
-            priority=priority,
-            body_size=4 * request.prompt_tokens,
-        )
+    def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
         started = time.perf_counter()
-        if sreq.sheddable and self.saturation.is_saturated(self.endpoints):
-            self.shed += 1
-            return None
-        try:
-            result, state = self.scheduler.schedule(sreq, self.endpoints)
-        except SchedulingError:
-            return None
-        self.scheduler.bind(state, sreq, result)
+        if request.priority < 0:
+            self._refresh(snapshots)
+            if self.saturation.is_saturated(self.endpoints):
+                self.shed += 1
+                return None
+        picked = super().pick(request, snapshots)
         self.decision_seconds += time.perf_counter() - started
         self.decisions += 1
-        picked = result.endpoints[0]
-        picked.in_flight += 1
-        self._picked[request.request_id] = picked
-        return self._index[picked.address]
-
-    def on_finished(self, result: RequestResult) -> None:
-        endpoint = self._picked.pop(result.request_id, None)
-        if endpoint is not None:
-            endpoint.in_flight = max(0, endpoint.in_flight - 1)
+        return picked
 
 
 class SamplingScheduler:

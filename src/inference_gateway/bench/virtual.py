@@ -91,7 +91,7 @@ def sim_requests(job: VirtualJob, groups: list[str]) -> Iterator[SimRequest]:
 
 def run_job(job: VirtualJob) -> dict[str, Any]:
     started = time.perf_counter()
-    policy = make_policy(job.spec, job.seed, job.workload.model, job.base_dir)
+    policy = make_policy(job.spec, job.seed, job.base_dir)
     sampler = SamplingScheduler(policy, job.sample_interval_s)
     groups: list[str] = []
     result = run_fleet(
