@@ -27,10 +27,17 @@ _stack_counter = iter(range(1, 200))
 
 def make_config_dir(tmp: Path, edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Copy examples/local into `tmp` with unique addresses/ports; `edit` may change any object."""
-    target_port = free_port()
     subnet = 100 + worker_index() * 8 + next(_stack_counter) % 8
+    return copy_config(EXAMPLES, tmp, subnet, edit)
+
+
+def copy_config(
+    source: Path, tmp: Path, subnet: int, edit: Callable[[dict[str, Any]], None] | None = None
+) -> Path:
+    """Copy a config dir; pods get addresses 127.<subnet>.<group>.N and the pools a free port."""
+    target_port = free_port()
     out = tmp / "config"
-    shutil.copytree(EXAMPLES, out)
+    shutil.copytree(source, out)
     for file in out.glob("*.yaml"):
         docs = [d for d in yaml.safe_load_all(file.read_text()) if d]
         for doc in docs:

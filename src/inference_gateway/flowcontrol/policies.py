@@ -194,28 +194,27 @@ ORDERING_TYPES: dict[str, type[_Named]] = {
 }
 
 
-def resolve_fairness(ref: str, plugins: dict[str, Any] | None = None) -> FairnessPolicy:
-    """A fairness policy by plugin name (from the config's `plugins`) or by type name."""
+def _resolve(ref: str, plugins: dict[str, Any] | None, kind: type, types: dict[str, type[_Named]]) -> Any:
+    """A policy by plugin name (from the config's `plugins`) or by type name."""
     found = (plugins or {}).get(ref)
-    if isinstance(found, FairnessPolicy):
+    if isinstance(found, kind):
         return found
-    cls = FAIRNESS_TYPES.get(ref)
+    cls = types.get(ref)
     if cls is None:
-        raise ValueError(f"unknown fairness policy {ref!r} (known: {', '.join(sorted(FAIRNESS_TYPES))})")
+        label = "fairness" if kind is FairnessPolicy else "ordering"
+        raise ValueError(f"unknown {label} policy {ref!r} (known: {', '.join(sorted(types))})")
     policy = cls(ref)
-    assert isinstance(policy, FairnessPolicy)
+    assert isinstance(policy, kind)
+    return policy
+
+
+def resolve_fairness(ref: str, plugins: dict[str, Any] | None = None) -> FairnessPolicy:
+    policy: FairnessPolicy = _resolve(ref, plugins, FairnessPolicy, FAIRNESS_TYPES)
     return policy
 
 
 def resolve_ordering(ref: str, plugins: dict[str, Any] | None = None) -> OrderingPolicy:
-    found = (plugins or {}).get(ref)
-    if isinstance(found, OrderingPolicy):
-        return found
-    cls = ORDERING_TYPES.get(ref)
-    if cls is None:
-        raise ValueError(f"unknown ordering policy {ref!r} (known: {', '.join(sorted(ORDERING_TYPES))})")
-    policy = cls(ref)
-    assert isinstance(policy, OrderingPolicy)
+    policy: OrderingPolicy = _resolve(ref, plugins, OrderingPolicy, ORDERING_TYPES)
     return policy
 
 
