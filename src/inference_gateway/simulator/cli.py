@@ -27,6 +27,7 @@ from inference_gateway.simulator.schedulers import (
     RoundRobinScheduler,
 )
 from inference_gateway.simulator.server import SimulatedServer
+from inference_gateway.simulator.waiting import SCHEDULING_POLICIES
 from inference_gateway.simulator.workload import SharedPrefixes, sharegpt_like
 
 app = typer.Typer(help="Simulated vLLM model servers (no GPU needed).", no_args_is_help=False)
@@ -63,12 +64,18 @@ def serve(
     fault: Annotated[
         list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
     ] = None,
+    scheduling_policy: Annotated[
+        str,
+        typer.Option(help="fcfs | priority (as vLLM: requests' `priority` field, lower runs first)."),
+    ] = "fcfs",
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     if metrics_flavor not in ("vllm", "sglang", "trtllm"):
         raise typer.BadParameter("metrics-flavor must be vllm, sglang or trtllm")
+    if scheduling_policy not in SCHEDULING_POLICIES:
+        raise typer.BadParameter("must be fcfs or priority", param_hint="--scheduling-policy")
     config = ServerConfig(
         served_model_name=model,
         lora_adapters=list(lora or []),
@@ -87,6 +94,7 @@ def serve(
         name=pod_name,
         kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
         faults=list(fault or []),
+        scheduling_policy=scheduling_policy,  # type: ignore[arg-type]
     )
     try:
         FaultInjector(config.faults)

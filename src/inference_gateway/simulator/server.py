@@ -133,6 +133,7 @@ class SimulatedServer:
             parsed = parse_request(kind, raw, self.tokenizer)
             lora = self._resolve_model(parsed.model)
             out_len, reason = self._output_len(parsed)
+            self._check_priority(parsed.priority)
         except ApiError as err:
             return _error(err)
         fault = self.faults.for_request()
@@ -156,6 +157,7 @@ class SimulatedServer:
             block_hashes=hashes,
             finish_reason=reason,
             kv_transferred=kv,
+            priority=parsed.priority,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))
@@ -220,6 +222,11 @@ class SimulatedServer:
         if model in self.engine.lora.registered:
             return model
         raise ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
+
+    def _check_priority(self, priority: int) -> None:
+        if priority != 0 and self.engine.cfg.scheduling_policy != "priority":
+            # vLLM's own message (its OpenAI server answers 400 to this ValueError)
+            raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.")
 
     def _output_len(self, parsed: ParsedRequest) -> tuple[int, str]:
         max_len = self.engine.cfg.max_model_len

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
+from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
@@ -58,6 +59,7 @@ BUILTIN = (
     ModelServerMetrics,
     CoreMetricsExtractor,
     MetricsDataSource,
+    EnginePriority,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
