@@ -27,10 +27,10 @@ from tests.helpers import make_store
 PAGE = """\
 # HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
 # TYPE DCGM_FI_DEV_GPU_UTIL gauge
-DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-a",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="n1",container="vllm",namespace="default",pod="pod-1"} 90
-DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-b",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="n1",container="vllm",namespace="default",pod="pod-1"} 70
-DCGM_FI_DEV_GPU_UTIL{gpu="2",UUID="GPU-c",device="nvidia2",modelName="NVIDIA H100 80GB HBM3",Hostname="n1"} 0
-DCGM_FI_DEV_GPU_UTIL{gpu="3",UUID="GPU-d",device="nvidia3",Hostname="n1",exported_namespace="default",exported_pod="pod-2"} 10
+DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-a",device="nvidia0",Hostname="n1",namespace="default",pod="pod-1"} 90
+DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-b",device="nvidia1",Hostname="n1",namespace="default",pod="pod-1"} 70
+DCGM_FI_DEV_GPU_UTIL{gpu="2",UUID="GPU-c",device="nvidia2",Hostname="n1"} 0
+DCGM_FI_DEV_GPU_UTIL{gpu="3",UUID="GPU-d",Hostname="n1",exported_namespace="default",exported_pod="pod-2"} 10
 # HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).
 # TYPE DCGM_FI_DEV_FB_USED gauge
 DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-a",namespace="default",pod="pod-1"} 70000

@@ -50,10 +50,9 @@ async def test_requests_avoid_the_pod_with_the_busy_gpu(tmp_path: Path) -> None:
             return float(endpoint.attributes.get(GPU_UTIL, -1.0))
 
         async with aiohttp.ClientSession() as s:
+            long_request = {"model": BASE, "prompt": "x", "max_tokens": 3000}
             load = [
-                asyncio.create_task(
-                    s.post(f"http://{busy}/v1/completions", json={"model": BASE, "prompt": "x", "max_tokens": 3000})
-                )
+                asyncio.create_task(s.post(f"http://{busy}/v1/completions", json=long_request))
                 for _ in range(4)
             ]
             deadline = time.monotonic() + 20
