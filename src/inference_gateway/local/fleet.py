@@ -141,6 +141,8 @@ class SimulatorProcesses:
             str(s.time_scale),
             "--pod-name",
             lp.pod.ref.name,
+            "--pod-namespace",
+            lp.pod.ref.namespace,
         ]
         for lora in s.loras:
             args += ["--lora", lora]

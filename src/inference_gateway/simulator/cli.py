@@ -55,6 +55,7 @@ def serve(
     output_len_sigma: Annotated[float, typer.Option(help="Log-normal sigma (0 = fixed).")] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
     pod_name: Annotated[str | None, typer.Option(help="Name shown in logs and /version.")] = None,
+    pod_namespace: Annotated[str, typer.Option(help="Namespace on the /dcgm/metrics page.")] = "default",
     kv_bandwidth_gb_s: Annotated[
         float, typer.Option(help="P/D: KV transfer bandwidth from prefill pods, GB/s.")
     ] = DEFAULT_KV_BANDWIDTH_GB_S,
@@ -92,6 +93,7 @@ def serve(
         output_len=LengthDistribution(median=output_len_median, sigma=output_len_sigma),
         seed=seed,
         name=pod_name,
+        namespace=pod_namespace,
         kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
         faults=list(fault or []),
         scheduling_policy=scheduling_policy,  # type: ignore[arg-type]

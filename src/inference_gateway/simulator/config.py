@@ -97,6 +97,7 @@ class ServerConfig:
     output_len: LengthDistribution = field(default_factory=LengthDistribution)
     max_tokens_mode: MaxTokensMode = "exact"
     name: str | None = None
+    namespace: str = "default"  # the pod's namespace, as the DCGM page labels it
     # P/D: how this server, as a decode pod, pulls KV caches from prefill pods.
     kv_transfer: KVTransfer = field(default_factory=KVTransfer)
     faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
