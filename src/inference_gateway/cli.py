@@ -223,7 +223,7 @@ def envoy_config(
         written = write_setup(setup, out, load_path(resources) if resources else None)
         for path in written:
             console.print(f"wrote {path}", soft_wrap=True, highlight=False)
-        console.print(f"run: envoy -c {written[0]} --base-id 1", soft_wrap=True, highlight=False)
+        console.print(f"run: envoy -c {written[0]} --use-dynamic-base-id", soft_wrap=True, highlight=False)
     admin = f"127.0.0.1:{admin_port}" if admin_port else "a free port (Envoy's --admin-address-path)"
     console.print(f"Envoy admin: {admin}; gateway: http://{listen_host}:{listen_port}/v1", highlight=False)
     for note in setup.notes:

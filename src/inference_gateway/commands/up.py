@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,11 @@ def build_stack(flags: UpFlags) -> LocalStack:
         keep_workdir=flags.keep,
     )
     stack = LocalStack(options)  # parses every file, so mistakes surface before anything starts
-    ensure_ports_free("127.0.0.1", stack.listen_ports())
+    try:
+        ensure_ports_free("127.0.0.1", stack.listen_ports())
+    except UsageError:
+        shutil.rmtree(stack.workdir, ignore_errors=True)
+        raise
     return stack
 
 
