@@ -331,8 +331,10 @@ def _pool_cluster(name: str, eds_path: str) -> dict[str, Any]:
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
                             "override_host_sources": [
-                                {"header": DESTINATION_HEADER},
+                                # The metadata holds the ordered list (primary, fallbacks);
+                                # the header only the primary, as upstream's protocol.
                                 {"metadata": {"key": "envoy.lb", "path": [{"key": DESTINATION_HEADER}]}},
+                                {"header": DESTINATION_HEADER},
                             ],
                             "fallback_policy": {
                                 "policies": [
