@@ -361,6 +361,7 @@ async def serve(
         options=[
             ("grpc.max_receive_message_length", max_msg),
             ("grpc.max_send_message_length", max_msg),
+            ("grpc.so_reuseport", 0),  # a port already in use is an error, not a silent share
         ]
     )
     pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)

@@ -283,10 +283,13 @@ class Director:
 
     def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
         destination = ",".join(e.address for e in ctx.endpoints)
-        new_body = None
-        if res.target_model != body.get("model"):
+        changed = res.target_model != body.get("model")
+        if changed:
             body["model"] = res.target_model
-            new_body = orjson.dumps(body)
+        if ctx.request is not None and ctx.result is not None:
+            # body plugins, e.g. engine-priority writing the request's priority for vLLM
+            changed = self.scheduler.request_body(ctx.request, ctx.result, body) or changed
+        new_body = orjson.dumps(body) if changed else None
         headers = _destination_headers(ctx.endpoints)
         if ctx.explain and ctx.result is not None:
             explanation = orjson.dumps(ctx.result.explain()).decode()

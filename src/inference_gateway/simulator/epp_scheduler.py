@@ -12,6 +12,7 @@ director counts them. Scheduling, post-pick hooks and plugin state are the produ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
@@ -64,6 +65,9 @@ class EPPFleetScheduler:
         except SchedulingError:
             return None
         self.scheduler.bind(state, req, result)
+        body: dict[str, Any] = {}  # what body plugins (engine-priority) would write upstream
+        if self.scheduler.request_body(req, result, body):
+            request.engine_priority = int(body.get("priority", 0))
         chosen = result.endpoints[0]
         chosen.in_flight += 1
         self._picked[request.request_id] = chosen

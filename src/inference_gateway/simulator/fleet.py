@@ -249,6 +249,7 @@ class Fleet:
                 block_hashes=hashes or (),
                 payload=payload,
                 kv_transferred=kv_transferred,
+                priority=req.engine_priority,
             )
         except ValueError:
             return None

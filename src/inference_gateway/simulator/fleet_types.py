@@ -18,6 +18,9 @@ class SimRequest:
       workload.py); None with `prompt` set means "tokenize the prompt and hash it";
       None without a prompt means the prompt shares nothing.
     prompt: text for schedulers that look at it (prefix-aware ones); optional.
+    priority: the gateway's priority (criticality band or InferenceObjective priority).
+    engine_priority: the `priority` body field the server sees (vLLM: lower runs first);
+      schedulers that pass priority on (the EPP's engine-priority plugin) set it.
     """
 
     request_id: int | str
@@ -28,6 +31,7 @@ class SimRequest:
     block_hashes: Sequence[int] | None = None
     prompt: str | None = None
     priority: int = 0
+    engine_priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)
