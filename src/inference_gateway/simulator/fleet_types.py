@@ -56,6 +56,8 @@ class EndpointSnapshot:
     # Inter-token latency histogram totals, as vllm:inter_token_latency_seconds_{sum,count}.
     itl_sum_seconds: float = 0.0
     itl_count: int = 0
+    # What the node's dcgm-exporter shows: share of the last second the GPU was busy (0..1).
+    gpu_util: float = 0.0
 
 
 @dataclass(slots=True)
