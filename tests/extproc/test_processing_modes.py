@@ -14,7 +14,7 @@ from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mod
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from google.protobuf import struct_pb2
 
-from tests.extproc.test_extproc_protocol import exchange, headers_msg, set_headers, stub  # noqa: F401
+from tests.extproc.test_extproc_protocol import exchange, headers_msg, set_headers
 
 Mode = mode_pb2.ProcessingMode
 DEST = "x-gateway-destination-endpoint"
