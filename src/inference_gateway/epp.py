@@ -20,6 +20,7 @@ from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 from inference_gateway.scheduling.profile import Scheduler
@@ -71,6 +72,7 @@ class EndpointPicker:
             saturation=self.config.saturation_detector(),
             flow=self.flow,
             usage=UsageAccounting(registry),
+            media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
         )
         self.director.observers.append(self.metrics)
         if tracer_provider is not None:

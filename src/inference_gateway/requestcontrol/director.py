@@ -26,10 +26,11 @@ from inference_gateway.flowcontrol import (
     FlowControlRejected,
     FlowRequest,
 )
-from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
+from inference_gateway.requestcontrol.body import parse_body, prompt_and_media, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
 from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
@@ -106,6 +107,7 @@ class Director:
         saturation: SaturationDetector | None = None,
         flow: FlowController | None = None,
         usage: UsageAccounting | None = None,
+        media: MediaTokenEstimator | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -116,6 +118,7 @@ class Director:
         store.on_change(self._on_endpoints_changed)
         self.flow = flow
         self.usage = usage or UsageAccounting()
+        self.media = media or MediaTokenEstimator()
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
@@ -149,17 +152,19 @@ class Director:
         model = requested_model(body)
         res = self.resolver.resolve(model, ctx.headers)
         ctx.resolution = res
+        prompt, media_tokens = prompt_and_media(body, self.media.rule_for(res.target_model))
         request = SchedulingRequest(
             request_id=ctx.request_id,
             model=model,
             target_model=res.target_model,
-            prompt=prompt_text(body),
+            prompt=prompt,
             headers=ctx.headers,
             criticality=res.criticality,
             priority=res.priority,
             body_size=ctx.body_size,
             pool=str(res.view.pool.ref),
             cache_salt=_cache_salt(body),
+            media_tokens=media_tokens,
         )
         ctx.request = request
         candidates = self._candidates(res)
