@@ -22,6 +22,7 @@ from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 from inference_gateway.scheduling.profile import Scheduler
@@ -84,6 +85,7 @@ class EndpointPicker:
                 self.store, strict_models=options.strict_models, default_model=options.default_model
             ),
             subset_filter=options.subset_filter,
+            media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
         )
         self.director.observers.append(self.metrics)
         if tracer_provider is not None:
