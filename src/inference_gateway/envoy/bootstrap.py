@@ -1,9 +1,9 @@
 """Generate the Envoy bootstrap that puts the EPP on the request path.
 
-Routing uses Envoy's override_host load-balancing policy: it reads the EPP's
-`x-gateway-destination-endpoint` header (a primary plus ordered fallbacks), retries walk the
-list, and a request the EPP did not route (FailOpen, GET /v1/models) falls back to round
-robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
+Routing uses Envoy's override_host load-balancing policy: it reads the EPP's ordered list
+(primary plus fallbacks) from the `envoy.lb/x-gateway-destination-endpoint` metadata (the header
+holds the primary alone), retries walk the list, and a request the EPP did not route (FailOpen)
+falls back to round robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
 rewrites whenever the datastore changes, so pods can come and go without restarting Envoy.
 
 With `EnvoyConfig.pools` set (HTTPRoutes to several InferencePools), each pool gets its own
@@ -59,6 +59,9 @@ class EnvoyConfig:
     max_request_headers_kb: int = 60
     max_headers_count: int = 100
     epp_tls: dict[str, str] | None = None  # {"ca": path, "cert": path, "key": path}
+    # Without epp_tls: TLS that trusts any certificate (the EPP's minted one, as upstream's
+    # reference Envoy does), or plaintext for an EPP run with --secure-serving=false.
+    epp_tls_unverified: bool = False
     # False gives the baseline a Kubernetes Service offers: plain round robin, no EPP on the path.
     use_epp: bool = True
     # Multi-pool: one EDS cluster per pool, routes from HTTPRoute rules. Empty: one cluster
@@ -278,6 +281,14 @@ def _epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
             ],
         },
     }
+    if not cfg.epp_tls and cfg.epp_tls_unverified:
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "common_tls_context": {"alpn_protocols": ["h2"], "validation_context": {}},
+            },
+        }
     if cfg.epp_tls:
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
@@ -331,8 +342,10 @@ def _pool_cluster(name: str, eds_path: str) -> dict[str, Any]:
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
                             "override_host_sources": [
-                                {"header": DESTINATION_HEADER},
+                                # The metadata holds the ordered list (primary, fallbacks);
+                                # the header only the primary, as upstream's protocol.
                                 {"metadata": {"key": "envoy.lb", "path": [{"key": DESTINATION_HEADER}]}},
+                                {"header": DESTINATION_HEADER},
                             ],
                             "fallback_policy": {
                                 "policies": [

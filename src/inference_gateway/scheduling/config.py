@@ -78,9 +78,13 @@ class EndpointPickerConfig:
     metric_mappings: MappingRegistry = field(default_factory=MappingRegistry)
     metrics_scheme: str = "http"
     metrics_path: str = "/metrics"
+<<<<<<< HEAD
     feature_gates: frozenset[str] = frozenset()
     detector: SaturationDetector | None = None
     parser: RequestParser | None = None
+=======
+    metrics_insecure_skip_verify: bool = True
+>>>>>>> main
 
     def saturation_detector(self) -> SaturationDetector:
         """The plugin `saturationDetector.pluginRef` names (utilization-detector by default)."""
@@ -287,3 +291,4 @@ def _attach_metrics_plugins(config: EndpointPickerConfig, data_plugins: list[Plu
             config.metric_mappings = plugin.mappings
         elif isinstance(plugin, MetricsDataSource):
             config.metrics_scheme, config.metrics_path = plugin.scheme, plugin.path
+            config.metrics_insecure_skip_verify = plugin.insecure_skip_verify

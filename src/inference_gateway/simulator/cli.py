@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from inference_gateway.media import MediaTokenRule
 from inference_gateway.simulator.config import (
     DEFAULT_KV_BANDWIDTH_GB_S,
     DEFAULT_KV_LATENCY_MS,
@@ -65,6 +66,9 @@ def serve(
     fault: Annotated[
         list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
     ] = None,
+    image_tokens: Annotated[
+        int | None, typer.Option(help="Tokens per image (LLaVA-1.5: 576); default: by resolution (Qwen2-VL).")
+    ] = None,
     scheduling_policy: Annotated[
         str,
         typer.Option(help="fcfs | priority (as vLLM: requests' `priority` field, lower runs first)."),
@@ -97,6 +101,7 @@ def serve(
         kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
         faults=list(fault or []),
         scheduling_policy=scheduling_policy,  # type: ignore[arg-type]
+        media=MediaTokenRule(image_tokens=image_tokens),
     )
     try:
         FaultInjector(config.faults)

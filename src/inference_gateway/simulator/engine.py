@@ -28,6 +28,7 @@ from typing import Any
 import xxhash
 
 from inference_gateway.simulator.config import EngineConfig
+from inference_gateway.simulator.encoder import EncoderCache, MediaSpan
 from inference_gateway.simulator.kv_cache import BlockPool
 from inference_gateway.simulator.lora import LoraManager
 from inference_gateway.simulator.profile import ModelProfile
@@ -42,6 +43,7 @@ class Engine:
         self.profile = profile
         self.pool = BlockPool(config.num_gpu_blocks)
         self.lora = LoraManager(config.max_loras, config.max_cpu_loras)
+        self.encoder = EncoderCache(config.max_num_batched_tokens)
         self.stats = EngineStats()
         self.step_no = 0
         self.waiting = waiting_queue(config.scheduling_policy)
@@ -73,6 +75,7 @@ class Engine:
         payload: Any = None,
         kv_transferred: int = 0,
         priority: int = 0,
+        media: Seq[MediaSpan] = (),
     ) -> Sequence:
         """Queue a request. block_hashes: chain hashes of its shareable leading full blocks.
 
@@ -109,6 +112,7 @@ class Engine:
             priority,
         )
         seq.kv_transferred = kv_transferred
+        seq.media = tuple(media)
         self.waiting.add(seq)
         self.num_waiting += 1
         if lora is not None:
@@ -250,6 +254,9 @@ class Engine:
                 pool.acquire(seq.held)
             seq.nblocks = seq.n_reg = hits
             seq.computed = computed
+            if seq.media:
+                encode = self.encoder.encode(seq.media, computed)
+                load_ms += encode * self.profile.encoder_ms_per_1k_tokens / 1000.0
             if seq.first_scheduled < 0:
                 self._first_admission(seq, hits * bs, computed, now)
             if seq.lora is not None:

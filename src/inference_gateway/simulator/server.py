@@ -133,7 +133,7 @@ class SimulatedServer:
     async def _generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
         raw = await request.read()
         try:
-            parsed = parse_request(kind, raw, self.tokenizer)
+            parsed = parse_request(kind, raw, self.tokenizer, self.config.media)
             lora = self._resolve_model(parsed.model)
             out_len, reason = self._output_len(parsed)
             self._check_priority(parsed.priority)
@@ -161,6 +161,7 @@ class SimulatedServer:
             finish_reason=reason,
             kv_transferred=kv,
             priority=parsed.priority,
+            media=parsed.media,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))
