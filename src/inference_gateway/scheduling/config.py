@@ -78,13 +78,10 @@ class EndpointPickerConfig:
     metric_mappings: MappingRegistry = field(default_factory=MappingRegistry)
     metrics_scheme: str = "http"
     metrics_path: str = "/metrics"
-<<<<<<< HEAD
+    metrics_insecure_skip_verify: bool = True
     feature_gates: frozenset[str] = frozenset()
     detector: SaturationDetector | None = None
     parser: RequestParser | None = None
-=======
-    metrics_insecure_skip_verify: bool = True
->>>>>>> main
 
     def saturation_detector(self) -> SaturationDetector:
         """The plugin `saturationDetector.pluginRef` names (utilization-detector by default)."""
