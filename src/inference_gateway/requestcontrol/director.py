@@ -181,6 +181,7 @@ class Director:
             body_size=ctx.body_size,
             pool=str(res.view.pool.ref),
             cache_salt=_cache_salt(body),
+            messages=body["messages"] if isinstance(body.get("messages"), list) else None,
         )
         ctx.request = request
         candidates = self._in_subset(ctx, self._candidates(res))

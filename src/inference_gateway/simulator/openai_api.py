@@ -36,6 +36,7 @@ class ParsedRequest:
     stream: bool
     include_usage: bool
     priority: int = 0
+    cache_salt: str | None = None
 
 
 def _int_field(body: dict[str, Any], name: str) -> int | None:
@@ -95,6 +96,7 @@ def parse_request(kind: Kind, raw: bytes, tok: SimTokenizer) -> ParsedRequest:
         stream=bool(body.get("stream", False)),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         priority=_priority(body),
+        cache_salt=body.get("cache_salt") if isinstance(body.get("cache_salt"), str) else None,
     )
 
 
