@@ -13,6 +13,7 @@ from rich.table import Table
 
 from inference_gateway.kvevents.hashing import HASH_ALGOS
 from inference_gateway.kvevents.publisher import KVEventsConfig
+from inference_gateway.media import MediaTokenRule
 from inference_gateway.simulator.config import (
     DEFAULT_KV_BANDWIDTH_GB_S,
     DEFAULT_KV_LATENCY_MS,
@@ -67,6 +68,9 @@ def serve(
     fault: Annotated[
         list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
     ] = None,
+    image_tokens: Annotated[
+        int | None, typer.Option(help="Tokens per image (LLaVA-1.5: 576); default: by resolution (Qwen2-VL).")
+    ] = None,
     scheduling_policy: Annotated[
         str,
         typer.Option(help="fcfs | priority (as vLLM: requests' `priority` field, lower runs first)."),
@@ -111,6 +115,7 @@ def serve(
         scheduling_policy=scheduling_policy,  # type: ignore[arg-type]
         kv_events_config=kv_events_config,
         prefix_caching_hash_algo=prefix_caching_hash_algo,
+        media=MediaTokenRule(image_tokens=image_tokens),
     )
     try:
         FaultInjector(config.faults)

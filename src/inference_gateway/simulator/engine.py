@@ -28,6 +28,7 @@ from typing import Any
 import xxhash
 
 from inference_gateway.simulator.config import EngineConfig
+from inference_gateway.simulator.encoder import EncoderCache, MediaSpan
 from inference_gateway.simulator.kv_cache import BlockPool
 from inference_gateway.simulator.kv_events import KVEventLog
 from inference_gateway.simulator.lora import LoraManager
@@ -44,6 +45,7 @@ class Engine:
         self.pool = BlockPool(config.num_gpu_blocks)
         self.kv_events: KVEventLog | None = None
         self.lora = LoraManager(config.max_loras, config.max_cpu_loras)
+        self.encoder = EncoderCache(config.max_num_batched_tokens)
         self.stats = EngineStats()
         self.step_no = 0
         self.waiting = waiting_queue(config.scheduling_policy)
@@ -76,6 +78,7 @@ class Engine:
         kv_transferred: int = 0,
         priority: int = 0,
         token_ids: Seq[int] | None = None,
+        media: Seq[MediaSpan] = (),
     ) -> Sequence:
         """Queue a request. block_hashes: chain hashes of its shareable leading full blocks.
 
@@ -116,6 +119,7 @@ class Engine:
         seq.kv_transferred = kv_transferred
         if self.kv_events is not None:
             seq.token_ids = token_ids
+        seq.media = tuple(media)
         self.waiting.add(seq)
         self.num_waiting += 1
         if lora is not None:
@@ -262,6 +266,9 @@ class Engine:
                 pool.acquire(seq.held)
             seq.nblocks = seq.n_reg = hits
             seq.computed = computed
+            if seq.media:
+                encode = self.encoder.encode(seq.media, computed)
+                load_ms += encode * self.profile.encoder_ms_per_1k_tokens / 1000.0
             if seq.first_scheduled < 0:
                 self._first_admission(seq, hits * bs, computed, now)
             if seq.lora is not None:

@@ -39,6 +39,7 @@ class Sequence:
         "kv_transferred",
         "lora",
         "max_output",
+        "media",
         "n_reg",
         "nblocks",
         "num_tokens",
@@ -69,6 +70,7 @@ class Sequence:
         priority: int = 0,
     ) -> None:
         self.uid = uid
+        self.media: tuple[tuple[int, int, int], ...] = ()  # encoder.MediaSpan per image/audio
         self.priority = priority  # vLLM's request priority: lower runs first (priority policy)
         self.request_id = request_id
         self.arrival = arrival

@@ -159,7 +159,7 @@ class SimulatedServer:
     async def _generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
         raw = await request.read()
         try:
-            parsed = parse_request(kind, raw, self.tokenizer)
+            parsed = parse_request(kind, raw, self.tokenizer, self.config.media)
             lora = self._resolve_model(parsed.model)
             out_len, reason = self._output_len(parsed)
             self._check_priority(parsed.priority)
@@ -191,6 +191,7 @@ class SimulatedServer:
             kv_transferred=kv,
             priority=parsed.priority,
             token_ids=parsed.prompt_ids,
+            media=parsed.media,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))

@@ -17,6 +17,7 @@ from inference_gateway.scheduling.plugins.lora_affinity_filter import LoraAffini
 from inference_gateway.scheduling.plugins.lora_affinity_scorer import LoraAffinityScorer
 from inference_gateway.scheduling.plugins.low_queue_filter import LowQueueFilter
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
@@ -66,6 +67,7 @@ BUILTIN = (
     EnginePriority,
     DcgmDataSource,
     GpuUtilizationScorer,
+    MediaTokenEstimator,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
