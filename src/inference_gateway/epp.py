@@ -21,6 +21,7 @@ from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.interfaces import Service
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.pools import PoolSchedulers
@@ -130,8 +131,14 @@ class EndpointPicker:
             **self.options.scrape_overrides,
         )
 
+    def _services(self) -> list[Service]:
+        plugins = [p for c in (self.config, *self.pool_configs.values()) for p in c.plugins.values()]
+        return [p for p in plugins if isinstance(p, Service)]
+
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        for service in self._services():
+            await service.start()
         if self.dcgm is not None:
             await self.dcgm.start()
         if self.metrics_server is not None:
@@ -168,6 +175,8 @@ class EndpointPicker:
             if side is not None:
                 await side.stop()
         await self.scraper.stop()
+        for service in self._services():
+            await service.stop()
         if self.dcgm is not None:
             await self.dcgm.stop()
 
