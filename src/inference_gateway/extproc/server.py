@@ -18,7 +18,14 @@ from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
+from inference_gateway.envoy.bootstrap import (
+    EXT_PROC_ROLE,
+    OBSERVE_ROLE,
+    RESPONSE_METADATA,
+    ROUTE_OBSERVED_ROLE,
+)
 from inference_gateway.extproc import messages
+from inference_gateway.extproc.observe import ResponseObserver
 from inference_gateway.requestcontrol.director import Director, RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import POOL_HEADER
@@ -41,6 +48,10 @@ class StreamState:
     # it overrides any x-gateway-inference-pool header the client sent.
     route_pool: str | None = None
     passthrough: bool = False  # a body-less request, left to the cluster's own balancing
+    # The response arrives on an observer stream (EnvoyConfig.response_phases "observe"): once
+    # routed, the context is handed to the ResponseObserver, which completes it.
+    observed: bool = False
+    handed_over: bool = False
     # The exchange is over (last response byte seen, or an immediate response sent): the EPP
     # closes the stream itself rather than wait for Envoy to reset it (see Process).
     finished: bool = False
@@ -73,10 +84,10 @@ def _served_address(req: pb.ProcessingRequest) -> str | None:
     return None
 
 
-def _route_pool(context: grpc.aio.ServicerContext | None) -> str | None:
+def _metadata_value(context: grpc.aio.ServicerContext | None, name: str) -> str | None:
     metadata = context.invocation_metadata() if context is not None else None
     for key, value in metadata or ():
-        if key == POOL_HEADER:
+        if key == name:
             return value if isinstance(value, str) else value.decode()
     return None
 
@@ -86,6 +97,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         self.director = director
         self.draining = False
         self._streams: set[StreamState] = set()
+        self.observer = ResponseObserver(director)
 
     def drain(self) -> None:
         """Shutting down: end every stream whose request is already routed with an OK status.
@@ -103,7 +115,15 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        state = StreamState(route_pool=_route_pool(context), task=asyncio.current_task())
+        role = _metadata_value(context, EXT_PROC_ROLE)
+        if role == OBSERVE_ROLE:
+            await self.observer.observe(request_iterator)
+            return
+        state = StreamState(
+            route_pool=_metadata_value(context, POOL_HEADER),
+            task=asyncio.current_task(),
+            observed=role == ROUTE_OBSERVED_ROLE,
+        )
         self._streams.add(state)
         requests = aiter(request_iterator)
         try:
@@ -120,7 +140,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             raise
         finally:
             self._streams.discard(state)
-            if state.ctx is not None:
+            if state.ctx is not None and not state.handed_over:
                 self.director.on_complete(state.ctx)
 
     async def _next(
@@ -207,11 +227,18 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             log.info("request %s rejected: %d %s", state.ctx.request_id, err.status, err.message)
             state.finished = True
             return [messages.immediate_error(err)]
+        if state.observed:
+            self.observer.expect(state.ctx)
+            state.handed_over = True
         body = decision.body if decision.body is not None else bytes(state.body)
         headers = dict(decision.headers)
         if decision.body is not None:
             headers["content-length"] = str(len(body))
-        meta = messages.metadata_struct(decision.metadata)
+        metadata = decision.metadata
+        if state.observed and state.ctx.explanation and state.ctx.headers.get(EXPLAIN_RESPONSE_HEADER):
+            # No response phase here: Envoy adds the header from this metadata.
+            metadata = {**metadata, RESPONSE_METADATA: {"explain": state.ctx.explanation}}
+        meta = messages.metadata_struct(metadata)
         if state.duplex:
             first = messages.continue_headers(headers, clear_route_cache=True, remove=decision.remove_headers)
             first.dynamic_metadata.CopyFrom(meta)

@@ -22,6 +22,7 @@ from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
 from inference_gateway.observability.tls import LocalPKI, mint_local_pki, server_credentials
+from inference_gateway.scheduling.interfaces import ResponseHeaders
 from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,8 @@ class LocalStack:
             self.pki = mint_local_pki(self.workdir / "pki")
             self._epp_credentials = server_credentials(self.pki.server)
         epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
-        self.envoy = EnvoyProcess(
-            self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
-        )
+        config = self._envoy_config(epp.port, response_phases(epp))
+        self.envoy = EnvoyProcess(config, self.workdir, log_level=self.options.envoy_log_level)
         self._publish_endpoints()
         await self.envoy.start([e.address for e in epp.store.endpoints()])
 
@@ -180,7 +180,7 @@ class LocalStack:
         merged.pods += [dataclasses.replace(lp.pod, ready=True) for lp in self.pods]
         return merged
 
-    def _envoy_config(self, epp_port: int) -> EnvoyConfig:
+    def _envoy_config(self, epp_port: int, phases: str = "observe") -> EnvoyConfig:
         modes = {p.endpoint_picker.failure_mode for p in self.resources.pools}
         mode = FailureMode.FAIL_OPEN if modes == {FailureMode.FAIL_OPEN} else FailureMode.FAIL_CLOSE
         tls = None
@@ -200,6 +200,7 @@ class LocalStack:
             epp_host="127.0.0.1",
             pools=self.pool_clusters(),
             rules=tuple(self.rules),
+            response_phases=phases,
         )
         return dataclasses.replace(config, **self.options.envoy_overrides)
 
@@ -225,3 +226,11 @@ class LocalStack:
             await asyncio.Event().wait()
         finally:
             await asyncio.shield(self.stop())
+
+
+def response_phases(epp: EndpointPicker) -> str:
+    """"send" when a plugin adds response headers (session affinity): only a response phase on
+    the critical path can; otherwise the response is observed off it."""
+    configs = [epp.config, *epp.pool_configs.values()]
+    wanted = any(isinstance(p, ResponseHeaders) for c in configs for p in c.plugins.values())
+    return "send" if wanted else "observe"
