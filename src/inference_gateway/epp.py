@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
+from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
@@ -18,6 +19,7 @@ from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 from inference_gateway.scheduling.profile import Scheduler
@@ -74,6 +76,7 @@ class EndpointPicker:
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
         self.scraper = Scraper(self.store, self._scrape_config(), self.config.metric_mappings)
+        self.dcgm = _dcgm_source(self.store, [self.config, *self.pool_configs.values()])
         if self.flow is not None:
             self.scraper.listeners.append(self.flow.notify)
         self.metrics_server = (
@@ -110,6 +113,8 @@ class EndpointPicker:
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        if self.dcgm is not None:
+            await self.dcgm.start()
         if self.metrics_server is not None:
             await self.metrics_server.start()
         if self.health_server is not None:
@@ -139,3 +144,14 @@ class EndpointPicker:
             if side is not None:
                 await side.stop()
         await self.scraper.stop()
+        if self.dcgm is not None:
+            await self.dcgm.stop()
+
+
+def _dcgm_source(store: Datastore, configs: list[EndpointPickerConfig]) -> DcgmSource | None:
+    """One DCGM scraper for the EPP, from the first dcgm-data-source any config declares."""
+    for config in configs:
+        for plugin in config.plugins.values():
+            if isinstance(plugin, DcgmDataSource):
+                return DcgmSource(store, plugin.config)
+    return None

@@ -123,10 +123,12 @@ def _filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
 
 
 def test_observe_keeps_response_phases_off_the_routing_filter() -> None:
-    routing, observer = _filters(EnvoyConfig())
+    routing, observer, responder = _filters(EnvoyConfig())
     mode = routing["typed_config"]["processing_mode"]
     assert (mode["response_header_mode"], mode["response_body_mode"]) == ("SKIP", "NONE")
     assert observer["typed_config"]["observability_mode"] is True
+    # only requests the EPP marks get a response stream on the critical path (rewrites)
+    assert responder["name"] == "envoy.filters.http.composite"
     (sent,) = _filters(EnvoyConfig(response_phases="send"))
     mode = sent["typed_config"]["processing_mode"]
     assert (mode["response_header_mode"], mode["response_body_mode"]) == ("SEND", "STREAMED")
@@ -153,3 +155,11 @@ def test_a_context_whose_observer_never_came_is_completed_after_max_age() -> Non
     observer.expect(old)
     observer.expect(director.new_context({"x-request-id": "new"}))
     assert old.finished and observer.pending == 1
+
+
+async def test_a_rewritten_model_name_still_gets_its_response_stream(gateway: Gateway) -> None:
+    hs = {"x-gateway-model-name-rewrite": "renamed-model"}
+    async with aiohttp.ClientSession() as session, session.post(gateway.url, json=body(), headers=hs) as r:
+        text = await r.read()
+    assert b'"model":"renamed-model"' not in text and f'"model":"{MODEL}"'.encode() in text
+    await wait_for(lambda: gateway.in_flight() == 0 and gateway.epp.extproc.observer.pending == 0)

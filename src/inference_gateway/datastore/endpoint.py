@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from inference_gateway.api.types import ObjectRef
 
@@ -49,6 +50,8 @@ class Endpoint:
     ready: bool = True
     metrics_ok: bool = True
     address: str = ""
+    # Values other sources attach by key (e.g. metrics/dcgm.py's GPU fields); plugins read them by key.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.address = f"{self.ip}:{self.port}"

@@ -1,9 +1,9 @@
 """Generate the Envoy bootstrap that puts the EPP on the request path.
 
-Routing uses Envoy's override_host load-balancing policy: it reads the EPP's
-`x-gateway-destination-endpoint` header (a primary plus ordered fallbacks), retries walk the
-list, and a request the EPP did not route (FailOpen, GET /v1/models) falls back to round
-robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
+Routing uses Envoy's override_host load-balancing policy: it reads the EPP's ordered list
+(primary plus fallbacks) from the `envoy.lb/x-gateway-destination-endpoint` metadata (the header
+holds the primary alone), retries walk the list, and a request the EPP did not route (FailOpen)
+falls back to round robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
 rewrites whenever the datastore changes, so pods can come and go without restarting Envoy.
 
 With `EnvoyConfig.pools` set (HTTPRoutes to several InferencePools), each pool gets its own
@@ -37,6 +37,11 @@ SERVED_HEADER = "x-gateway-destination-endpoint-served"
 EXT_PROC_ROLE = "x-gateway-ext-proc-role"
 OBSERVE_ROLE = "observe"
 ROUTE_OBSERVED_ROLE = "route-observed"
+RESPONSE_ROLE = "response"
+# Set by the EPP on a routed request whose response it must still see and change (model name
+# rewrite): a composite filter then runs a response-only ext_proc for that request alone.
+RESPONSE_PHASES_HEADER = "x-gateway-response-phases"
+RESPONSE_PHASES_SEND = "send"
 OBSERVE_EXT_PROC = "envoy.filters.http.ext_proc/observe"
 # Response headers the EPP decides at routing time travel as dynamic metadata in this namespace,
 # and Envoy adds them (response phases "observe"): {metadata key: response header}.
@@ -113,7 +118,9 @@ def ext_proc_filter(
     # FailOpen pool has the request body BUFFERED instead (bounded by the connection buffer).
     fail_open = (failure_mode or cfg.failure_mode) == FailureMode.FAIL_OPEN
     body_mode = "BUFFERED" if fail_open else "FULL_DUPLEX_STREAMED"
-    observed = cfg.response_phases == "observe"
+    # A FailOpen (BUFFERED) route is answered after its headers, too late to turn the response
+    # phases on for a model-name rewrite, so it keeps them.
+    observed = cfg.response_phases == "observe" and not fail_open
     mode: dict[str, Any] = {
         "request_header_mode": "SEND",
         "response_header_mode": "SKIP" if observed else "SEND",
@@ -137,10 +144,67 @@ def ext_proc_filter(
             "processing_mode": mode,
             "message_timeout": _duration(cfg.message_timeout_s),
             **({} if observed else {"response_attributes": ["upstream.address"]}),
-            **({"metadata_options": {"receiving_namespaces": {"untyped": [RESPONSE_METADATA]}}} if observed else {}),
-            "allow_mode_override": False,
+            # Envoy drops dynamic metadata from an ext_proc server unless its namespace is listed.
+            "metadata_options": {"receiving_namespaces": {"untyped": _metadata_namespaces(observed)}},
+            # Observed: the EPP turns the response phases on for a request whose model name it
+            # rewrites in the response.
+            "allow_mode_override": observed,
         },
     }
+
+
+def response_filter(cfg: EnvoyConfig) -> dict[str, Any]:
+    """Response phases on the critical path for the requests the EPP marks, and no others."""
+    mode = {
+        "request_header_mode": "SKIP",
+        "response_header_mode": "SEND",
+        "request_body_mode": "NONE",
+        "response_body_mode": "STREAMED",
+        "request_trailer_mode": "SKIP",
+        "response_trailer_mode": "SKIP",
+    }
+    ext_proc = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+        "grpc_service": {
+            "envoy_grpc": {"cluster_name": EPP_CLUSTER},
+            "timeout": "10s",
+            "initial_metadata": [{"key": EXT_PROC_ROLE, "value": RESPONSE_ROLE}],
+        },
+        "failure_mode_allow": True,  # the response is already flowing: never fail it here
+        "processing_mode": mode,
+        "message_timeout": _duration(cfg.message_timeout_s),
+        "response_attributes": ["request.id", "upstream.address"],
+    }
+    action = {
+        "name": "response-phases",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.ExecuteFilterAction",
+            "typed_config": {"name": f"{EXT_PROC}/response", "typed_config": ext_proc},
+        },
+    }
+    header_input = {
+        "name": "response-phases-header",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+            "header_name": RESPONSE_PHASES_HEADER,
+        },
+    }
+    matcher = {"input": header_input, "exact_match_map": {"map": {RESPONSE_PHASES_SEND: {"action": action}}}}
+    return {
+        "name": "envoy.filters.http.composite",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            "extension_config": {
+                "name": "composite",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"},
+            },
+            "xds_matcher": {"matcher_tree": matcher},
+        },
+    }
+
+
+def _metadata_namespaces(observed: bool) -> list[str]:
+    return ["envoy.lb", *([RESPONSE_METADATA] if observed else [])]
 
 
 def observe_filter(cfg: EnvoyConfig) -> dict[str, Any]:
@@ -235,7 +299,10 @@ def _virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
 def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     if not cfg.use_epp:
         return []
-    observer = [observe_filter(cfg)] if cfg.response_phases == "observe" else []
+    fail_close = FailureMode.FAIL_CLOSE in {cfg.failure_mode} if not cfg.pools else any(
+        p.failure_mode == FailureMode.FAIL_CLOSE for p in cfg.pools
+    )
+    observer = [observe_filter(cfg), response_filter(cfg)] if cfg.response_phases == "observe" and fail_close else []
     if not cfg.pools:
         return [ext_proc_filter(cfg), *observer]
     # Off unless a route turns it on, so a request no HTTPRoute matches never reaches the EPP.
@@ -298,6 +365,7 @@ def _route_config(cfg: EnvoyConfig) -> dict[str, Any]:
     config: dict[str, Any] = {"name": "inference", "virtual_hosts": _virtual_hosts(cfg)}
     if cfg.use_epp and cfg.response_phases == "observe":
         config["response_headers_to_add"] = _response_headers()
+        config["request_headers_to_remove"] = [RESPONSE_PHASES_HEADER]
     return config
 
 
@@ -413,8 +481,10 @@ def _pool_cluster(name: str, eds_path: str) -> dict[str, Any]:
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
                             "override_host_sources": [
-                                {"header": DESTINATION_HEADER},
+                                # The metadata holds the ordered list (primary, fallbacks);
+                                # the header only the primary, as upstream's protocol.
                                 {"metadata": {"key": "envoy.lb", "path": [{"key": DESTINATION_HEADER}]}},
+                                {"header": DESTINATION_HEADER},
                             ],
                             "fallback_policy": {
                                 "policies": [

@@ -34,11 +34,19 @@ def response_status(msg: pb.HttpHeaders) -> int:
     return int(value) if value and value.isdigit() else 0
 
 
-def upstream_address(req: pb.ProcessingRequest) -> str | None:
+def _attribute(req: pb.ProcessingRequest, name: str) -> str | None:
     attrs = req.attributes.get(EXT_PROC_ATTRIBUTES)
-    if attrs is not None and "upstream.address" in attrs.fields:
-        return attrs.fields["upstream.address"].string_value or None
+    if attrs is not None and name in attrs.fields:
+        return attrs.fields[name].string_value or None
     return None
+
+
+def upstream_address(req: pb.ProcessingRequest) -> str | None:
+    return _attribute(req, "upstream.address")
+
+
+def request_id_attribute(req: pb.ProcessingRequest) -> str | None:
+    return _attribute(req, "request.id")
 
 
 @dataclass
@@ -49,36 +57,43 @@ class ResponseObserver:
     max_age_s: float = 900.0
     sweep_every_s: float = 30.0
     _pending: dict[str, list[RequestContext]] = field(default_factory=dict)
+    # Contexts whose response goes through the EPP after all (model name rewrite): claimed by
+    # the response stream Envoy opens for them.
+    _responding: dict[str, list[RequestContext]] = field(default_factory=dict)
     _last_sweep: float = field(default_factory=time.monotonic)
 
     @property
     def pending(self) -> int:
-        return sum(len(v) for v in self._pending.values())
+        return sum(len(v) for table in (self._pending, self._responding) for v in table.values())
 
-    def expect(self, ctx: RequestContext) -> None:
-        """The routing stream is done with `ctx`: its response will arrive on an observer stream."""
-        self._pending.setdefault(ctx.request_id, []).append(ctx)
+    def expect(self, ctx: RequestContext, responding: bool = False) -> None:
+        """The routing stream is done with `ctx`: its response will arrive on an observer stream
+        (or, `responding`, on a response stream)."""
+        table = self._responding if responding else self._pending
+        table.setdefault(ctx.request_id, []).append(ctx)
         now = time.monotonic()
         if now - self._last_sweep > self.sweep_every_s:
             self._sweep(now)
 
-    def _claim(self, request_id: str | None) -> RequestContext | None:
-        waiting = self._pending.get(request_id) if request_id else None
+    def claim(self, request_id: str | None, responding: bool = False) -> RequestContext | None:
+        table = self._responding if responding else self._pending
+        waiting = table.get(request_id) if request_id else None
         if not waiting:
             return None
         ctx = waiting.pop(0)
         if not waiting:
-            del self._pending[ctx.request_id]
+            del table[ctx.request_id]
         return ctx
 
     def _sweep(self, now: float) -> None:
         self._last_sweep = now
-        for request_id in list(self._pending):
-            for ctx in [c for c in self._pending[request_id] if now - c.started > self.max_age_s]:
-                self._pending[request_id].remove(ctx)
-                self.director.on_complete(ctx)
-            if not self._pending[request_id]:
-                del self._pending[request_id]
+        for table in (self._pending, self._responding):
+            for request_id in list(table):
+                for ctx in [c for c in table[request_id] if now - c.started > self.max_age_s]:
+                    table[request_id].remove(ctx)
+                    self.director.on_complete(ctx)
+                if not table[request_id]:
+                    del table[request_id]
 
     async def observe(self, requests: AsyncIterator[pb.ProcessingRequest]) -> None:
         """Consume one observer stream; Envoy ignores answers in observability mode, so none are sent."""
@@ -98,7 +113,7 @@ class ResponseObserver:
                 elif kind == "response_headers":
                     # Claimed here, not at the request headers: with a BUFFERED body (FailOpen) the
                     # observer's stream can open before the routing stream has decided.
-                    ctx = self._claim(request_id)
+                    ctx = self.claim(request_id)
                     if ctx is not None:
                         msg = req.response_headers
                         served = upstream_address(req)
@@ -106,6 +121,7 @@ class ResponseObserver:
                         if msg.end_of_stream:
                             return
         finally:
-            ctx = ctx or self._claim(request_id)
+            # A response stream that never came (client gone first) leaves its context here too.
+            ctx = ctx or self.claim(request_id) or self.claim(request_id, responding=True)
             if ctx is not None:
                 self.director.on_complete(ctx)

@@ -21,10 +21,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def requested_model(body: dict[str, Any]) -> str:
+def requested_model(body: dict[str, Any]) -> str | None:
+    """The body's model; None when absent (the pool's default model applies, as in vLLM)."""
     model = body.get("model")
     if model is None or model == "":
-        raise GatewayError(400, "request body has no 'model' field", "missing_model")
+        return None
     if not isinstance(model, str):
         raise GatewayError(400, "'model' must be a string", "invalid_model")
     return model

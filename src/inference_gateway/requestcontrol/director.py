@@ -7,6 +7,7 @@ admits the request (flow control), schedules it, and returns the routing decisio
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 EXPLAIN_HEADER = "x-gateway-explain"
 REQUEST_ID_HEADER = "x-request-id"
+DESTINATION_KEY = "x-gateway-destination-endpoint"
+DESTINATION_NAMESPACE = "envoy.lb"
 
 
 @dataclass
@@ -70,6 +73,8 @@ class RequestContext:
     admission: Admission | None = None
     usage_scanner: UsageScanner | None = None
     usage: Usage | None = None
+    # The data plane's endpoint subset hint (envoy.lb.subset_hint); None: the whole pool.
+    subset: tuple[str, ...] | None = None
 
     @property
     def picked(self) -> Endpoint | None:
@@ -106,6 +111,7 @@ class Director:
         saturation: SaturationDetector | None = None,
         flow: FlowController | None = None,
         usage: UsageAccounting | None = None,
+        subset_filter: bool = True,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -116,6 +122,8 @@ class Director:
         store.on_change(self._on_endpoints_changed)
         self.flow = flow
         self.usage = usage or UsageAccounting()
+        self.subset_filter = subset_filter  # honour envoy.lb.subset_hint (upstream's default)
+        self._rng = random.Random()
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
@@ -137,6 +145,20 @@ class Director:
         decision.headers.update(ctx.upstream_headers)
         return decision
 
+    def route_without_body(self, ctx: RequestContext) -> RoutingDecision:
+        """A request Envoy routes before the EPP can see a body (GET /v1/models, body mode NONE):
+        any ready endpoint of the pool, at random, as upstream."""
+        view = self.resolver.pool_for(ctx.headers)
+        ready = [e for e in view.endpoints if e.ready]
+        candidates = self._in_subset(ctx, ready or list(view.endpoints))
+        if not candidates:
+            raise GatewayError(503, f"no endpoints in pool {view.pool.ref}", "no_endpoints")
+        ctx.endpoints = [self._rng.choice(candidates)]
+        address = ctx.endpoints[0].address
+        log.info("request %s without body -> %s", ctx.request_id, address)
+        headers, metadata = _destination_headers(ctx.endpoints), _destination_metadata(ctx.endpoints)
+        return RoutingDecision(address, headers, None, metadata)
+
     async def _route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
         ctx.body_size = len(raw_body)
         if ctx.body_size > self.max_body_bytes:
@@ -146,12 +168,11 @@ class Director:
                 "body_too_large",
             )
         body = parse_body(raw_body)
-        model = requested_model(body)
-        res = self.resolver.resolve(model, ctx.headers)
+        res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
         request = SchedulingRequest(
             request_id=ctx.request_id,
-            model=model,
+            model=res.model,
             target_model=res.target_model,
             prompt=prompt_text(body),
             headers=ctx.headers,
@@ -162,11 +183,12 @@ class Director:
             cache_salt=_cache_salt(body),
         )
         ctx.request = request
-        candidates = self._candidates(res)
+        candidates = self._in_subset(ctx, self._candidates(res))
         if self.flow is None:
             self._shed_if_saturated(request, res)
         elif await self._admit(ctx, res):  # flow control sheds, queues or lets through
-            candidates = self._candidates(res)  # the pool may have changed while it queued
+            # The pool may have changed while it queued.
+            candidates = self._in_subset(ctx, self._candidates(res))
         started = time.perf_counter()
         try:
             result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
@@ -222,6 +244,18 @@ class Director:
             return ready
         return fresh
 
+    def _in_subset(self, ctx: RequestContext, endpoints: Sequence[Endpoint]) -> Sequence[Endpoint]:
+        """Only the endpoints the data plane allows; an empty subset is a 503, as upstream."""
+        if ctx.subset is None:
+            return endpoints
+        allowed = set(ctx.subset)
+        inside = [e for e in endpoints if e.address in allowed]
+        if not inside:
+            raise GatewayError(
+                503, "no eligible endpoint in the data plane's endpoint subset", "no_endpoints_in_subset"
+            )
+        return inside
+
     def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
         """Without flow control: sheddable requests (priority < 0) get 429 while the pool is saturated.
 
@@ -249,11 +283,14 @@ class Director:
 
     def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
         destination = ",".join(e.address for e in ctx.endpoints)
-        new_body = None
-        if res.target_model != res.model:
+        changed = res.target_model != body.get("model")
+        if changed:
             body["model"] = res.target_model
-            new_body = orjson.dumps(body)
-        headers = {"x-gateway-destination-endpoint": destination}
+        if ctx.request is not None and ctx.result is not None:
+            # body plugins, e.g. engine-priority writing the request's priority for vLLM
+            changed = self.scheduler.request_body(ctx.request, ctx.result, body) or changed
+        new_body = orjson.dumps(body) if changed else None
+        headers = _destination_headers(ctx.endpoints)
         if ctx.explain and ctx.result is not None:
             explanation = orjson.dumps(ctx.result.explain()).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
@@ -266,7 +303,7 @@ class Director:
             res.criticality.label,
             destination,
         )
-        metadata = {"envoy.lb": {"x-gateway-destination-endpoint": destination}}
+        metadata = _destination_metadata(ctx.endpoints)
         remove = self._plugin_request_headers(ctx, headers)
         return RoutingDecision(destination, headers, new_body, metadata, remove)
 
@@ -312,6 +349,16 @@ class Director:
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         for observer in self.observers:
             observer.on_complete(ctx)
+
+
+def _destination_headers(endpoints: Sequence[Endpoint]) -> dict[str, str]:
+    """The primary alone: ORIGINAL_DST clusters (upstream's reference Envoy) read one address."""
+    return {DESTINATION_KEY: endpoints[0].address}
+
+
+def _destination_metadata(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """The ordered list (primary, then fallbacks) for override_host and retries."""
+    return {DESTINATION_NAMESPACE: {DESTINATION_KEY: ",".join(e.address for e in endpoints)}}
 
 
 def _cache_salt(body: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ scheduler; every other pool uses the default one. Each scheduler keeps its own p
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.profile import Scheduler
@@ -39,6 +40,11 @@ class PoolSchedulers(Scheduler):
 
     def bind(self, state: CycleState, request: SchedulingRequest, result: SchedulingResult) -> None:
         self.for_pool(request.pool).bind(state, request, result)
+
+    def request_body(
+        self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]
+    ) -> bool:
+        return self.for_pool(request.pool).request_body(request, result, body)
 
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         return self.for_pool(request.pool).response_headers(request, served)

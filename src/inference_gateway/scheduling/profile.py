@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.interfaces import (
@@ -17,6 +18,7 @@ from inference_gateway.scheduling.interfaces import (
     Plugin,
     PostPick,
     ProfileHandler,
+    RequestBody,
     RequestHeaders,
     ResponseHeaders,
     Scorer,
@@ -123,6 +125,7 @@ class Scheduler:
         self._names: Sequence[str] = tuple(profiles)
         everything = _unique([handler, *plugins, *(p for prof in profiles.values() for p in prof.plugins())])
         self._request_plugins = [p for p in everything if isinstance(p, RequestHeaders)]
+        self._body_plugins = [p for p in everything if isinstance(p, RequestBody)]
         self._response_plugins = [p for p in everything if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in everything if isinstance(p, EndpointsChanged)]
 
@@ -145,7 +148,8 @@ class Scheduler:
                 raise SchedulingError(
                     429, "no capacity for sheddable requests; retry later", "pool_saturated"
                 )
-            raise SchedulingError(503, "no endpoint passed the scheduling filters", "no_capacity")
+            # As upstream: a failed scheduling cycle is ResourceExhausted (429).
+            raise SchedulingError(429, "no endpoint passed the scheduling filters", "no_capacity")
         return SchedulingResult(primary, results), state
 
     def bind(self, state: CycleState, request: SchedulingRequest, result: SchedulingResult) -> None:
@@ -161,6 +165,15 @@ class Scheduler:
         for plugin in self._request_plugins:
             headers.update(plugin.request_headers(request, result))
         return headers
+
+    def request_body(
+        self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]
+    ) -> bool:
+        """Let body plugins edit the upstream JSON body in place; True if any changed it."""
+        changed = False
+        for plugin in self._body_plugins:
+            changed = plugin.request_body(request, result, body) or changed
+        return changed
 
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         headers: dict[str, str] = {}

@@ -35,6 +35,7 @@ class ParsedRequest:
     min_tokens: int
     stream: bool
     include_usage: bool
+    priority: int = 0
 
 
 def _int_field(body: dict[str, Any], name: str) -> int | None:
@@ -93,7 +94,18 @@ def parse_request(kind: Kind, raw: bytes, tok: SimTokenizer) -> ParsedRequest:
         min_tokens=_int_field(body, "min_tokens") or 0,
         stream=bool(body.get("stream", False)),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        priority=_priority(body),
     )
+
+
+def _priority(body: dict[str, Any]) -> int:
+    """vLLM's `priority` request field: any integer, lower runs first (priority policy only)."""
+    value = body.get("priority", 0)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(400, "'priority' must be an integer")
+    return value
 
 
 def usage(prompt: int, completion: int, cached: int) -> dict[str, Any]:

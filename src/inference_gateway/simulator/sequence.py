@@ -46,6 +46,7 @@ class Sequence:
         "p_eff",
         "payload",
         "preemptions",
+        "priority",
         "prompt_len",
         "request_id",
         "s0",
@@ -64,8 +65,10 @@ class Sequence:
         hashes: list[int],
         finish_reason: str,
         payload: Any,
+        priority: int = 0,
     ) -> None:
         self.uid = uid
+        self.priority = priority  # vLLM's request priority: lower runs first (priority policy)
         self.request_id = request_id
         self.arrival = arrival
         self.prompt_len = prompt_len
