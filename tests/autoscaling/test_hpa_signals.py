@@ -57,7 +57,7 @@ class Load:
             self._tasks.append(asyncio.create_task(self._client(len(self._tasks))))
 
     async def _client(self, i: int) -> None:
-        body = {"model": BASE, "prompt": f"client {i} says", "max_tokens": 120}
+        body = {"model": BASE, "prompt": f"client {i} says", "max_tokens": 60}
         while True:
             async with self._session.post(f"{self.stack.base_url}/completions", json=body) as r:
                 await r.read()
@@ -76,6 +76,12 @@ def in_flight_per_pod(stack: LocalStack) -> float:
         if s.labels == {"name": POOL, "model_name": BASE}:
             return s.value
     return 0.0
+
+
+def ttft_p90(stack: LocalStack) -> dict[str, float]:
+    page = generate_latest(stack.epp.metrics.registry).decode()  # type: ignore[union-attr]
+    samples = family_samples(page, "inference_pool_time_to_first_token_p90_seconds")
+    return {s.labels["name"]: s.value for s in samples}
 
 
 async def until(condition: Callable[[], bool], limit_s: float = 30.0) -> None:
@@ -110,9 +116,8 @@ async def test_ramp_scales_the_pool_and_the_epp_follows(tmp_path: Path) -> None:
         await until(lambda: in_flight_per_pod(stack) >= 11)
         desired = hpa_desired(1, in_flight_per_pod(stack), TARGET)
         assert desired == 3
-        page = generate_latest(stack.epp.metrics.registry).decode()  # type: ignore[union-attr]
-        (p90,) = family_samples(page, "inference_pool_time_to_first_token_p90_seconds")
-        assert p90.labels == {"name": POOL} and p90.value > 0
+        await until(lambda: bool(ttft_p90(stack)))  # once requests have completed
+        assert set(ttft_p90(stack)) == {POOL} and ttft_p90(stack)[POOL] > 0
         # Scale up to what the HPA asked for: two more pods, while the load runs.
         parts = ip.split(".")
         for k in (1, 2):
@@ -126,15 +131,17 @@ async def test_ramp_scales_the_pool_and_the_epp_follows(tmp_path: Path) -> None:
         await until(lambda: len({p for _, p in load.results[mark:]}) == 3)
         await until(lambda: in_flight_per_pod(stack) == 4)  # 12 in flight over 3 pods
         assert hpa_desired(3, in_flight_per_pod(stack), TARGET) == 3
-        # Scale down by one under load: the pod leaves the pool first, then drains and stops.
-        gone = f"{added[1].host}:{added[1].port}"
+        # Scale down by one under load: the pod leaves the pool first, drains, and gets no new work.
+        leaving = added[1]
         (config_dir / "scaled-2.yaml").unlink()
         await until(lambda: len(store.endpoints()) == 2)
-        await until(lambda: not added[1].engine.has_work())
-        await added.pop().stop()
+        mark = len(load.results)
+        await until(lambda: len(load.results) >= mark + 12 and not leaving.engine.has_work())
+        served_before = sum(leaving.engine.stats.finished.values())
         mark = len(load.results)
         await until(lambda: len(load.results) >= mark + 24)
-        assert gone not in {p for _, p in load.results[mark:]}
+        assert sum(leaving.engine.stats.finished.values()) == served_before
+        assert not leaving.engine.has_work()
         statuses = Counter(s for s, _ in load.results)
         assert set(statuses) == {200}, statuses
     finally:
