@@ -186,6 +186,7 @@ class Director:
             body_size=ctx.body_size,
             pool=str(res.view.pool.ref),
             cache_salt=_cache_salt(body),
+            messages=body["messages"] if isinstance(body.get("messages"), list) else None,
             media_tokens=media_tokens,
         )
         ctx.request = request

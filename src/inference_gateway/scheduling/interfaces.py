@@ -71,6 +71,16 @@ class EndpointsChanged(Plugin, Protocol):
 
 
 @runtime_checkable
+class Service(Plugin, Protocol):
+    """A plugin with background work (e.g. KV-event subscriptions), started and stopped with
+    the EPP."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@runtime_checkable
 class RequestHeaders(Plugin, Protocol):
     """Headers for the request Envoy forwards to the model server, once the result is known
     (upstream's PreRequest plugins). An empty value removes the header, so a client cannot

@@ -30,6 +30,7 @@ from inference_gateway.scheduling.plugins.pd_profile_handler import (
     PdProfileHandler,
     PrefillHeaderHandler,
 )
+from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
@@ -48,6 +49,7 @@ BUILTIN = (
     RunningRequestsScorer,
     LoraAffinityScorer,
     PrefixCacheScorer,
+    PrecisePrefixCacheScorer,
     SessionAffinityScorer,
     CapacityLoadScorer,
     MaxScorePicker,
