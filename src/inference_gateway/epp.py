@@ -48,6 +48,7 @@ class EPPOptions:
     # Upstream flags: honour envoy.lb.subset_hint; 404 unknown models instead of forwarding them;
     # the model of requests without one; scrape settings and metric specs that beat the config.
     subset_filter: bool = True
+    health_checking: bool = False  # grpc.health.v1 on the ext_proc port as well
     strict_models: bool = False
     default_model: str | None = None
     scrape_overrides: dict[str, Any] = field(default_factory=dict)
@@ -149,7 +150,12 @@ class EndpointPicker:
         if self.health_server is not None:
             await self.health_server.start()
         self._server, self.port = await serve(
-            self.director, self.options.host, self.options.grpc_port, credentials, self.extproc
+            self.director,
+            self.options.host,
+            self.options.grpc_port,
+            credentials,
+            self.extproc,
+            health_checking=self.options.health_checking,
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
         if self.prefix_sync is not None:
