@@ -14,6 +14,7 @@ from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
+from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
@@ -47,6 +48,7 @@ class EPPOptions:
     # Upstream flags: honour envoy.lb.subset_hint; 404 unknown models instead of forwarding them;
     # the model of requests without one; scrape settings and metric specs that beat the config.
     subset_filter: bool = True
+    health_checking: bool = False  # grpc.health.v1 on the ext_proc port as well
     strict_models: bool = False
     default_model: str | None = None
     scrape_overrides: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +91,9 @@ class EndpointPicker:
             media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
         )
         self.director.observers.append(self.metrics)
+        self.autoscaling = AutoscalingSignals(self.store)
+        registry.register(self.autoscaling)
+        self.director.observers.append(self.autoscaling)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
         mappings = self.config.metric_mappings.with_default_specs(options.metric_specs)
@@ -145,7 +150,12 @@ class EndpointPicker:
         if self.health_server is not None:
             await self.health_server.start()
         self._server, self.port = await serve(
-            self.director, self.options.host, self.options.grpc_port, credentials, self.extproc
+            self.director,
+            self.options.host,
+            self.options.grpc_port,
+            credentials,
+            self.extproc,
+            health_checking=self.options.health_checking,
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
         if self.prefix_sync is not None:

@@ -47,6 +47,7 @@ class EPPCommand:
     require_client_cert: bool = False
     otlp_endpoint: str | None = None
     subset_filter: bool = True
+    health_checking: bool = False
     strict_models: bool = False
     default_model: str | None = None
     metrics_scheme: str | None = None
@@ -104,6 +105,7 @@ async def run(cmd: EPPCommand) -> None:
         config_text=config_text,
         prefix_sync=_prefix_sync_options(cmd),
         subset_filter=cmd.subset_filter,
+        health_checking=cmd.health_checking,
         strict_models=cmd.strict_models,
         default_model=cmd.default_model,
         scrape_overrides=cmd.scrape_overrides(),
