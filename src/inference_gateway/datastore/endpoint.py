@@ -18,7 +18,9 @@ class EndpointMetrics:
     kv_cache_usage: float = 0.0
     active_adapters: frozenset[str] = frozenset()
     waiting_adapters: frozenset[str] = frozenset()
-    max_active_adapters: int = 0
+    # None: the engine has not reported its adapter slots (vLLM publishes its LoRA info only
+    # once it has served a request), which means "unknown", not "no room".
+    max_active_adapters: int | None = None
     # KV-cache geometry from the engine's cache-info metric; 0 means "not reported".
     block_size: int = 0
     num_gpu_blocks: int = 0
@@ -33,6 +35,12 @@ class EndpointMetrics:
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.monotonic()) - self.updated_at
+
+    def adapter_slot_free(self) -> bool:
+        """Room to bring one more adapter into the batch; True while the engine has not said."""
+        if self.max_active_adapters is None:
+            return True
+        return len(self.active_adapters) + len(self.waiting_adapters) < self.max_active_adapters
 
 
 @dataclass(slots=True, eq=False)

@@ -27,10 +27,11 @@ from inference_gateway.flowcontrol import (
     FlowControlRejected,
     FlowRequest,
 )
-from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
+from inference_gateway.requestcontrol.body import parse_body, prompt_and_media, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
 from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
@@ -63,6 +64,7 @@ class RequestContext:
     queue_seconds: float = 0.0
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
+    first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Extra headers for the client's response (e.g. a session-affinity token), set once the
@@ -111,6 +113,7 @@ class Director:
         saturation: SaturationDetector | None = None,
         flow: FlowController | None = None,
         usage: UsageAccounting | None = None,
+        media: MediaTokenEstimator | None = None,
         subset_filter: bool = True,
     ) -> None:
         self.store = store
@@ -122,6 +125,7 @@ class Director:
         store.on_change(self._on_endpoints_changed)
         self.flow = flow
         self.usage = usage or UsageAccounting()
+        self.media = media or MediaTokenEstimator()
         self.subset_filter = subset_filter  # honour envoy.lb.subset_hint (upstream's default)
         self._rng = random.Random()
 
@@ -170,17 +174,20 @@ class Director:
         body = parse_body(raw_body)
         res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
+        prompt, media_tokens = prompt_and_media(body, self.media.rule_for(res.target_model))
         request = SchedulingRequest(
             request_id=ctx.request_id,
             model=res.model,
             target_model=res.target_model,
-            prompt=prompt_text(body),
+            prompt=prompt,
             headers=ctx.headers,
             criticality=res.criticality,
             priority=res.priority,
             body_size=ctx.body_size,
             pool=str(res.view.pool.ref),
             cache_salt=_cache_salt(body),
+            messages=body["messages"] if isinstance(body.get("messages"), list) else None,
+            media_tokens=media_tokens,
         )
         ctx.request = request
         candidates = self._in_subset(ctx, self._candidates(res))
@@ -325,6 +332,8 @@ class Director:
 
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
+        if chunk and not ctx.response_bytes:
+            ctx.first_byte_at = time.monotonic()
         ctx.response_bytes += len(chunk)
         if ctx.usage_scanner is None:
             ctx.usage_scanner = UsageScanner()

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inference_gateway.media import MediaTokenRule
 from inference_gateway.simulator.profile import ModelProfile
 from inference_gateway.simulator.waiting import SCHEDULING_POLICIES, SchedulingPolicy
 
@@ -98,9 +99,15 @@ class ServerConfig:
     max_tokens_mode: MaxTokensMode = "exact"
     name: str | None = None
     namespace: str = "default"  # the pod's namespace, as the DCGM page labels it
+    # Multimodal: how the served model counts image / audio tokens (inference_gateway.media).
+    media: MediaTokenRule = field(default_factory=MediaTokenRule)
     # P/D: how this server, as a decode pod, pulls KV caches from prefill pods.
     kv_transfer: KVTransfer = field(default_factory=KVTransfer)
     faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
+    # vLLM's --kv-events-config JSON (kvevents/publisher.py); None publishes nothing.
+    kv_events_config: str | None = None
+    # vLLM's --prefix-caching-hash-algo for the published hashes: sha256_cbor | xxhash_cbor.
+    prefix_caching_hash_algo: str = "sha256_cbor"
 
     def resolve(self, profile: ModelProfile) -> EngineConfig:
         """Merge with the profile and check the limits vLLM itself enforces at startup."""

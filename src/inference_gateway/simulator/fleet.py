@@ -255,6 +255,7 @@ class Fleet:
                 payload=payload,
                 kv_transferred=kv_transferred,
                 priority=req.engine_priority,
+                media=req.media,
             )
         except ValueError:
             return None

@@ -32,6 +32,8 @@ class SimRequest:
     prompt: str | None = None
     priority: int = 0
     engine_priority: int = 0
+    # images / audio: (content digest, first placeholder position, tokens), see simulator/encoder.py
+    media: Sequence[tuple[int, int, int]] = ()
 
 
 @dataclass(frozen=True, slots=True)

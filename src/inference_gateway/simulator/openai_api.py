@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 import orjson
 
-from inference_gateway.simulator.tokenizer import SimTokenizer, render_chat
+from inference_gateway.media import MediaTokenRule
+from inference_gateway.simulator.encoder import MediaSpan
+from inference_gateway.simulator.tokenizer import SimTokenizer, encode_chat, has_media, render_chat
+
+DEFAULT_MEDIA_RULE = MediaTokenRule()
 
 Kind = Literal["completion", "chat"]
 
@@ -36,6 +40,8 @@ class ParsedRequest:
     stream: bool
     include_usage: bool
     priority: int = 0
+    cache_salt: str | None = None
+    media: tuple[MediaSpan, ...] = ()  # images / audio in the prompt (chat only)
 
 
 def _int_field(body: dict[str, Any], name: str) -> int | None:
@@ -57,20 +63,28 @@ def _prompt_ids(prompt: Any, tok: SimTokenizer) -> list[int]:
     raise ApiError(400, "'prompt' must be a string, a list with one string, or token ids")
 
 
-def parse_request(kind: Kind, raw: bytes, tok: SimTokenizer) -> ParsedRequest:
+def parse_request(
+    kind: Kind, raw: bytes, tok: SimTokenizer, media_rule: MediaTokenRule = DEFAULT_MEDIA_RULE
+) -> ParsedRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"invalid JSON body: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
+    media: tuple[MediaSpan, ...] = ()
     if kind == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, "'messages' must be a non-empty list")
         if not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "each message must be an object")
-        ids = tok.encode(render_chat(messages, bool(body.get("add_generation_prompt", True))))
+        generation_prompt = bool(body.get("add_generation_prompt", True))
+        if has_media(messages):
+            ids, spans = encode_chat(messages, tok, media_rule, generation_prompt)
+            media = tuple(spans)
+        else:
+            ids = tok.encode(render_chat(messages, generation_prompt))
     else:
         if "prompt" not in body:
             raise ApiError(400, "'prompt' is required")
@@ -95,6 +109,8 @@ def parse_request(kind: Kind, raw: bytes, tok: SimTokenizer) -> ParsedRequest:
         stream=bool(body.get("stream", False)),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         priority=_priority(body),
+        cache_salt=body.get("cache_salt") if isinstance(body.get("cache_salt"), str) else None,
+        media=media,
     )
 
 

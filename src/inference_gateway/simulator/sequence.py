@@ -39,6 +39,7 @@ class Sequence:
         "kv_transferred",
         "lora",
         "max_output",
+        "media",
         "n_reg",
         "nblocks",
         "num_tokens",
@@ -51,6 +52,7 @@ class Sequence:
         "request_id",
         "s0",
         "status",
+        "token_ids",
         "uid",
     )
 
@@ -68,6 +70,7 @@ class Sequence:
         priority: int = 0,
     ) -> None:
         self.uid = uid
+        self.media: tuple[tuple[int, int, int], ...] = ()  # encoder.MediaSpan per image/audio
         self.priority = priority  # vLLM's request priority: lower runs first (priority policy)
         self.request_id = request_id
         self.arrival = arrival
@@ -94,6 +97,7 @@ class Sequence:
         self.preemptions = 0
         # Prompt tokens whose KV a remote prefill pod computed (P/D); lost on preemption.
         self.kv_transferred = 0
+        self.token_ids: Any = None  # prompt token ids, kept only when KV events are published
 
     @property
     def done(self) -> bool:
