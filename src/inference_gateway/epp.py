@@ -14,6 +14,7 @@ from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
+from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
@@ -90,6 +91,9 @@ class EndpointPicker:
             media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
         )
         self.director.observers.append(self.metrics)
+        self.autoscaling = AutoscalingSignals(self.store)
+        registry.register(self.autoscaling)
+        self.director.observers.append(self.autoscaling)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
         mappings = self.config.metric_mappings.with_default_specs(options.metric_specs)
