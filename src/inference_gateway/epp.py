@@ -14,6 +14,7 @@ from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
+from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
@@ -90,6 +91,9 @@ class EndpointPicker:
             media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
         )
         self.director.observers.append(self.metrics)
+        self.autoscaling = AutoscalingSignals(self.store)
+        registry.register(self.autoscaling)
+        self.director.observers.append(self.autoscaling)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
         mappings = self.config.metric_mappings.with_default_specs(options.metric_specs)
@@ -122,14 +126,14 @@ class EndpointPicker:
         return PoolSchedulers(self.config.scheduler, {p: c.scheduler for p, c in self.pool_configs.items()})
 
     def _scrape_config(self) -> ScrapeConfig:
-        return replace(
-            self.options.scrape,
-            path=self.config.metrics_path,
-            scheme=self.config.metrics_scheme,
-            stale_after_s=self.config.saturation.metrics_staleness_s,
-            insecure_skip_verify=self.config.metrics_insecure_skip_verify,
-            **self.options.scrape_overrides,
-        )
+        from_config = {
+            "path": self.config.metrics_path,
+            "scheme": self.config.metrics_scheme,
+            "stale_after_s": self.config.saturation.metrics_staleness_s,
+            "insecure_skip_verify": self.config.metrics_insecure_skip_verify,
+        }
+        # Scrape flags given on the command line win over the config.
+        return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _services(self) -> list[Service]:
         plugins = [p for c in (self.config, *self.pool_configs.values()) for p in c.plugins.values()]
