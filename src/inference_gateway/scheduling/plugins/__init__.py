@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling.plugins.active_request_scorer import ActiveRequestScorer
 from inference_gateway.scheduling.plugins.approx_prefix_cache_producer import ApproxPrefixCacheProducer
 from inference_gateway.scheduling.plugins.by_role_filter import (
@@ -97,6 +98,7 @@ BUILTIN = (
     ByLabelSelector,
     HeaderBasedTestingFilter,
     MediaTokenEstimator,
+    SheddablePreemption,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
