@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
@@ -19,6 +20,7 @@ from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
@@ -89,6 +91,7 @@ class EndpointPicker:
             ),
             subset_filter=options.subset_filter,
             media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
+            preemption=self._preemption(registry),
         )
         self.director.observers.append(self.metrics)
         self.autoscaling = AutoscalingSignals(self.store)
@@ -119,6 +122,12 @@ class EndpointPicker:
         self.extproc = ExtProcServicer(self.director)
         self._server: grpc.aio.Server | None = None
         self.port = 0
+
+    def _preemption(self, registry: CollectorRegistry) -> SheddablePreemption | None:
+        found = next((p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None)
+        if found is not None:
+            found.register_metrics(registry)
+        return found
 
     def _scheduler(self) -> Scheduler:
         if not self.pool_configs:
