@@ -18,6 +18,7 @@ from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
+from inference_gateway.observability.status import StatusBoard
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
@@ -104,8 +105,10 @@ class EndpointPicker:
         self.dcgm = _dcgm_source(self.store, [self.config, *self.pool_configs.values()])
         if self.flow is not None:
             self.scraper.listeners.append(self.flow.notify)
+        self.status = StatusBoard(self.store, self.flow)  # the live page on the metrics port
+        self.director.observers.append(self.status)
         self.metrics_server = (
-            MetricsServer(registry, options.host, options.metrics_port)
+            MetricsServer(registry, options.host, options.metrics_port, self.status.routes())
             if options.metrics_port is not None
             else None
         )
