@@ -7,20 +7,20 @@ from dataclasses import dataclass, field, replace
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
-from inference_gateway.flowcontrol import build_flow_controller
+from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
+from inference_gateway.runtime import PoolRuntime, PoolRuntimes
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
-from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
-from inference_gateway.scheduling.profile import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ class EPPOptions:
     metrics_port: int | None = 9090
     config_text: str | None = None
     # Per-pool EndpointPickerConfig text, keyed by "namespace/name" or pool name; other pools
-    # use config_text. Only scheduling is per pool; flow control and scraping are EPP-wide.
+    # use config_text. Each gets its own PoolRuntime: plugins, saturation, flow control,
+    # scrape mappings and prefix index. The scrape interval and staleness are EPP-wide.
     pool_configs: dict[str, str] = field(default_factory=dict)
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
@@ -50,32 +51,25 @@ class EndpointPicker:
         self.options = options
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
-        self.metrics = EPPMetrics(self.store, plugins=self.config.plugins.values())
-        registry = self.metrics.registry
-        self.flow = build_flow_controller(
-            self.config.sections.get("flowControl"),
-            self.config.saturation_detector(),
-            registry,
-            self.config.plugins,
-        )
-        self.pool_configs = {
-            pool: load_config(text, source=f"EndpointPickerConfig for pool {pool}")
-            for pool, text in options.pool_configs.items()
-        }
+        self.registry = CollectorRegistry()
+        self.runtimes = self._runtimes(options)
+        self.metrics = EPPMetrics(self.store, self.registry, plugins=self.runtimes.plugins().values())
+        registry = self.registry
         self.director = Director(
             self.store,
-            self._scheduler(),
+            self.runtimes,
             max_body_bytes=options.max_body_bytes,
-            saturation=self.config.saturation_detector(),
-            flow=self.flow,
             usage=UsageAccounting(registry),
         )
         self.director.observers.append(self.metrics)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
-        self.scraper = Scraper(self.store, self._scrape_config(), self.config.metric_mappings)
-        if self.flow is not None:
-            self.scraper.listeners.append(self.flow.notify)
+        self.scraper = Scraper(
+            self.store, self._scrape_config(), self.config.metric_mappings, self.runtimes.scrape_target
+        )
+        for runtime in self.runtimes:
+            if runtime.flow is not None:
+                self.scraper.listeners.append(runtime.flow.notify)
         self.metrics_server = (
             MetricsServer(registry, options.host, options.metrics_port)
             if options.metrics_port is not None
@@ -87,7 +81,7 @@ class EndpointPicker:
             else None
         )
         self.prefix_sync = (
-            PrefixSync.for_plugins(self.config.plugins, options.prefix_sync, registry)
+            PrefixSync.for_plugins(self.runtimes.plugins(), options.prefix_sync, registry)
             if options.prefix_sync is not None
             else None
         )
@@ -95,10 +89,23 @@ class EndpointPicker:
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
-    def _scheduler(self) -> Scheduler:
-        if not self.pool_configs:
-            return self.config.scheduler
-        return PoolSchedulers(self.config.scheduler, {p: c.scheduler for p, c in self.pool_configs.items()})
+    def _runtimes(self, options: EPPOptions) -> PoolRuntimes:
+        flow_metrics = FlowControlMetrics(self.registry)
+        default = PoolRuntime(self.config, flow_metrics=flow_metrics)
+        per_pool = {
+            pool: PoolRuntime(
+                load_config(text, source=f"EndpointPickerConfig for pool {pool}"),
+                name=pool,
+                flow_metrics=flow_metrics,
+            )
+            for pool, text in options.pool_configs.items()
+        }
+        return PoolRuntimes(default, per_pool)
+
+    @property
+    def flow(self) -> FlowController | None:
+        """The default pool's flow controller (None when its config disables flow control)."""
+        return self.runtimes.default.flow
 
     def _scrape_config(self) -> ScrapeConfig:
         return replace(
@@ -133,8 +140,7 @@ class EndpointPicker:
         if self._server is not None:
             self.extproc.drain()
             await self._server.stop(grace_s)
-        if self.flow is not None:
-            await self.flow.close()
+        await self.runtimes.close()
         for side in (self.health_server, self.metrics_server):
             if side is not None:
                 await side.stop()

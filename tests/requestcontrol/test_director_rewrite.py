@@ -11,13 +11,18 @@ import pytest
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import REWRITE_HEADER, ModelResolver
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.requestcontrol.fleet import MODELS, make_store
 
 
 def _director(seed: int = 1) -> Director:
     store = make_store(MODELS)
-    return Director(store, load_config().scheduler, resolver=ModelResolver(store, random.Random(seed)))
+    return Director(
+        store,
+        PoolRuntime(load_config(), flow_control=False),
+        resolver=ModelResolver(store, random.Random(seed)),
+    )
 
 
 def _body(model: str) -> bytes:

@@ -15,24 +15,15 @@ from typing import Any, Protocol
 
 import orjson
 
-from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
-from inference_gateway.flowcontrol import (
-    DEFAULT_FLOW_ID,
-    FAIRNESS_HEADER,
-    Admission,
-    FlowController,
-    FlowControlRejected,
-    FlowRequest,
-)
+from inference_gateway.flowcontrol import DEFAULT_FLOW_ID, FAIRNESS_HEADER, Admission
 from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
-from inference_gateway.scheduling.profile import Scheduler
-from inference_gateway.scheduling.saturation import SaturationDetector
-from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
+from inference_gateway.runtime import Decision, PoolRuntime, PoolRuntimes
+from inference_gateway.scheduling.types import SchedulingRequest, SchedulingResult
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +41,11 @@ class RequestContext:
     body_size: int = 0
     resolution: Resolution | None = None
     request: SchedulingRequest | None = None
-    result: SchedulingResult | None = None
-    endpoints: list[Endpoint] = field(default_factory=list)
+    decision: Decision | None = None
     served: Endpoint | None = None
     explain: bool = False
     response_status: int = 0
     explanation: str | None = None
-    scheduling_seconds: float = 0.0
-    queue_seconds: float = 0.0
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
     prompt_tokens: int = 0
@@ -67,13 +55,32 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     finished: bool = False
     flow_id: str = DEFAULT_FLOW_ID
-    admission: Admission | None = None
     usage_scanner: UsageScanner | None = None
     usage: Usage | None = None
 
     @property
+    def result(self) -> SchedulingResult | None:
+        return self.decision.result if self.decision is not None else None
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return self.decision.endpoints if self.decision is not None else []
+
+    @property
     def picked(self) -> Endpoint | None:
-        return self.endpoints[0] if self.endpoints else None
+        return self.decision.endpoints[0] if self.decision is not None else None
+
+    @property
+    def admission(self) -> Admission | None:
+        return self.decision.admission if self.decision is not None else None
+
+    @property
+    def scheduling_seconds(self) -> float:
+        return self.decision.scheduling_seconds if self.decision is not None else 0.0
+
+    @property
+    def queue_seconds(self) -> float:
+        return self.decision.queue_seconds if self.decision is not None else 0.0
 
 
 class RequestObserver(Protocol):
@@ -97,24 +104,22 @@ class RoutingDecision:
 
 
 class Director:
+    """Parses, resolves the pool and asks that pool's runtime for the decision."""
+
     def __init__(
         self,
         store: Datastore,
-        scheduler: Scheduler,
+        runtimes: PoolRuntimes | PoolRuntime,
         resolver: ModelResolver | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
-        saturation: SaturationDetector | None = None,
-        flow: FlowController | None = None,
         usage: UsageAccounting | None = None,
     ) -> None:
         self.store = store
-        self.scheduler = scheduler
+        self.runtimes = runtimes if isinstance(runtimes, PoolRuntimes) else PoolRuntimes(runtimes)
         self.resolver = resolver or ModelResolver(store)
         self.max_body_bytes = max_body_bytes
         self.observers: list[RequestObserver] = []
-        self.saturation = saturation or SaturationDetector()
         store.on_change(self._on_endpoints_changed)
-        self.flow = flow
         self.usage = usage or UsageAccounting()
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
@@ -149,6 +154,7 @@ class Director:
         model = requested_model(body)
         res = self.resolver.resolve(model, ctx.headers)
         ctx.resolution = res
+        pool = str(res.view.pool.ref)
         request = SchedulingRequest(
             request_id=ctx.request_id,
             model=model,
@@ -158,104 +164,44 @@ class Director:
             criticality=res.criticality,
             priority=res.priority,
             body_size=ctx.body_size,
-            pool=str(res.view.pool.ref),
+            pool=pool,
             cache_salt=_cache_salt(body),
         )
         ctx.request = request
-        candidates = self._candidates(res)
-        if self.flow is None:
-            self._shed_if_saturated(request, res)
-        elif await self._admit(ctx, res):  # flow control sheds, queues or lets through
-            candidates = self._candidates(res)  # the pool may have changed while it queued
-        started = time.perf_counter()
-        try:
-            result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
-        except SchedulingError as exc:
-            raise GatewayError(exc.status, str(exc), exc.code) from None
-        ctx.scheduling_seconds = time.perf_counter() - started
-        self.scheduler.bind(state, request, result)
-        ctx.result = result
-        ctx.endpoints = result.endpoints
-        self.usage.started(ctx.endpoints[0])
-        return self._decision(ctx, body, res)
-
-    # --- flow control -------------------------------------------------------
-    async def _admit(self, ctx: RequestContext, res: Resolution) -> bool:
-        """Wait for flow control to let the request through; True if it had to queue."""
-        assert self.flow is not None
-        ref = res.view.pool.ref
-        flow_request = FlowRequest(
-            request_id=ctx.request_id,
-            priority=res.priority,
-            flow_id=ctx.flow_id,
-            byte_size=ctx.body_size,
-            pool=str(ref),
-            model=res.model,
-            target_model=res.target_model,
-        )
-        try:
-            ctx.admission = await self.flow.admit(flow_request, lambda: self._live_candidates(ref))
-        except FlowControlRejected as exc:
-            raise GatewayError(exc.status, exc.message, exc.code, dict(exc.headers)) from None
-        if not ctx.admission.queued:
-            return False
-        res.view = self.store.pool(ref) or res.view
-        return True
-
-    def _live_candidates(self, ref: ObjectRef) -> list[Endpoint]:
-        view = self.store.pool(ref)
-        if view is None:
-            return []
-        ready = [e for e in view.endpoints if e.ready]
-        return [e for e in ready if e.metrics_ok] or ready
+        self._candidates(res)  # 503 at once when the pool has no ready endpoint
+        runtime = self.runtimes.for_pool(pool)
+        ctx.decision = await runtime.decide(request, lambda: self._candidates(res), explain=ctx.explain)
+        return self._routing(ctx, body, res)
 
     def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
-        endpoints = res.view.endpoints
+        """Ready endpoints with fresh metrics, or every ready one when none is fresh."""
+        view = self.store.pool(res.view.pool.ref) or res.view  # it may have changed while queued
+        res.view = view
+        endpoints = view.endpoints
         if all(e.ready and e.metrics_ok for e in endpoints):
             return endpoints  # the common case: no per-request copy
         ready = [e for e in endpoints if e.ready]
         fresh = [e for e in ready if e.metrics_ok]
         if not ready:
-            raise GatewayError(503, f"no ready endpoints in pool {res.view.pool.ref}", "no_endpoints")
+            raise GatewayError(503, f"no ready endpoints in pool {view.pool.ref}", "no_endpoints")
         if not fresh:
-            log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", res.view.pool.ref)
+            log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", view.pool.ref)
             return ready
         return fresh
 
-    def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
-        """Without flow control: sheddable requests (priority < 0) get 429 while the pool is saturated.
-
-        Standard and Critical requests are never shed here. Stale or failing metrics count as
-        saturated, as upstream does.
-        """
-        if not request.sheddable:
-            return
-        if self.saturation.is_saturated(e for e in res.view.endpoints if e.ready):
-            log.info(
-                "request %s shed: pool %s saturated, priority %d",
-                request.request_id,
-                res.view.pool.ref,
-                request.priority,
-            )
-            raise GatewayError(
-                429,
-                f"InferencePool {res.view.pool.ref} is saturated; sheddable request dropped. Retry later.",
-                "pool_saturated",
-                {"retry-after": "1"},
-            )
-
     def _on_endpoints_changed(self) -> None:
-        self.scheduler.endpoints_changed({e.address for e in self.store.endpoints()})
+        self.runtimes.datastore_changed(self.store)
 
-    def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
-        destination = ",".join(e.address for e in ctx.endpoints)
+    def _routing(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
+        decision = ctx.decision
+        assert decision is not None
+        destination = ",".join(e.address for e in decision.endpoints)
         new_body = None
         if res.target_model != res.model:
             body["model"] = res.target_model
             new_body = orjson.dumps(body)
-        headers = {"x-gateway-destination-endpoint": destination}
-        if ctx.explain and ctx.result is not None:
-            explanation = orjson.dumps(ctx.result.explain()).decode()
+        if ctx.explain:
+            explanation = orjson.dumps(decision.explain()).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
             ctx.explanation = explanation
         log.info(
@@ -266,25 +212,16 @@ class Director:
             res.criticality.label,
             destination,
         )
+        headers = {"x-gateway-destination-endpoint": destination, **decision.set_headers}
         metadata = {"envoy.lb": {"x-gateway-destination-endpoint": destination}}
-        remove = self._plugin_request_headers(ctx, headers)
-        return RoutingDecision(destination, headers, new_body, metadata, remove)
-
-    def _plugin_request_headers(self, ctx: RequestContext, headers: dict[str, str]) -> tuple[str, ...]:
-        """Scheduling plugins' upstream headers (e.g. the P/D prefill endpoint) go into `headers`;
-        the names they left empty come back as headers to remove."""
-        if ctx.request is None or ctx.result is None:
-            return ()
-        extra = self.scheduler.request_headers(ctx.request, ctx.result)
-        headers.update((k, v) for k, v in extra.items() if v)
-        return tuple(k for k, v in extra.items() if not v)
+        return RoutingDecision(destination, headers, new_body, metadata, decision.strip_headers)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
         ctx.response_status = status
         if served:
             ctx.served = self.store.endpoint(served) or ctx.picked
-        if ctx.served is not None and ctx.request is not None:
-            ctx.response_headers = self.scheduler.response_headers(ctx.request, ctx.served)
+        if ctx.served is not None and ctx.decision is not None:
+            ctx.response_headers = ctx.decision.response_headers(ctx.served)
 
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
@@ -301,10 +238,8 @@ class Director:
             return
         ctx.finished = True
         res = ctx.resolution
-        if ctx.picked is not None and res is not None:
-            self.usage.finished(ctx.picked)
-        if ctx.admission is not None:
-            ctx.admission.release()
+        if ctx.decision is not None:
+            ctx.decision.complete()
         if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
             ctx.usage = ctx.usage_scanner.usage
             ctx.prompt_tokens = ctx.usage.prompt_tokens

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
@@ -41,6 +42,7 @@ def snapshot_metrics(snap: EndpointSnapshot, updated_at: float | None = None) ->
 class EPPFleetScheduler:
     def __init__(self, config_text: str | None = None, pool: str = "sim/pool") -> None:
         self.config: EndpointPickerConfig = load_config(config_text)
+        self.runtime = PoolRuntime(self.config)
         self.scheduler = self.config.scheduler
         self.pool = pool
         self.endpoints: list[Endpoint] = []
@@ -91,4 +93,4 @@ class EPPFleetScheduler:
         ]
         self._seen = [-1.0] * len(snapshots)
         self._index = {e.address: i for i, e in enumerate(self.endpoints)}
-        self.scheduler.endpoints_changed(set(self._index))
+        self.runtime.endpoints_changed(set(self._index))
