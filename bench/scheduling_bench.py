@@ -3,7 +3,8 @@
     PYTHONPATH=src python bench/scheduling_bench.py [--quick]
 
 Prints medians on one core: a default-profile decision (queue 2, kv-cache 2, prefix-cache 3,
-max-score picker) for 10/100/1000 endpoints, prefix hashing of a 220 KB prompt, and parsing a
+max-score picker) for 10/100/1000 endpoints, prefix hashing of a 220 KB prompt, the prefix
+index lookup of that prompt held by 1 and by 100 endpoints, and parsing a
 large vLLM /metrics page with the family-targeted parser vs a full prometheus_client parse.
 """
 
@@ -25,7 +26,7 @@ from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
 from inference_gateway.metrics.extract import metrics_from_page
 from inference_gateway.metrics.mappings import MappingRegistry
 from inference_gateway.scheduling.config import load_config
-from inference_gateway.scheduling.prefix_index import hash_prompt
+from inference_gateway.scheduling.prefix_index import PrefixIndex, hash_prompt
 from inference_gateway.scheduling.types import SchedulingRequest
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -91,6 +92,15 @@ def bench_decision(n: int, iterations: int) -> tuple[float, float]:
     return median_us(decide, iterations), median_us(decide_and_bind, iterations)
 
 
+def bench_prefix_match(prompt: str, holders: int, iterations: int) -> float:
+    """Median index lookup for a prompt whose every block is held by `holders` endpoints."""
+    hashes = hash_prompt(prompt, MODEL, 64, 256)
+    index = PrefixIndex(31250)
+    for i in range(holders):
+        index.add(hashes, f"10.0.0.{i}:8000")
+    return median_us(lambda: index.match(hashes), iterations)
+
+
 def vllm_metrics_page(engines: int = 4, models: int = 2) -> str:
     """A large vLLM v1-style page: gauges, counters and many histograms per engine/model."""
     out: list[str] = []
@@ -152,6 +162,13 @@ def main() -> None:
     table.add_row(
         "prefix hashing, 220 KB prompt", f"{hash_us:.1f} us", "64-char blocks, 256 max -> 256 hashes"
     )
+    for holders in (1, 100):
+        match_us = bench_prefix_match(prompt, holders, 5000 // scale)
+        table.add_row(
+            f"prefix match, 220 KB prompt held by {holders} pod(s)",
+            f"{match_us:.1f} us",
+            "index lookup of 256 blocks",
+        )
 
     mapping = MappingRegistry().default
     for engines, models in ((1, 1), (4, 2)):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from inference_gateway.api.errors import ManifestError
 from inference_gateway.bench.cli import bench_app
+from inference_gateway.commands.errors import UsageError, ensure_ports_free
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -48,67 +50,43 @@ def up(
     ] = Path("examples/local"),
     port: Annotated[int | None, typer.Option(help="Gateway listen port (default from LocalFleet)")] = None,
     epp_port: Annotated[int | None, typer.Option(help="EPP gRPC port (default from LocalFleet)")] = None,
-    metrics_port: Annotated[int | None, typer.Option(help="EPP Prometheus port (default 9090)")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="EPP /metrics and status page port (default from LocalFleet, 9090)")
+    ] = None,
     health_port: Annotated[int | None, typer.Option(help="EPP gRPC health port (default 9003)")] = None,
     epp_config: Annotated[Path | None, typer.Option(help="EndpointPickerConfig YAML")] = None,
     time_scale: Annotated[float | None, typer.Option(help="Simulator time scale (0.1 = 10x faster)")] = None,
     tls: Annotated[
         bool, typer.Option(help="mTLS between Envoy and the EPP (certificates minted per run)")
     ] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the work dir (Envoy config and log, certificates) after exit")
+    ] = False,
     log_level: LogLevel = "info",
 ) -> None:
     """Run simulated model servers, the EPP and a real Envoy on loopback until Ctrl-C."""
-    from inference_gateway.local.stack import LocalStack, StackOptions
+    from inference_gateway.commands.up import UpFlags, run_up
 
     setup_logging(log_level)
-    try:
-        stack = LocalStack(
-            StackOptions(
-                config_dir=config,
-                gateway_port=port,
-                epp_port=epp_port,
-                time_scale=time_scale,
-                epp_config=epp_config.read_text() if epp_config else None,
-            )
-        )
-    except (ManifestError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-    async def start() -> None:
-        await stack.start()
-        models = sorted({m.model_name for m in stack.resources.models})
-        console.print(
-            f"\n[green]inference-gateway is up.[/green] OpenAI base URL: [bold]{stack.base_url}[/bold]"
-        )
-        console.print(f"  pods: {', '.join(a for p in stack.pods for a in p.addresses)}")
-        console.print(f"  models: {', '.join(models)}")
-        example = models[0] if models else "MODEL"
-        console.print(
-            f"  try: curl -s {stack.base_url}/completions -H 'content-type: application/json' "
-            f'-d \'{{"model": "{example}", "prompt": "Hello", "max_tokens": 20}}\''
-        )
-        console.print("  Ctrl-C to stop.\n")
-
-    asyncio.run(_run_until_signalled(start, stack.stop))
-    console.print("stopped; all child processes are gone.")
+    flags = UpFlags(config, port, epp_port, metrics_port, health_port, epp_config, time_scale, tls, keep)
+    run_up(flags, console)
 
 
 @app.command()
-def validate(path: Annotated[Path, typer.Argument(help="YAML file or directory")]) -> None:
-    """Check manifests and print every error with file, object and field."""
-    from inference_gateway.local.stack import load_directory
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="YAML files or directories (searched recursively)")],
+) -> None:
+    """Check manifests with the EPP's own loader; print every error as file:line:column."""
+    from inference_gateway.commands.validate import validate_paths
 
-    try:
-        resources, _ = load_directory(path)
-    except ManifestError as exc:
-        console.print(f"[red]invalid:[/red] {exc}")
-        raise typer.Exit(1) from None
-    r = resources
-    console.print(
-        f"ok: {len(r.pools)} pools, {len(r.models)} models, {len(r.objectives)} objectives, "
-        f"{len(r.rewrites)} rewrites, {len(r.pods)} pods"
-    )
+    problems, summary = validate_paths(paths)
+    for line in problems:
+        typer.echo(line)
+    for line in summary:
+        console.print(line, soft_wrap=True, highlight=False)
+    if problems:
+        console.print(f"[red]invalid:[/red] {len(problems)} error(s)")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -135,6 +113,12 @@ def epp(
         str | None, typer.Option(help="Headless Service name:port listing peer replicas")
     ] = None,
     prefix_sync_redis_url: Annotated[str | None, typer.Option(help="Share prefix state via Redis")] = None,
+    envoy_eds: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep Envoy's endpoint files in this folder in sync with --resources (envoy-config)"
+        ),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the Endpoint Picker for your own Envoy (see `envoy-config`), fed by Kubernetes or files."""
@@ -164,36 +148,111 @@ def epp(
         prefix_sync_peers=tuple(prefix_sync_peer or ()),
         prefix_sync_peers_dns=prefix_sync_peers_dns,
         prefix_sync_redis_url=prefix_sync_redis_url,
+        envoy_eds=envoy_eds,
     )
     try:
         cmd.validate()
-        asyncio.run(run(cmd))
-    except (ValueError, ManifestError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        ensure_ports_free(
+            host,
+            {
+                "--grpc-port": grpc_port,
+                "--grpc-health-port": grpc_health_port,
+                "--metrics-port": metrics_port,
+            },
+        )
+    except (ValueError, UsageError) as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
+    asyncio.run(run(cmd))
 
 
 @app.command("envoy-config")
 def envoy_config(
+    resources: Annotated[
+        Path | None, typer.Option(help="The EPP's resources folder: pools, pods (endpoints), HTTPRoutes")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write envoy.yaml and xds/ endpoint files here (default: print)")
+    ] = None,
     epp_host: Annotated[str, typer.Option(help="Where Envoy reaches the EPP")] = "127.0.0.1",
     epp_port: Annotated[int, typer.Option(help="EPP gRPC port")] = 9002,
+    listen_host: Annotated[str, typer.Option(help="Gateway listen address (0.0.0.0: all)")] = "127.0.0.1",
     listen_port: Annotated[int, typer.Option(help="Gateway listen port")] = 8081,
-    eds_path: Annotated[str, typer.Option(help="File-based EDS resource with the pool's endpoints")] = (
-        "/etc/envoy/eds.yaml"
-    ),
-    fail_open: Annotated[bool, typer.Option(help="FailOpen instead of FailClose")] = False,
+    admin_port: Annotated[int, typer.Option(help="Envoy admin port on 127.0.0.1 (0: any free)")] = 9901,
+    eds_path: Annotated[
+        str, typer.Option(help="Endpoint (EDS) file the bootstrap reads, when printing (--out sets it)")
+    ] = "/etc/envoy/xds/eds.yaml",
+    fail_open: Annotated[
+        bool | None, typer.Option("--fail-open/--fail-close", help="Default: the pools' failureMode")
+    ] = None,
+    round_robin: Annotated[
+        bool, typer.Option(help="No EPP: plain round robin (the baseline to compare against)")
+    ] = False,
+    tls: Annotated[bool, typer.Option(help="mTLS to the EPP; mints certificates into --out/pki")] = False,
+    tls_ca: Annotated[Path | None, typer.Option(help="CA that signed the EPP's certificate")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Envoy's client certificate")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Envoy's client key")] = None,
+    tls_sni: Annotated[str, typer.Option(help="Name the EPP's certificate is for")] = "localhost",
 ) -> None:
-    """Print an Envoy bootstrap that puts the EPP on the request path (for your own Envoy)."""
-    import yaml
+    """Write (or print) an Envoy setup that puts the EPP on the request path (docs/own-envoy.md)."""
+    from inference_gateway.commands.envoy_setup import EnvoySetupFlags, build_setup, dump, write_setup
 
-    from inference_gateway.api.types import FailureMode
-    from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap
-
-    mode = FailureMode.FAIL_OPEN if fail_open else FailureMode.FAIL_CLOSE
-    cfg = EnvoyConfig(
-        listen_port=listen_port, epp_host=epp_host, epp_port=epp_port, eds_path=eds_path, failure_mode=mode
+    flags = EnvoySetupFlags(
+        listen_host,
+        listen_port,
+        admin_port,
+        epp_host,
+        epp_port,
+        eds_path,
+        fail_open,
+        round_robin,
+        resources,
+        out,
+        tls,
+        tls_ca,
+        tls_cert,
+        tls_key,
+        tls_sni,
     )
-    typer.echo(yaml.safe_dump(bootstrap(cfg), sort_keys=False))
+    setup = build_setup(flags)
+    if out is None:
+        typer.echo(dump(setup.config))
+    else:
+        from inference_gateway.api.manifests import load_path
+
+        written = write_setup(setup, out, load_path(resources) if resources else None)
+        for path in written:
+            console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+        console.print(f"run: envoy -c {written[0]} --use-dynamic-base-id", soft_wrap=True, highlight=False)
+    admin = f"127.0.0.1:{admin_port}" if admin_port else "a free port (Envoy's --admin-address-path)"
+    console.print(f"Envoy admin: {admin}; gateway: http://{listen_host}:{listen_port}/v1", highlight=False)
+    for note in setup.notes:
+        console.print(note, soft_wrap=True, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from inference_gateway import __version__
+
+        typer.echo(f"inference-gateway {__version__}")
+        raise typer.Exit()
+
+
+@dataclass
+class RunFlags:
+    debug: bool = False
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks for errors")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version")
+    ] = False,
+) -> None:
+    if isinstance(ctx.obj, RunFlags):
+        ctx.obj.debug = debug
 
 
 def _mount_optional() -> None:
@@ -209,7 +268,17 @@ app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:
-    app()
+    flags = RunFlags()
+    try:
+        app(obj=flags)
+    except Exception as exc:  # user mistakes and runtime failures: one line, unless --debug
+        if flags.debug:
+            raise
+        from inference_gateway.commands.errors import one_line
+
+        console.print(f"[red]error:[/red] {one_line(exc)}", soft_wrap=True, highlight=False)
+        console.print("(run with --debug for the traceback)", style="dim")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
+from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
@@ -20,6 +21,7 @@ from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.runtime import PoolRuntime, PoolRuntimes
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class EndpointPicker:
         self.scraper = Scraper(
             self.store, self._scrape_config(), self.config.metric_mappings, self.runtimes.scrape_target
         )
+        self.dcgm = _dcgm_source(self.store, [runtime.config for runtime in self.runtimes])
         for runtime in self.runtimes:
             if runtime.flow is not None:
                 self.scraper.listeners.append(runtime.flow.notify)
@@ -117,6 +120,8 @@ class EndpointPicker:
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        if self.dcgm is not None:
+            await self.dcgm.start()
         if self.metrics_server is not None:
             await self.metrics_server.start()
         if self.health_server is not None:
@@ -145,3 +150,14 @@ class EndpointPicker:
             if side is not None:
                 await side.stop()
         await self.scraper.stop()
+        if self.dcgm is not None:
+            await self.dcgm.stop()
+
+
+def _dcgm_source(store: Datastore, configs: list[EndpointPickerConfig]) -> DcgmSource | None:
+    """One DCGM scraper for the EPP, from the first dcgm-data-source any config declares."""
+    for config in configs:
+        for plugin in config.plugins.values():
+            if isinstance(plugin, DcgmDataSource):
+                return DcgmSource(store, plugin.config)
+    return None

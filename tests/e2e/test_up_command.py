@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
             str(port),
             "--epp-port",
             str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--health-port",
+            str(free_port()),
             "--time-scale",
             "0.05",
             "--log-level",
@@ -89,6 +94,10 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out.decode()
         assert b"Traceback" not in out
+        # The work dir (Envoy's config and log) goes away without --keep.
+        workdir = re.search(rb"log (\S+)/envoy\.log", out)
+        assert workdir is not None, out.decode()
+        assert not Path(workdir.group(1).decode()).exists()
         time.sleep(0.2)
         assert [p for p in children if alive(p)] == []
     finally:

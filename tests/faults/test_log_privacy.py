@@ -31,7 +31,7 @@ async def test_prompts_never_reach_info_logs(tmp_path: Path, caplog: pytest.LogC
             (chat_url, chat, {}),
             (chat_url, chat | {"stream": True}, {}),
             (url, {"model": "no-such-model", "prompt": marker}, {}),  # 404
-            (url, {"prompt": marker}, {}),  # 400: no model
+            (url, {"model": 7, "prompt": marker}, {}),  # 400: model not a string
             (url, b'{"model": "%s", "prompt": "%s' % (MODEL.encode(), marker.encode()), {}),  # bad JSON
             (url, orjson.dumps({"model": MODEL, "prompt": marker * 2_000_000}), {}),  # 413
         ]

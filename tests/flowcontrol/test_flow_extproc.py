@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 import orjson
 from envoy.config.core.v3 import base_pb2
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
@@ -15,6 +16,8 @@ from inference_gateway.extproc.server import serve
 from inference_gateway.flowcontrol import QueueOutcome
 
 from .test_flow_director import datastore, director
+
+BUFFERED = pb.ProtocolConfiguration(request_body_mode=mode_pb2.ProcessingMode.BUFFERED)
 
 
 def request_messages(model: str) -> list[pb.ProcessingRequest]:
@@ -28,7 +31,7 @@ def request_messages(model: str) -> list[pb.ProcessingRequest]:
     )
     body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]})
     return [
-        pb.ProcessingRequest(request_headers=headers),
+        pb.ProcessingRequest(request_headers=headers, protocol_config=BUFFERED),
         pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True)),
     ]
 

@@ -53,14 +53,15 @@ async def test_rejected_request_is_an_error_span_and_counted() -> None:
     director, exporter, metrics = director_with_observers()
     ctx = director.new_context({})
     try:
-        await director.route(ctx, b'{"model": "nope"}')
+        await director.route(ctx, b'{"model": 7}')
     except GatewayError as err:
-        assert err.status == 404
+        assert err.status == 400
     (span,) = exporter.get_finished_spans()
     assert span.status.status_code.name == "ERROR"
-    assert span.attributes["http.response.status_code"] == 404
+    assert span.attributes["http.response.status_code"] == 400
     text = generate_latest(metrics.registry).decode()
-    assert 'inference_objective_request_error_total{error_code="model_not_found"' in text
+    # Upstream's error_code values (pkg/common/error), so its dashboards and alerts match.
+    assert 'inference_objective_request_error_total{error_code="BadRequest"' in text
 
 
 async def test_metrics_use_upstream_names_and_track_requests() -> None:

@@ -74,10 +74,60 @@ async def test_unsplit_model_body_passes_unchanged() -> None:
     assert decision.body is None  # Envoy forwards the original bytes
 
 
-async def test_unknown_model_is_refused_with_404() -> None:
+async def test_unknown_model_is_forwarded_with_default_priority() -> None:
+    """As upstream: an adapter no InferenceModel names goes to the pool; the server decides."""
     director = _director()
     for endpoint in director.store.endpoints():
         endpoint.metrics.updated_at = 1.0
+    ctx = director.new_context({})
+    decision = await director.route(ctx, _body("runtime-adapter"))
+    assert decision.body is None
+    assert ctx.resolution is not None and ctx.resolution.priority == 0
+    assert ctx.resolution.target_model == "runtime-adapter"
+
+
+async def test_strict_models_refuses_unknown_model_with_404() -> None:
+    store = make_store(MODELS)
+    for endpoint in store.endpoints():
+        endpoint.metrics.updated_at = 1.0
+    director = Director(
+        store,
+        PoolRuntime(load_config(), flow_control=False),
+        resolver=ModelResolver(store, strict_models=True),
+    )
     with pytest.raises(GatewayError) as info:
         await director.route(director.new_context({}), _body("nope"))
-    assert info.value.status == 404
+    assert info.value.status == 404 and info.value.code == "model_not_found"
+
+
+def _no_model_body() -> bytes:
+    return orjson.dumps({"prompt": "Hello", "max_tokens": 5})
+
+
+async def test_request_without_model_gets_the_pools_single_served_model() -> None:
+    director = _director()
+    for endpoint in director.store.endpoints():
+        endpoint.metrics.served_models = frozenset({"base"})
+    ctx = director.new_context({})
+    decision = await director.route(ctx, _no_model_body())
+    assert orjson.loads(decision.body or b"{}")["model"] == "base"
+    assert ctx.resolution is not None and ctx.resolution.model == "base"
+
+
+async def test_request_without_model_uses_the_configured_default() -> None:
+    store = make_store(MODELS)
+    resolver = ModelResolver(store, random.Random(1), default_model="food-review")
+    director = Director(store, PoolRuntime(load_config(), flow_control=False), resolver=resolver)
+    for endpoint in store.endpoints():
+        endpoint.metrics.served_models = frozenset({"a", "b"})
+    decision = await director.route(director.new_context({}), _no_model_body())
+    assert orjson.loads(decision.body or b"{}")["model"].startswith("food-review-v")
+
+
+async def test_request_without_model_is_400_when_the_pool_serves_several() -> None:
+    director = _director()
+    for endpoint in director.store.endpoints():
+        endpoint.metrics.served_models = frozenset({"a", "b"})
+    with pytest.raises(GatewayError) as info:
+        await director.route(director.new_context({}), _no_model_body())
+    assert info.value.status == 400 and info.value.code == "missing_model"

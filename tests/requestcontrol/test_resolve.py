@@ -144,13 +144,14 @@ def test_base_model_served_by_the_pool_passes_through_as_standard() -> None:
     assert (resolution.criticality, resolution.priority) == (Criticality.STANDARD, 0)
 
 
-def test_unknown_model_is_a_404_json_error() -> None:
+def test_unknown_model_is_a_404_json_error_in_strict_mode() -> None:
     store = make_store(MODELS)
     for endpoint in store.endpoints():
         endpoint.metrics.served_models = frozenset({"base"})
         endpoint.metrics.updated_at = 1.0
+    assert ModelResolver(store).resolve("gpt-17", {}).target_model == "gpt-17"  # forwarded by default
     with pytest.raises(GatewayError) as info:
-        ModelResolver(store).resolve("gpt-17", {})
+        ModelResolver(store, strict_models=True).resolve("gpt-17", {})
     assert info.value.status == 404
     error = orjson.loads(info.value.body())["error"]
     assert error["code"] == "model_not_found"

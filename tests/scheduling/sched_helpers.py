@@ -30,7 +30,7 @@ def endpoint(
     kv: float = 0.0,
     active: Iterable[str] = (),
     queued_adapters: Iterable[str] = (),
-    max_lora: int = 0,
+    max_lora: int | None = None,
     block_size: int = 0,
     num_blocks: int = 0,
     port: int = 8000,

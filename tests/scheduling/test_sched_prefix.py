@@ -117,3 +117,30 @@ def test_prefix_scorer_rejects_bad_parameters() -> None:
         PrefixCacheScorer(parameters={"blockSize": "big"})
     with pytest.raises(ValueError, match="lruCapacityPerServer"):
         PrefixCacheScorer(parameters={"lruCapacityPerServer": 0})
+
+
+def test_index_match_stops_at_each_servers_first_missing_block() -> None:
+    index = PrefixIndex(100)
+    index.add([1, 3, 4], "gap")  # lacks block 2: only block 1 is a usable prefix
+    index.add([1, 2, 3, 4], "full")
+    index.add([2, 3, 4], "tail")  # holds later blocks but not the first
+    assert index.match([1, 2, 3, 4]) == {"gap": 1, "full": 4}
+
+
+def test_index_match_after_eviction_of_a_middle_block() -> None:
+    index = PrefixIndex(3)
+    index.add([1, 2, 3], "a")
+    index.add([1, 3], "a")  # refresh 1 and 3, so 2 is the oldest
+    index.add([9], "a")  # evicts 2
+    assert index.match([1, 2, 3]) == {"a": 1}
+
+
+def test_index_reuses_slots_of_removed_servers() -> None:
+    index = PrefixIndex(10)
+    for i in range(5):
+        index.add([1, 2], f"s{i}")
+    index.remove_server("s1")
+    index.remove_server("s3")
+    index.add([1], "new")
+    assert index.match([1, 2]) == {"s0": 2, "s2": 2, "s4": 2, "new": 1}
+    assert sorted(index.servers()) == ["new", "s0", "s2", "s4"]

@@ -51,6 +51,13 @@ def test_lora_affinity_scorer_tiers() -> None:
     assert scores == [1.0, 0.8, 0.6, 0.0]
 
 
+def test_lora_affinity_scorer_treats_unreported_slots_as_unknown_not_full() -> None:
+    """A fresh or restarted vLLM has no lora_requests_info sample until its first request."""
+    eps = [endpoint("warm", max_lora=1), endpoint("fresh"), endpoint("no-slots", max_lora=0)]
+    scores = LoraAffinityScorer().score(CycleState(), request(model="sql-lora"), eps)
+    assert scores == [0.8, 0.8, 0.0]
+
+
 def test_session_affinity_scores_the_endpoint_named_by_the_header() -> None:
     a, b = endpoint("a", ip="10.0.0.1"), endpoint("b", ip="10.0.0.2")
     scorer = SessionAffinityScorer()

@@ -109,6 +109,19 @@ async def test_lora_requests_info_reports_running_and_waiting_adapters(
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def test_lora_requests_info_appears_only_after_the_first_engine_step(
+    make_server: ServerFactory,
+) -> None:
+    """As vLLM: the LoRA state is recorded from engine steps, so a fresh server has no series."""
+    server = await make_server(time_scale=0.01, lora_adapters=["a"])
+    samples, _ = await _scrape(server)
+    assert not samples.get("vllm:lora_requests_info")
+    tasks = await _start_streams(server, [{"model": "a", "prompt": "x", "max_tokens": 2}])
+    await asyncio.gather(*tasks)
+    samples, _ = await _scrape(server)
+    assert {s[0]["max_lora"] for s in samples["vllm:lora_requests_info"]} == {"1"}
+
+
 @pytest.mark.parametrize(
     ("flavor", "path", "running", "waiting", "usage"),
     [

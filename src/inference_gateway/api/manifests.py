@@ -206,6 +206,8 @@ def yaml_documents(text: str, source: str) -> Iterator[Document]:
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.scanner.ScannerError) and exc.context_mark is not None:
+        mark = exc.context_mark  # detected on a later token; the context is where the mistake is
     if isinstance(exc, yaml.reader.ReaderError):
         return f"invalid YAML at character {exc.position}: {exc.reason} (code point {exc.character:#x})"
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

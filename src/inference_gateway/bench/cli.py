@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import orjson
 import typer
 from rich.console import Console
-
-if TYPE_CHECKING:
-    from inference_gateway.bench.workloads import WorkloadSpec
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: EPP vs round robin, gateway overhead.")
 console = Console(stderr=True)
@@ -89,38 +86,47 @@ def load(
     model: Annotated[str, typer.Option()] = "meta-llama/Llama-2-7b-hf",
     arrival: Annotated[str, typer.Option(help="poisson | constant")] = "poisson",
     seed: Annotated[int, typer.Option()] = 1,
-    output: Annotated[Path | None, typer.Option("--out", help="Write the summary JSON here")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Write the results JSON here (also on Ctrl-C)")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a latency/throughput PNG here")] = None,
+    give_up_after: Annotated[
+        float, typer.Option(help="Stop when the target refuses connections this many seconds")
+    ] = 10.0,
 ) -> None:
-    """Drive any OpenAI-compatible endpoint and print the run summary."""
+    """Drive any OpenAI-compatible endpoint: live progress, then a table of results."""
+    from inference_gateway.bench.live import (
+        UNITS,
+        LoadSettings,
+        plot_run,
+        result_table,
+        rounded,
+        run_load,
+        summary_line,
+    )
     from inference_gateway.bench.workloads import WorkloadSpec
 
+    if dataset is not None and not dataset.is_file():
+        console.print(f"[red]error:[/red] {dataset}: no such file (--dataset)", highlight=False)
+        raise typer.Exit(2)
+    if arrival not in ("poisson", "constant"):
+        console.print(f"[red]error:[/red] --arrival must be poisson or constant, not {arrival!r}")
+        raise typer.Exit(2)
     kind = "dataset" if dataset else workload
     spec = WorkloadSpec.model_validate({"kind": kind, "model": model, "dataset": dataset})
-    row = asyncio.run(_load(url, qps, duration, concurrency, spec, arrival, seed))
-    text = orjson.dumps(row, option=orjson.OPT_INDENT_2)
+    settings = LoadSettings(url, spec, qps, duration, concurrency, arrival, seed, give_up_after)  # type: ignore[arg-type]
+    row = asyncio.run(run_load(settings, console))
+    console.print()
+    results = Console()
+    results.print(summary_line(row), soft_wrap=True, highlight=False)
+    results.print(result_table(row))
+    if row["interrupted"]:
+        console.print("interrupted: the table covers the requests that finished before Ctrl-C")
     if output:
-        output.write_bytes(text)
-    print(text.decode())
-
-
-async def _load(
-    url: str, qps: float, duration: float, concurrency: int, spec: WorkloadSpec, arrival: str, seed: int
-) -> dict[str, Any]:
-    import time
-
-    from inference_gateway.bench.client import run_workload
-    from inference_gateway.bench.loadgen import ClientOptions, LoadGenerator
-    from inference_gateway.bench.stats import outcomes_from_records, summarize
-    from inference_gateway.bench.workloads import generate
-
-    if concurrency <= 0:
-        row = await run_workload(url, spec, qps, duration, seed, arrival=arrival)  # type: ignore[arg-type]
-        row.pop("e2e_s", None)
-        return {"url": url, "workload": spec.kind, **row}
-    started = time.perf_counter()
-    async with LoadGenerator(ClientOptions(url)) as gen:
-        records = await gen.closed_loop(generate(spec, 10**9, seed), concurrency, duration)
-    span = time.perf_counter() - started
-    return summarize(
-        outcomes_from_records(records), span, url=url, concurrency=concurrency, workload=spec.kind
-    )
+        output.write_bytes(orjson.dumps({**rounded(row), "units": UNITS}, option=orjson.OPT_INDENT_2))
+        console.print(f"results: {output}", highlight=False)
+    if plot and row["ok"]:
+        console.print(f"plot: {plot_run(row, plot)}", highlight=False)
+    if row["stopped"]:
+        console.print(f"[red]stopped:[/red] {row['stopped']} at {url}; is it running?", highlight=False)
+        raise typer.Exit(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -21,6 +21,8 @@ import orjson
 from inference_gateway.bench.workloads import BenchRequest
 
 SERVED_HEADER = "x-gateway-destination-endpoint-served"
+
+Gate = Callable[[], Awaitable[bool]]
 
 
 @dataclass(slots=True)
@@ -81,8 +83,11 @@ class LoadGenerator:
         self,
         schedule: Iterable[tuple[float, BenchRequest]],
         on_done: Callable[[RequestRecord], None] | None = None,
+        before_send: Gate | None = None,
     ) -> list[RequestRecord]:
-        """Send each (offset, request) at its offset; wait for all; records in send order."""
+        """Send each (offset, request) at its offset; wait for all; records in send order.
+
+        `before_send` may delay a send (backoff) or end the run early by returning False."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         tasks: list[asyncio.Task[RequestRecord]] = []
@@ -90,6 +95,8 @@ class LoadGenerator:
             delay = t0 + offset - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if before_send is not None and not await before_send():
+                break
             record = RequestRecord(request.index, request.group, offset)
             tasks.append(asyncio.create_task(self._send(request, record, t0, on_done)))
         return list(await asyncio.gather(*tasks))
@@ -100,6 +107,7 @@ class LoadGenerator:
         concurrency: int,
         duration_s: float,
         on_done: Callable[[RequestRecord], None] | None = None,
+        before_send: Gate | None = None,
     ) -> list[RequestRecord]:
         """`concurrency` users send back to back until `duration_s` or the requests run out."""
         loop = asyncio.get_running_loop()
@@ -109,6 +117,8 @@ class LoadGenerator:
 
         async def user() -> None:
             while loop.time() - t0 < duration_s:
+                if before_send is not None and not await before_send():
+                    return
                 request = next(source, None)
                 if request is None:
                     return

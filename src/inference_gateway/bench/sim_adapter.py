@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from inference_gateway.scheduling.config import DEFAULT_CONFIG
-from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler, snapshot_metrics
+from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler, attach_gpu, snapshot_metrics
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, Scheduler, SimRequest
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
@@ -83,7 +83,9 @@ class GatewayScheduler(EPPFleetScheduler):
             if snap.updated_at != self._seen[i]:
                 self._seen[i] = snap.updated_at
                 # Staleness checks compare with time.monotonic(); the fleet models staleness itself.
-                self.endpoints[i].metrics = snapshot_metrics(snap, updated_at=time.monotonic())
+                wall = time.monotonic()
+                self.endpoints[i].metrics = snapshot_metrics(snap, updated_at=wall)
+                attach_gpu(self.endpoints[i], snap, wall)
 
     def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
         started = time.perf_counter()

@@ -41,10 +41,13 @@ class EPPCommand:
     prefix_sync_peers: tuple[str, ...] = ()
     prefix_sync_peers_dns: str | None = None
     prefix_sync_redis_url: str | None = None
+    envoy_eds: Path | None = None  # folder of Envoy EDS files to keep in sync (files mode)
 
     def validate(self) -> None:
         if (self.pool_name is None) == (self.resources is None):
             raise ValueError("give either --pool-name (Kubernetes) or --resources DIR (files), not both")
+        if self.envoy_eds is not None and self.resources is None:
+            raise ValueError("--envoy-eds needs --resources DIR (in Kubernetes, Envoy reads the pods itself)")
 
 
 async def run(cmd: EPPCommand) -> None:
@@ -108,6 +111,10 @@ async def _start_source(cmd: EPPCommand, epp: EndpointPicker):  # type: ignore[n
         from inference_gateway.sources.files import FileSource
 
         files = FileSource(epp.store, cmd.resources)
+        if cmd.envoy_eds is not None:
+            from inference_gateway.commands.envoy_setup import EndpointFileWriter
+
+            epp.store.on_change(EndpointFileWriter(epp.store, cmd.envoy_eds).write)
         await files.start()
         epp.store.synced = True
         return files

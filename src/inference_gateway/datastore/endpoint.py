@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from inference_gateway.api.types import ObjectRef
 
@@ -17,7 +18,9 @@ class EndpointMetrics:
     kv_cache_usage: float = 0.0
     active_adapters: frozenset[str] = frozenset()
     waiting_adapters: frozenset[str] = frozenset()
-    max_active_adapters: int = 0
+    # None: the engine has not reported its adapter slots (vLLM publishes its LoRA info only
+    # once it has served a request), which means "unknown", not "no room".
+    max_active_adapters: int | None = None
     # KV-cache geometry from the engine's cache-info metric; 0 means "not reported".
     block_size: int = 0
     num_gpu_blocks: int = 0
@@ -32,6 +35,12 @@ class EndpointMetrics:
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.monotonic()) - self.updated_at
+
+    def adapter_slot_free(self) -> bool:
+        """Room to bring one more adapter into the batch; True while the engine has not said."""
+        if self.max_active_adapters is None:
+            return True
+        return len(self.active_adapters) + len(self.waiting_adapters) < self.max_active_adapters
 
 
 @dataclass(slots=True, eq=False)
@@ -49,6 +58,8 @@ class Endpoint:
     ready: bool = True
     metrics_ok: bool = True
     address: str = ""
+    # Values other sources attach by key (e.g. metrics/dcgm.py's GPU fields); plugins read them by key.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.address = f"{self.ip}:{self.port}"

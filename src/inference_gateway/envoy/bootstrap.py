@@ -1,9 +1,9 @@
 """Generate the Envoy bootstrap that puts the EPP on the request path.
 
-Routing uses Envoy's override_host load-balancing policy: it reads the EPP's
-`x-gateway-destination-endpoint` header (a primary plus ordered fallbacks), retries walk the
-list, and a request the EPP did not route (FailOpen, GET /v1/models) falls back to round
-robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
+Routing uses Envoy's override_host load-balancing policy: it reads the EPP's ordered list
+(primary plus fallbacks) from the `envoy.lb/x-gateway-destination-endpoint` metadata (the header
+holds the primary alone), retries walk the list, and a request the EPP did not route (FailOpen)
+falls back to round robin. The pool's endpoints reach Envoy through a file-based EDS resource that the gateway
 rewrites whenever the datastore changes, so pods can come and go without restarting Envoy.
 
 With `EnvoyConfig.pools` set (HTTPRoutes to several InferencePools), each pool gets its own
@@ -331,8 +331,10 @@ def _pool_cluster(name: str, eds_path: str) -> dict[str, Any]:
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
                             "override_host_sources": [
-                                {"header": DESTINATION_HEADER},
+                                # The metadata holds the ordered list (primary, fallbacks);
+                                # the header only the primary, as upstream's protocol.
                                 {"metadata": {"key": "envoy.lb", "path": [{"key": DESTINATION_HEADER}]}},
+                                {"header": DESTINATION_HEADER},
                             ],
                             "fallback_policy": {
                                 "policies": [

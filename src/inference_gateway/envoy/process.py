@@ -16,7 +16,7 @@ import aiohttp
 
 from inference_gateway.api.types import ObjectRef
 from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap, eds_resource, write_atomically
-from inference_gateway.local.children import die_with_parent
+from inference_gateway.local.children import dies_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class EnvoyProcess:
         self.log_level = log_level
         self.proc: asyncio.subprocess.Process | None = None
         self.admin_port: int = 0
-        self._log_path = workdir / "envoy.log"
+        self.log_path = workdir / "envoy.log"
         if not config.eds_path:
             # Its own folder: Envoy watches the EDS file's directory, and at debug level every line
             # it writes to a log file in that same directory would trigger another notification.
@@ -61,9 +61,9 @@ class EnvoyProcess:
         write_atomically(bootstrap_path, bootstrap(self.config))
         admin_file = self.workdir / "admin-address"
         admin_file.unlink(missing_ok=True)
-        with self._log_path.open("wb") as out:
+        with self.log_path.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                envoy_binary(),
+                *dies_with_parent([envoy_binary()]),
                 "-c",
                 str(bootstrap_path),
                 "--log-level",
@@ -78,7 +78,6 @@ class EnvoyProcess:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         await self._wait_ready(admin_file, ready_timeout_s)
 
@@ -101,7 +100,7 @@ class EnvoyProcess:
 
     def log_tail(self, lines: int = 20) -> str:
         try:
-            return "\n".join(self._log_path.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
 

@@ -57,20 +57,27 @@ def continue_response_body() -> pb.ProcessingResponse:
     return pb.ProcessingResponse(response_body=pb.BodyResponse(response=pb.CommonResponse()))
 
 
-def streamed_request_body(body: bytes) -> list[pb.ProcessingResponse]:
-    """Full-duplex mode: hand the (possibly rewritten) body back in chunks."""
+def replaced_body(phase: str, body: bytes) -> pb.ProcessingResponse:
+    """BUFFERED/STREAMED modes: this message's body (or chunk) becomes `body`."""
+    mutation = pb.BodyMutation(body=body) if body else pb.BodyMutation(clear_body=True)
+    common = pb.CommonResponse(body_mutation=mutation)
+    return pb.ProcessingResponse(**{phase: pb.BodyResponse(response=common)})
+
+
+def streamed_body(phase: str, body: bytes, end_of_stream: bool = True) -> list[pb.ProcessingResponse]:
+    """FULL_DUPLEX_STREAMED mode: hand the (possibly rewritten) body back in chunks."""
     chunks = [body[i : i + STREAM_CHUNK] for i in range(0, len(body), STREAM_CHUNK)] or [b""]
     out = []
     for i, chunk in enumerate(chunks):
-        mutation = pb.BodyMutation(
-            streamed_response=pb.StreamedBodyResponse(body=chunk, end_of_stream=i == len(chunks) - 1)
-        )
-        out.append(
-            pb.ProcessingResponse(
-                request_body=pb.BodyResponse(response=pb.CommonResponse(body_mutation=mutation))
-            )
-        )
+        last = end_of_stream and i == len(chunks) - 1
+        mutation = pb.BodyMutation(streamed_response=pb.StreamedBodyResponse(body=chunk, end_of_stream=last))
+        common = pb.CommonResponse(body_mutation=mutation)
+        out.append(pb.ProcessingResponse(**{phase: pb.BodyResponse(response=common)}))
     return out
+
+
+def streamed_request_body(body: bytes, end_of_stream: bool = True) -> list[pb.ProcessingResponse]:
+    return streamed_body("request_body", body, end_of_stream)
 
 
 def buffered_request_body(

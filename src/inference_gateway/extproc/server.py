@@ -1,8 +1,10 @@
 """The EPP's gRPC ext_proc server: Envoy streams each HTTP request through `Process`.
 
-Works with the request body sent BUFFERED (headers answered at once, routing on the body
-response) or FULL_DUPLEX_STREAMED (headers answer deferred until the body is complete, then
-the body is streamed back), which is what upstream gateways configure.
+Every processing mode Envoy may be configured with works (see modes.py): the route rides on the
+request-headers answer when Envoy lets the body arrive first (FULL_DUPLEX_STREAMED, or any body
+mode with send_body_without_waiting_for_header_response), on the body answer in BUFFERED mode,
+and is picked from the headers alone when the body cannot be seen first (NONE, plain STREAMED,
+body-less requests). Responses get the client's model name back in every body mode.
 """
 
 from __future__ import annotations
@@ -14,33 +16,48 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from inference_gateway.extproc import messages
-from inference_gateway.requestcontrol.director import Director, RequestContext
+from inference_gateway.extproc.modes import (
+    BUFFERED_PARTIAL,
+    FULL_DUPLEX,
+    NONE,
+    STREAMED,
+    UPSTREAM_DEFAULT,
+    BodyModes,
+    ModelNameRewriter,
+    rewriter_for,
+)
+from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import POOL_HEADER
 
 log = logging.getLogger(__name__)
 
-FULL_DUPLEX = processing_mode_pb2.ProcessingMode.FULL_DUPLEX_STREAMED
 SERVED_HEADER = "x-gateway-destination-endpoint-served"
 EXPLAIN_RESPONSE_HEADER = "x-gateway-explain"
+SUBSET_NAMESPACE = "envoy.lb.subset_hint"
+SUBSET_KEY = "x-gateway-destination-endpoint-subset"
 
 
 @dataclass(eq=False)  # identity semantics: states live in a set while their stream is open
 class StreamState:
-    duplex: bool = False
+    modes: BodyModes = UPSTREAM_DEFAULT
     headers: dict[str, str] = field(default_factory=dict)
     body: bytearray = field(default_factory=bytearray)
     ctx: RequestContext | None = None
     routed: bool = False
+    headers_answered: bool = False
+    body_chunks: int = 0  # request body messages not yet answered (STREAMED, body first)
     # The pool Envoy routed to, from the route's gRPC initial metadata (multi-pool gateways);
     # it overrides any x-gateway-inference-pool header the client sent.
     route_pool: str | None = None
-    passthrough: bool = False  # a body-less request, left to the cluster's own balancing
+    subset: tuple[str, ...] | None = None
+    rewriter: ModelNameRewriter | None = None
+    sse: bool = False  # the model server streams (text/event-stream): pass chunks on at once
+    response_body: bytearray = field(default_factory=bytearray)
     # The exchange is over (last response byte seen, or an immediate response sent): the EPP
     # closes the stream itself rather than wait for Envoy to reset it (see Process).
     finished: bool = False
@@ -50,10 +67,14 @@ class StreamState:
     reading: bool = False
     detaching: bool = False
 
+    response_started: bool = False
+
     @property
     def decided(self) -> bool:
-        """Envoy holds the routing decision: the rest of the stream can go on without the EPP."""
-        return self.routed or self.passthrough
+        """Envoy holds the routing decision: the rest of the stream can go on without the EPP.
+
+        Not while a full-duplex response streams: chunks in flight to the EPP would be lost."""
+        return self.routed and not (self.response_started and self.modes.response == FULL_DUPLEX)
 
 
 def _headers_of(msg: pb.HttpHeaders) -> dict[str, str]:
@@ -143,91 +164,136 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def _handle(self, state: StreamState, req: pb.ProcessingRequest) -> list[pb.ProcessingResponse]:
         kind = req.WhichOneof("request")
         if req.HasField("protocol_config"):
-            state.duplex = req.protocol_config.request_body_mode == FULL_DUPLEX
+            state.modes = BodyModes.of(req.protocol_config)
+        if state.subset is None and self.director.subset_filter:
+            state.subset = _subset_hint(req)
         if kind == "request_headers":
-            return self._on_request_headers(state, req.request_headers)
+            return await self._on_request_headers(state, req.request_headers)
         if kind == "request_body":
             return await self._on_request_body(state, req.request_body)
         if kind == "request_trailers":
             return await self._on_request_trailers(state)
         if kind == "response_headers":
-            state.finished = req.response_headers.end_of_stream
             return [self._on_response_headers(state, req)]
         if kind == "response_body":
-            body = req.response_body
-            if state.ctx is not None:
-                self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
-            if body.end_of_stream:
-                # No reply: closing the stream (see Process) lets Envoy pass the last chunk on
-                # unchanged, and a close alone cannot race Envoy's reset of the stream.
-                state.finished = True
-                return []
-            return [messages.continue_response_body()]
+            return self._on_response_body(state, req.response_body)
         if kind == "response_trailers":
             state.finished = True
-            return [pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
+            out = self._flush_response_body(state, end_of_stream=False)
+            return [*out, pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
         return []
 
-    def _on_request_headers(self, state: StreamState, msg: pb.HttpHeaders) -> list[pb.ProcessingResponse]:
+    def _context(self, state: StreamState) -> RequestContext:
+        if state.ctx is None:  # request headers skipped (request_header_mode: SKIP)
+            state.ctx = self.director.new_context(state.headers)
+            state.ctx.subset = state.subset
+        return state.ctx
+
+    async def _on_request_headers(
+        self, state: StreamState, msg: pb.HttpHeaders
+    ) -> list[pb.ProcessingResponse]:
         state.headers = _headers_of(msg)
         if state.route_pool:
             state.headers[POOL_HEADER] = state.route_pool
-        state.ctx = self.director.new_context(state.headers)
-        state.passthrough = msg.end_of_stream
-        if msg.end_of_stream or not state.duplex:
-            # Body-less requests (GET /v1/models) go to the cluster's own balancing.
-            return [messages.continue_headers()]
-        return []
+        self._context(state)
+        if msg.end_of_stream or state.modes.route_on_headers:
+            # Body-less requests (GET /v1/models), or a body Envoy will not show before routing.
+            return self._routed(state, self._decide_without_body(state), header_phase=True)
+        if state.modes.defer_request_headers:
+            return []
+        state.headers_answered = True
+        return [messages.continue_headers()]
+
+    def _decide_without_body(self, state: StreamState) -> RoutingDecision | GatewayError:
+        try:
+            return self.director.route_without_body(self._context(state))
+        except GatewayError as err:
+            return err
 
     async def _on_request_body(self, state: StreamState, msg: pb.HttpBody) -> list[pb.ProcessingResponse]:
-        if state.routed:
+        if state.routed:  # the rest of a body routed from its headers or its first buffer
+            if state.modes.request == FULL_DUPLEX:
+                return messages.streamed_request_body(msg.body, msg.end_of_stream)
             return [messages.continue_request_body()]
         state.body += msg.body
+        state.body_chunks += 1
         limit = self.director.max_body_bytes
         if len(state.body) > limit:
             # Not `finished`: Envoy may still be streaming the body; it closes the stream itself.
             err = GatewayError(413, f"request body exceeds the {limit} byte limit", "body_too_large")
             return [messages.immediate_error(err)]
         if not msg.end_of_stream:
-            return [] if state.duplex else [messages.continue_request_body()]
-        return await self._route(state)
+            if state.modes.request == BUFFERED_PARTIAL:  # over Envoy's buffer: the rest never comes
+                decision = self._decide_without_body(state)
+                return self._routed(state, decision, header_phase=not state.headers_answered)
+            if state.modes.request == FULL_DUPLEX or not state.headers_answered:
+                return []
+            return [messages.continue_request_body()]
+        return await self._route(state, end_of_stream=True)
 
     async def _on_request_trailers(self, state: StreamState) -> list[pb.ProcessingResponse]:
-        if state.routed:
-            return [pb.ProcessingResponse(request_trailers=pb.TrailersResponse())]
-        return await self._route(state)
+        out = [] if state.routed else await self._route(state, end_of_stream=False)
+        if state.finished:
+            return out
+        return [*out, pb.ProcessingResponse(request_trailers=pb.TrailersResponse())]
 
-    async def _route(self, state: StreamState) -> list[pb.ProcessingResponse]:
-        if state.ctx is None:  # a body without headers: out of protocol, but answer it anyway
-            state.ctx = self.director.new_context(state.headers)
-        state.routed = True
+    async def _route(self, state: StreamState, end_of_stream: bool) -> list[pb.ProcessingResponse]:
+        ctx = self._context(state)
         try:
-            decision = await self.director.route(state.ctx, bytes(state.body))
+            decision: RoutingDecision | GatewayError = await self.director.route(ctx, bytes(state.body))
         except GatewayError as err:
-            log.info("request %s rejected: %d %s", state.ctx.request_id, err.status, err.message)
+            decision = err
+        return self._routed(state, decision, header_phase=not state.headers_answered, eos=end_of_stream)
+
+    def _routed(
+        self,
+        state: StreamState,
+        decision: RoutingDecision | GatewayError,
+        header_phase: bool,
+        eos: bool = True,
+    ) -> list[pb.ProcessingResponse]:
+        """The answers that hand Envoy the decision, in the order Envoy expects them."""
+        state.routed = True
+        if isinstance(decision, GatewayError):
+            rid = state.ctx.request_id if state.ctx else "?"
+            log.info("request %s rejected: %d %s", rid, decision.status, decision.message)
             state.finished = True
-            return [messages.immediate_error(err)]
-        body = decision.body if decision.body is not None else bytes(state.body)
+            return [messages.immediate_error(decision)]
+        ctx = state.ctx
+        if ctx is not None and ctx.resolution is not None:
+            state.rewriter = rewriter_for(ctx.resolution.target_model, ctx.resolution.model)
         headers = dict(decision.headers)
+        body = decision.body if decision.body is not None else bytes(state.body)
         if decision.body is not None:
             headers["content-length"] = str(len(body))
         meta = messages.metadata_struct(decision.metadata)
-        if state.duplex:
-            first = messages.continue_headers(headers, clear_route_cache=True, remove=decision.remove_headers)
-            first.dynamic_metadata.CopyFrom(meta)
-            return [first, *messages.streamed_request_body(body)]
-        resp = messages.buffered_request_body(headers, decision.body, decision.remove_headers)
-        resp.dynamic_metadata.CopyFrom(meta)
-        return [resp]
+        if not header_phase:  # BUFFERED: the route rides on the body answer
+            resp = messages.buffered_request_body(headers, decision.body, decision.remove_headers)
+            resp.dynamic_metadata.CopyFrom(meta)
+            return [resp]
+        first = messages.continue_headers(headers, clear_route_cache=True, remove=decision.remove_headers)
+        first.dynamic_metadata.CopyFrom(meta)
+        state.headers_answered = True
+        if state.body_chunks == 0:
+            return [first]
+        chunks, state.body_chunks = state.body_chunks, 0
+        if state.modes.request == FULL_DUPLEX:
+            return [first, *messages.streamed_request_body(body, eos)]
+        if decision.body is None:  # STREAMED/BUFFERED, body sent first: pass each chunk on
+            return [first, *(messages.continue_request_body() for _ in range(chunks))]
+        rest = [messages.replaced_body("request_body", b"") for _ in range(chunks - 1)]
+        return [first, messages.replaced_body("request_body", body), *rest]
 
     def _on_response_headers(self, state: StreamState, req: pb.ProcessingRequest) -> pb.ProcessingResponse:
+        msg = req.response_headers
+        state.finished = msg.end_of_stream
+        state.response_started = True
+        response_headers = _headers_of(msg)
+        state.sse = "text/event-stream" in response_headers.get("content-type", "")
         ctx = state.ctx
         if ctx is None or ctx.picked is None:
             return messages.continue_response_headers({})
-        status = 0
-        for h in req.response_headers.headers.headers:
-            if h.key == ":status":
-                status = int((h.raw_value or h.value.encode()).decode() or 0)
+        status = int(response_headers.get(":status", "0") or 0)
         served = _served_address(req) or ctx.picked.address
         self.director.on_response_headers(ctx, status, served)
         headers = {SERVED_HEADER: served}
@@ -235,6 +301,50 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if ctx.explanation and ctx.headers.get("x-gateway-explain"):
             headers[EXPLAIN_RESPONSE_HEADER] = ctx.explanation
         return messages.continue_response_headers(headers)
+
+    def _on_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
+        if state.ctx is not None:
+            self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
+        if body.end_of_stream:
+            state.finished = True
+        mode, rewriter = state.modes.response, state.rewriter
+        if mode == FULL_DUPLEX:
+            if state.sse or rewriter is None:  # pass on at once, rewriting whole lines
+                data = rewriter.feed(body.body, body.end_of_stream) if rewriter else body.body
+                return messages.streamed_body("response_body", data, body.end_of_stream)
+            state.response_body += body.body
+            return self._flush_response_body(state, True) if body.end_of_stream else []
+        if rewriter is not None and mode != NONE:
+            streamed = mode == STREAMED
+            data = rewriter.feed(body.body, body.end_of_stream) if streamed else rewriter.rewrite(body.body)
+            if data != body.body:
+                return [messages.replaced_body("response_body", data)]
+        if body.end_of_stream:
+            # No reply: closing the stream (see Process) lets Envoy pass the last chunk on
+            # unchanged, and a close alone cannot race Envoy's reset of the stream.
+            return []
+        return [messages.continue_response_body()]
+
+    def _flush_response_body(self, state: StreamState, end_of_stream: bool) -> list[pb.ProcessingResponse]:
+        """FULL_DUPLEX, non-streamed response: the whole body goes back once complete."""
+        if state.modes.response != FULL_DUPLEX or (not state.response_body and not end_of_stream):
+            return []
+        data = bytes(state.response_body)
+        state.response_body.clear()
+        if state.rewriter is not None:
+            data = state.rewriter.rewrite(data)
+        return messages.streamed_body("response_body", data, end_of_stream)
+
+
+def _subset_hint(req: pb.ProcessingRequest) -> tuple[str, ...] | None:
+    """The data plane's endpoint subset (envoy.lb.subset_hint), None when it sent none."""
+    hint = req.metadata_context.filter_metadata.get(SUBSET_NAMESPACE)
+    if hint is None or SUBSET_KEY not in hint.fields:
+        return None
+    value = hint.fields[SUBSET_KEY]
+    if value.HasField("list_value"):
+        return tuple(v.string_value for v in value.list_value.values if v.string_value)
+    return tuple(a.strip() for a in value.string_value.split(",") if a.strip())
 
 
 async def serve(
@@ -251,6 +361,7 @@ async def serve(
         options=[
             ("grpc.max_receive_message_length", max_msg),
             ("grpc.max_send_message_length", max_msg),
+            ("grpc.so_reuseport", 0),  # a port already in use is an error, not a silent share
         ]
     )
     pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)

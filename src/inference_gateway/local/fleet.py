@@ -15,7 +15,7 @@ import aiohttp
 
 from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.types import ObjectRef, Pod
-from inference_gateway.local.children import die_with_parent
+from inference_gateway.local.children import dies_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class LocalFleet:
     gateway_port: int = 8081
     epp_port: int = 9002
     metrics_port: int = 9090
+    health_port: int = 9003
     groups: list[dict[str, Any]] = field(default_factory=list)
     # spec.epp.poolConfigs: pool ("namespace/name" or name) -> EndpointPickerConfig file
     # (relative to the config directory) or inline YAML.
@@ -65,6 +66,7 @@ def parse_fleet(objects: list[dict[str, Any]], source: str = "fleet") -> LocalFl
         gateway_port=int(spec.get("gateway", {}).get("port", 8081)),
         epp_port=int(spec.get("epp", {}).get("port", 9002)),
         metrics_port=int(spec.get("epp", {}).get("metricsPort", 9090)),
+        health_port=int(spec.get("epp", {}).get("healthPort", 9003)),
         groups=list(spec.get("pods") or []),
         pool_configs={str(k): str(v) for k, v in (spec.get("epp", {}).get("poolConfigs") or {}).items()},
     )
@@ -139,13 +141,13 @@ class SimulatorProcesses:
             str(s.time_scale),
             "--pod-name",
             lp.pod.ref.name,
+            "--pod-namespace",
+            lp.pod.ref.namespace,
         ]
         for lora in s.loras:
             args += ["--lora", lora]
         args += s.extra_args
-        return await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent
-        )
+        return await asyncio.create_subprocess_exec(*dies_with_parent(args), stdin=asyncio.subprocess.DEVNULL)
 
     async def wait_healthy(self, pods: list[LocalPod], timeout_s: float = 30.0) -> None:
         loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
 from inference_gateway.observability.tls import LocalPKI, mint_local_pki, server_credentials
+from inference_gateway.scheduling.config import load_config
 from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class StackOptions:
     health_port: int | None = None
     use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
     tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
+    keep_workdir: bool = False  # leave Envoy's config and log and the certificates behind on stop
+    epp_config_source: str = "--epp-config"  # how errors in epp_config name it
     # EnvoyConfig fields to override (tests: short route/idle timeouts, buffer limits).
     envoy_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -94,8 +98,10 @@ class LocalStack:
         self.simulators = SimulatorProcesses()
         self.epp: EndpointPicker | None = None
         self.envoy: EnvoyProcess | None = None
-        self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
+        # Checked now, so a bad config fails before any pod starts (the EPP builds its own copy).
+        load_config(options.epp_config, source=options.epp_config_source)
         self.gateway_port = options.gateway_port or self.fleet.gateway_port
+        self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
         self.pki: LocalPKI | None = None
         self.files: FileSource | None = None
         self._epp_credentials: grpc.ServerCredentials | None = None
@@ -103,6 +109,20 @@ class LocalStack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}/v1"
+
+    @property
+    def status_url(self) -> str:
+        port = self.epp.metrics_server.port if self.epp and self.epp.metrics_server else 0
+        return f"http://127.0.0.1:{port}/"
+
+    def listen_ports(self) -> dict[str, int]:
+        """The fixed ports this stack will listen on, by the `up` flag that sets each."""
+        return {
+            "--port": self.gateway_port,
+            "--epp-port": _pick(self.options.epp_port, self.fleet.epp_port),
+            "--metrics-port": _pick(self.options.metrics_port, self.fleet.metrics_port),
+            "--health-port": _pick(self.options.health_port, self.fleet.health_port),
+        }
 
     async def start(self) -> None:
         try:
@@ -129,7 +149,7 @@ class LocalStack:
             EPPOptions(
                 grpc_port=grpc_port,
                 metrics_port=_pick(self.options.metrics_port, self.fleet.metrics_port),
-                health_port=_pick(self.options.health_port, 9003),
+                health_port=_pick(self.options.health_port, self.fleet.health_port),
                 config_text=self.options.epp_config,
                 pool_configs=self._pool_configs(),
             )
@@ -218,6 +238,8 @@ class LocalStack:
         if self.epp is not None:
             await self.epp.stop()
         await self.simulators.stop()
+        if not self.options.keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     async def run_forever(self) -> None:
         await self.start()

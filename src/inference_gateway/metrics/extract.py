@@ -126,18 +126,18 @@ def _model_names(fams: _FamilyReader) -> frozenset[str]:
     )
 
 
-def lora_state(samples: list[Sample]) -> tuple[frozenset[str], frozenset[str], int]:
+def lora_state(samples: list[Sample]) -> tuple[frozenset[str], frozenset[str], int | None]:
     """vLLM exports one lora_requests_info series per state; its value is the time it was set,
-    so the newest (largest value) is current."""
+    so the newest (largest value) is current. No series: the slots are unknown (None)."""
     if not samples:
-        return frozenset(), frozenset(), 0
+        return frozenset(), frozenset(), None
     newest = max(samples, key=lambda s: s.value)
 
     def names(key: str) -> frozenset[str]:
         return frozenset(a for a in (x.strip() for x in newest.labels.get(key, "").split(",")) if a)
 
     try:
-        max_lora = int(newest.labels.get("max_lora", "0") or 0)
-    except ValueError:
-        max_lora = 0
+        max_lora: int | None = int(newest.labels["max_lora"])
+    except (KeyError, ValueError):
+        max_lora = None
     return names("running_lora_adapters"), names("waiting_lora_adapters"), max_lora

@@ -191,10 +191,10 @@ class EPPMetrics:
             self.scheduler_duration.observe(ctx.scheduling_seconds)
 
     def on_error(self, ctx: RequestContext, error: GatewayError) -> None:
-        self.errors.labels(*_labels(ctx), error.code).inc()
+        self.errors.labels(*_labels(ctx), error.canonical_code).inc()  # upstream's label values
 
     def on_complete(self, ctx: RequestContext) -> None:
-        if ctx.picked is None:
+        if ctx.picked is None or ctx.resolution is None:  # not routed, or routed without a body
             return
         labels = _labels(ctx)
         self.running.labels(labels[0]).dec()
@@ -203,7 +203,7 @@ class EPPMetrics:
         if ctx.response_bytes:
             self.response_sizes.labels(*labels).observe(ctx.response_bytes)
         if ctx.response_status >= 400:
-            self.errors.labels(*labels, str(ctx.response_status)).inc()
+            self.errors.labels(*labels, "ModelServerError").inc()
         if ctx.prompt_tokens:
             self.input_tokens.labels(*labels).observe(ctx.prompt_tokens)
         if ctx.completion_tokens:

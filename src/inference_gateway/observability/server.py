@@ -65,7 +65,8 @@ class HealthServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        self._server = grpc.aio.server()
+        # No SO_REUSEPORT: a second EPP on the same health port must fail, not share it.
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, self._server)
         self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
         await self._server.start()

@@ -7,6 +7,7 @@ admits the request (flow control), schedules it, and returns the routing decisio
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import orjson
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.flowcontrol import DEFAULT_FLOW_ID, FAIRNESS_HEADER, Admission
-from inference_gateway.requestcontrol.body import parse_body, prompt_text, requested_model
+from inference_gateway.requestcontrol.body import parse_body, prompt_and_media, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 EXPLAIN_HEADER = "x-gateway-explain"
 REQUEST_ID_HEADER = "x-request-id"
+DESTINATION_KEY = "x-gateway-destination-endpoint"
+DESTINATION_NAMESPACE = "envoy.lb"
 
 
 @dataclass
@@ -42,6 +45,8 @@ class RequestContext:
     resolution: Resolution | None = None
     request: SchedulingRequest | None = None
     decision: Decision | None = None
+    # The primary first, then fallbacks (the decision's; a body-less request's random pick).
+    endpoints: list[Endpoint] = field(default_factory=list)
     served: Endpoint | None = None
     explain: bool = False
     response_status: int = 0
@@ -57,18 +62,16 @@ class RequestContext:
     flow_id: str = DEFAULT_FLOW_ID
     usage_scanner: UsageScanner | None = None
     usage: Usage | None = None
+    # The data plane's endpoint subset hint (envoy.lb.subset_hint); None: the whole pool.
+    subset: tuple[str, ...] | None = None
 
     @property
     def result(self) -> SchedulingResult | None:
         return self.decision.result if self.decision is not None else None
 
     @property
-    def endpoints(self) -> list[Endpoint]:
-        return self.decision.endpoints if self.decision is not None else []
-
-    @property
     def picked(self) -> Endpoint | None:
-        return self.decision.endpoints[0] if self.decision is not None else None
+        return self.endpoints[0] if self.endpoints else None
 
     @property
     def admission(self) -> Admission | None:
@@ -113,6 +116,7 @@ class Director:
         resolver: ModelResolver | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
         usage: UsageAccounting | None = None,
+        subset_filter: bool = True,
     ) -> None:
         self.store = store
         self.runtimes = runtimes if isinstance(runtimes, PoolRuntimes) else PoolRuntimes(runtimes)
@@ -121,6 +125,8 @@ class Director:
         self.observers: list[RequestObserver] = []
         store.on_change(self._on_endpoints_changed)
         self.usage = usage or UsageAccounting()
+        self.subset_filter = subset_filter  # honour envoy.lb.subset_hint (upstream's default)
+        self._rng = random.Random()
 
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
@@ -142,6 +148,20 @@ class Director:
         decision.headers.update(ctx.upstream_headers)
         return decision
 
+    def route_without_body(self, ctx: RequestContext) -> RoutingDecision:
+        """A request Envoy routes before the EPP can see a body (GET /v1/models, body mode NONE):
+        any ready endpoint of the pool, at random, as upstream."""
+        view = self.resolver.pool_for(ctx.headers)
+        ready = [e for e in view.endpoints if e.ready]
+        candidates = self._in_subset(ctx, ready or list(view.endpoints))
+        if not candidates:
+            raise GatewayError(503, f"no endpoints in pool {view.pool.ref}", "no_endpoints")
+        ctx.endpoints = [self._rng.choice(candidates)]
+        address = ctx.endpoints[0].address
+        log.info("request %s without body -> %s", ctx.request_id, address)
+        headers, metadata = _destination_headers(ctx.endpoints), _destination_metadata(ctx.endpoints)
+        return RoutingDecision(address, headers, None, metadata)
+
     async def _route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
         ctx.body_size = len(raw_body)
         if ctx.body_size > self.max_body_bytes:
@@ -151,26 +171,32 @@ class Director:
                 "body_too_large",
             )
         body = parse_body(raw_body)
-        model = requested_model(body)
-        res = self.resolver.resolve(model, ctx.headers)
+        res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
         pool = str(res.view.pool.ref)
+        runtime = self.runtimes.for_pool(pool)
+        prompt, media_tokens = prompt_and_media(body, runtime.media.rule_for(res.target_model))
         request = SchedulingRequest(
             request_id=ctx.request_id,
-            model=model,
+            model=res.model,
             target_model=res.target_model,
-            prompt=prompt_text(body),
+            prompt=prompt,
             headers=ctx.headers,
             criticality=res.criticality,
             priority=res.priority,
             body_size=ctx.body_size,
             pool=pool,
             cache_salt=_cache_salt(body),
+            media_tokens=media_tokens,
         )
         ctx.request = request
-        self._candidates(res)  # 503 at once when the pool has no ready endpoint
-        runtime = self.runtimes.for_pool(pool)
-        ctx.decision = await runtime.decide(request, lambda: self._candidates(res), explain=ctx.explain)
+
+        def candidates() -> Sequence[Endpoint]:
+            return self._in_subset(ctx, self._candidates(res))
+
+        candidates()  # 503 at once when the pool (or the subset) has no ready endpoint
+        ctx.decision = await runtime.decide(request, candidates, explain=ctx.explain, body=body)
+        ctx.endpoints = ctx.decision.endpoints
         return self._routing(ctx, body, res)
 
     def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
@@ -189,6 +215,18 @@ class Director:
             return ready
         return fresh
 
+    def _in_subset(self, ctx: RequestContext, endpoints: Sequence[Endpoint]) -> Sequence[Endpoint]:
+        """Only the endpoints the data plane allows; an empty subset is a 503, as upstream."""
+        if ctx.subset is None:
+            return endpoints
+        allowed = set(ctx.subset)
+        inside = [e for e in endpoints if e.address in allowed]
+        if not inside:
+            raise GatewayError(
+                503, "no eligible endpoint in the data plane's endpoint subset", "no_endpoints_in_subset"
+            )
+        return inside
+
     def _on_endpoints_changed(self) -> None:
         self.runtimes.datastore_changed(self.store)
 
@@ -196,10 +234,11 @@ class Director:
         decision = ctx.decision
         assert decision is not None
         destination = ",".join(e.address for e in decision.endpoints)
-        new_body = None
-        if res.target_model != res.model:
+        changed = decision.body_changed
+        if res.target_model != body.get("model"):
             body["model"] = res.target_model
-            new_body = orjson.dumps(body)
+            changed = True
+        new_body = orjson.dumps(body) if changed else None
         if ctx.explain:
             explanation = orjson.dumps(decision.explain()).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
@@ -212,8 +251,8 @@ class Director:
             res.criticality.label,
             destination,
         )
-        headers = {"x-gateway-destination-endpoint": destination, **decision.set_headers}
-        metadata = {"envoy.lb": {"x-gateway-destination-endpoint": destination}}
+        headers = {**_destination_headers(decision.endpoints), **decision.set_headers}
+        metadata = _destination_metadata(decision.endpoints)
         return RoutingDecision(destination, headers, new_body, metadata, decision.strip_headers)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
@@ -247,6 +286,16 @@ class Director:
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         for observer in self.observers:
             observer.on_complete(ctx)
+
+
+def _destination_headers(endpoints: Sequence[Endpoint]) -> dict[str, str]:
+    """The primary alone: ORIGINAL_DST clusters (upstream's reference Envoy) read one address."""
+    return {DESTINATION_KEY: endpoints[0].address}
+
+
+def _destination_metadata(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """The ordered list (primary, then fallbacks) for override_host and retries."""
+    return {DESTINATION_NAMESPACE: {DESTINATION_KEY: ",".join(e.address for e in endpoints)}}
 
 
 def _cache_salt(body: dict[str, Any]) -> str:

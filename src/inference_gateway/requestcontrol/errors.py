@@ -16,6 +16,24 @@ _TYPES = {
 }
 
 
+# Upstream's error codes (pkg/common/error), the `error_code` label of its error metric.
+_CANONICAL = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    413: "BadRequest",
+    429: "ResourceExhausted",
+    500: "Internal",
+    503: "ServiceUnavailable",
+}
+
+
+def canonical_code(status: int) -> str:
+    """Upstream's name for an EPP-side error status; any model-server failure is ModelServerError."""
+    return _CANONICAL.get(status, "Internal" if status >= 500 else "Unknown")
+
+
 @dataclass
 class GatewayError(Exception):
     status: int
@@ -29,6 +47,10 @@ class GatewayError(Exception):
     @property
     def error_type(self) -> str:
         return _TYPES.get(self.status, "server_error" if self.status >= 500 else "invalid_request_error")
+
+    @property
+    def canonical_code(self) -> str:
+        return canonical_code(self.status)
 
     def body(self) -> bytes:
         return orjson.dumps({"error": {"message": self.message, "type": self.error_type, "code": self.code}})

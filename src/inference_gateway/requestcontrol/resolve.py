@@ -49,11 +49,25 @@ class Resolution:
 
 
 class ModelResolver:
-    def __init__(self, store: Datastore, rng: random.Random | None = None) -> None:
+    """`strict_models`: a model no InferenceModel, rewrite or endpoint knows is a 404 instead of
+    being forwarded to the pool with the default priority (upstream's behaviour).
+    `default_model`: what a request without `model` asks for; otherwise the pool's only model."""
+
+    def __init__(
+        self,
+        store: Datastore,
+        rng: random.Random | None = None,
+        strict_models: bool = False,
+        default_model: str | None = None,
+    ) -> None:
         self.store = store
         self.rng = rng or random.Random()
+        self.strict_models = strict_models
+        self.default_model = default_model
 
-    def resolve(self, model: str, headers: dict[str, str]) -> Resolution:
+    def resolve(self, model: str | None, headers: dict[str, str]) -> Resolution:
+        if model is None:
+            model = self._default_model(headers)
         view, inference_model = self._find_pool(model, headers.get(POOL_HEADER))
         criticality = inference_model.criticality if inference_model else Criticality.STANDARD
         priority, objective = int(criticality), ""
@@ -74,7 +88,18 @@ class ModelResolver:
         target = self._target(model, inference_model, rewrite, headers.get(REWRITE_HEADER))
         return Resolution(view, model, target, criticality, priority, objective, inference_model, rewrite)
 
-    def _find_pool(self, model: str, pool_name: str | None) -> tuple[PoolView, InferenceModel | None]:
+    def pool_for(self, headers: dict[str, str]) -> PoolView:
+        """The pool a request without a model goes to: the named one, or the only one."""
+        views = self._views(headers.get(POOL_HEADER))
+        if len(views) > 1:
+            raise GatewayError(
+                400,
+                "several InferencePools are served; name one (x-gateway-inference-pool)",
+                "ambiguous_pool",
+            )
+        return views[0]
+
+    def _views(self, pool_name: str | None) -> list[PoolView]:
         views = self.store.pools()
         if pool_name:
             views = [v for v in views if pool_name in (v.pool.ref.name, str(v.pool.ref))]
@@ -82,12 +107,35 @@ class ModelResolver:
                 raise GatewayError(404, f"InferencePool {pool_name!r} not found", "pool_not_found")
         if not views:
             raise GatewayError(503, "no InferencePool is configured", "no_pool")
+        return views
+
+    def _default_model(self, headers: dict[str, str]) -> str:
+        if self.default_model:
+            return self.default_model
+        view = self.pool_for(headers)
+        served = {m for e in view.endpoints if e.ready for m in e.metrics.served_models}
+        if len(served) == 1:
+            return served.pop()
+        if not served and len(view.models) == 1:
+            return next(iter(view.models))
+        raise GatewayError(
+            400,
+            f"request body has no 'model' field and pool {view.pool.ref} serves {len(served)} models",
+            "missing_model",
+        )
+
+    def _find_pool(self, model: str, pool_name: str | None) -> tuple[PoolView, InferenceModel | None]:
+        views = self._views(pool_name)
         for view in views:
             if model in view.models:
                 return view, view.models[model]
         for view in views:
             if _rewrite_for(view, model) is not None or _served_by(view, model):
                 return view, None
+        if len(views) == 1 and not self.strict_models:
+            # As upstream: a name nothing declares (an adapter loaded at runtime, a base model
+            # alias) goes to the pool with the default priority; the model server decides.
+            return views[0], None
         if len(views) == 1 and not any(e.metrics.updated_at for e in views[0].endpoints):
             # Nothing scraped yet: let the model server decide rather than refuse.
             return views[0], None

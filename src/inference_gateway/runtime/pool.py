@@ -28,7 +28,13 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
-from inference_gateway.scheduling.interfaces import EndpointsChanged, RequestHeaders, ResponseHeaders
+from inference_gateway.scheduling.interfaces import (
+    EndpointsChanged,
+    RequestBody,
+    RequestHeaders,
+    ResponseHeaders,
+)
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
 from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
@@ -53,6 +59,7 @@ class Decision:
     runtime: PoolRuntime = field(repr=False)
     admission: Admission | None = None
     scheduling_seconds: float = 0.0
+    body_changed: bool = False  # body plugins edited the request body (e.g. engine-priority)
     completed: bool = False
 
     @property
@@ -101,6 +108,12 @@ class PoolRuntime:
         self._request_plugins = [p for p in plugins if isinstance(p, RequestHeaders)]
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
+        self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
+        # How image/audio parts count as prompt tokens for this pool's models.
+        self.media = next(
+            (p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)),
+            MediaTokenEstimator(),
+        )
 
     @classmethod
     def from_text(cls, text: str | None = None, **kwargs: Any) -> PoolRuntime:
@@ -112,19 +125,34 @@ class PoolRuntime:
 
     # --- the request path -------------------------------------------------
     async def decide(
-        self, request: SchedulingRequest, candidates: CandidateSource, explain: bool = False
+        self,
+        request: SchedulingRequest,
+        candidates: CandidateSource,
+        explain: bool = False,
+        body: dict[str, Any] | None = None,
     ) -> Decision:
-        """Shed, queue or admit; then schedule on the candidates and bind the result.
+        """Shed, queue or admit; then schedule on the candidates and bind the result. Body
+        plugins may edit `body` (the parsed JSON request) in place.
 
         Raises GatewayError with the status the client should see.
         """
         admission = await self._admit(request, candidates)
         try:
-            return self._schedule(request, candidates(), explain, admission)
+            decision = self._schedule(request, candidates(), explain, admission)
         except BaseException:
             if admission is not None:
                 admission.release()
             raise
+        if body is not None:
+            decision.body_changed = self.edit_body(request, decision.result, body)
+        return decision
+
+    def edit_body(self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]) -> bool:
+        """Body plugins edit the upstream JSON body in place; True if any changed it."""
+        changed = False
+        for plugin in self._body_plugins:
+            changed = plugin.request_body(request, result, body) or changed
+        return changed
 
     async def _admit(self, request: SchedulingRequest, candidates: CandidateSource) -> Admission | None:
         """The one place Sheddable requests are dropped: by flow control when it is on,

@@ -7,7 +7,7 @@ picker. A profile handler decides which profiles run and which result is primary
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.types import (
@@ -77,6 +77,16 @@ class RequestHeaders(Plugin, Protocol):
     forge one the gateway owns (e.g. x-prefiller-host-port)."""
 
     def request_headers(self, request: SchedulingRequest, result: SchedulingResult) -> dict[str, str]: ...
+
+
+@runtime_checkable
+class RequestBody(Plugin, Protocol):
+    """Edits the JSON body Envoy forwards to the model server, once the result is known;
+    returns True if it changed anything (the director then re-serialises the body)."""
+
+    def request_body(
+        self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]
+    ) -> bool: ...
 
 
 @runtime_checkable

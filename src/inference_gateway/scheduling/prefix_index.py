@@ -3,7 +3,8 @@
 The prompt is cut into fixed-size blocks and each block hash is chained to the previous one,
 so hash i identifies the whole prefix up to block i. The index remembers, per endpoint, the
 block hashes recently routed there (an LRU bounded like the engine's KV cache), which
-approximates what each engine still has cached.
+approximates what each engine still has cached. A prompt matches an endpoint up to the
+first block that endpoint lacks (prefix caches serve only a gap-free prefix).
 """
 
 from __future__ import annotations
@@ -36,60 +37,97 @@ def hash_prompt(prompt: str, model: str, block_size: int, max_blocks: int, salt:
 
 
 class PrefixIndex:
-    """hash -> endpoints that probably hold it, plus one LRU of hashes per endpoint."""
+    """Which endpoints probably hold each block hash, plus one LRU of hashes per endpoint.
+
+    Each endpoint owns one bit; a block's holders are an int bitmask, so a lookup costs one
+    AND per block however many endpoints hold it.
+    """
 
     def __init__(self, capacity_per_server: int) -> None:
         if capacity_per_server <= 0:
             raise ValueError("capacity_per_server must be positive")
         self.capacity = capacity_per_server
-        self._owners: dict[int, set[str]] = {}
+        self._holders: dict[int, int] = {}
+        self._bit: dict[str, int] = {}
+        self._name_of_slot: list[str | None] = []
+        self._free_slots: list[int] = []
         self._lru: dict[str, OrderedDict[int, None]] = {}
         self._caps: dict[str, int] = {}
 
     def match(self, hashes: Iterable[int]) -> dict[str, int]:
-        """For each endpoint, how many of the leading blocks it holds (stops at the first miss)."""
+        """For each endpoint, how many leading blocks it holds without a gap: an endpoint's
+        count stops at the first block it lacks, even if it holds later ones."""
         counts: dict[str, int] = {}
-        owners = self._owners
-        for h in hashes:
-            servers = owners.get(h)
-            if not servers:
-                break
-            for s in servers:
-                counts[s] = counts.get(s, 0) + 1
+        holders = self._holders
+        blocks = iter(hashes)
+        first = next(blocks, None)
+        alive = holders.get(first, 0) if first is not None else 0
+        depth = 1
+        for h in blocks:
+            if not alive:
+                return counts
+            still = alive & holders.get(h, 0)
+            if still != alive:
+                self._record(alive & ~still, depth, counts)
+                alive = still
+            depth += 1
+        if alive:
+            self._record(alive, depth, counts)
         return counts
+
+    def _record(self, bits: int, depth: int, counts: dict[str, int]) -> None:
+        names = self._name_of_slot
+        while bits:
+            low = bits & -bits
+            name = names[low.bit_length() - 1]
+            if name is not None:
+                counts[name] = depth
+            bits ^= low
 
     def add(self, hashes: Iterable[int], server: str, capacity: int | None = None) -> None:
         lru = self._lru.get(server)
         if lru is None:
             lru = self._lru[server] = OrderedDict()
             self._caps[server] = capacity if capacity and capacity > 0 else self.capacity
+            self._bit[server] = 1 << self._take_slot(server)
+        bit = self._bit[server]
         cap = self._caps[server]
-        owners = self._owners
+        holders = self._holders
         for h in hashes:
             if h in lru:
                 lru.move_to_end(h)
                 continue
             lru[h] = None
-            holders = owners.get(h)
-            if holders is None:
-                owners[h] = {server}
-            else:
-                holders.add(server)
+            holders[h] = holders.get(h, 0) | bit
             if len(lru) > cap:
-                self._evict(server, lru.popitem(last=False)[0])
+                self._evict(bit, lru.popitem(last=False)[0])
 
-    def _evict(self, server: str, h: int) -> None:
-        holders = self._owners.get(h)
-        if holders is not None:
-            holders.discard(server)
-            if not holders:
-                del self._owners[h]
+    def _take_slot(self, server: str) -> int:
+        if self._free_slots:
+            slot = self._free_slots.pop()
+            self._name_of_slot[slot] = server
+            return slot
+        self._name_of_slot.append(server)
+        return len(self._name_of_slot) - 1
+
+    def _evict(self, bit: int, h: int) -> None:
+        mask = self._holders.get(h, 0) & ~bit
+        if mask:
+            self._holders[h] = mask
+        else:
+            self._holders.pop(h, None)
 
     def remove_server(self, server: str) -> None:
         lru = self._lru.pop(server, None)
         self._caps.pop(server, None)
+        bit = self._bit.pop(server, 0)
+        if not bit:
+            return
         for h in lru or ():
-            self._evict(server, h)
+            self._evict(bit, h)
+        slot = bit.bit_length() - 1
+        self._name_of_slot[slot] = None
+        self._free_slots.append(slot)
 
     def retain(self, servers: Collection[str]) -> None:
         """Forget every endpoint not in `servers`."""

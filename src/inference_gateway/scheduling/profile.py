@@ -140,7 +140,8 @@ class Scheduler:
                 raise SchedulingError(
                     429, "no capacity for sheddable requests; retry later", "pool_saturated"
                 )
-            raise SchedulingError(503, "no endpoint passed the scheduling filters", "no_capacity")
+            # As upstream: a failed scheduling cycle is ResourceExhausted (429).
+            raise SchedulingError(429, "no endpoint passed the scheduling filters", "no_capacity")
         return SchedulingResult(primary, results), state
 
     def bind(self, state: CycleState, request: SchedulingRequest, result: SchedulingResult) -> None:

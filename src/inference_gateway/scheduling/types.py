@@ -23,6 +23,7 @@ class SchedulingRequest:
     body_size: int = 0
     pool: str = ""
     cache_salt: str = ""
+    media_tokens: int = 0  # tokens the request's images and audio cost (inference_gateway.media)
 
     @property
     def sheddable(self) -> bool:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from inference_gateway.media import MediaTokenRule
 from inference_gateway.simulator.config import (
     DEFAULT_KV_BANDWIDTH_GB_S,
     DEFAULT_KV_LATENCY_MS,
@@ -27,6 +28,7 @@ from inference_gateway.simulator.schedulers import (
     RoundRobinScheduler,
 )
 from inference_gateway.simulator.server import SimulatedServer
+from inference_gateway.simulator.waiting import SCHEDULING_POLICIES
 from inference_gateway.simulator.workload import SharedPrefixes, sharegpt_like
 
 app = typer.Typer(help="Simulated vLLM model servers (no GPU needed).", no_args_is_help=False)
@@ -54,6 +56,7 @@ def serve(
     output_len_sigma: Annotated[float, typer.Option(help="Log-normal sigma (0 = fixed).")] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,
     pod_name: Annotated[str | None, typer.Option(help="Name shown in logs and /version.")] = None,
+    pod_namespace: Annotated[str, typer.Option(help="Namespace on the /dcgm/metrics page.")] = "default",
     kv_bandwidth_gb_s: Annotated[
         float, typer.Option(help="P/D: KV transfer bandwidth from prefill pods, GB/s.")
     ] = DEFAULT_KV_BANDWIDTH_GB_S,
@@ -63,12 +66,21 @@ def serve(
     fault: Annotated[
         list[str] | None, typer.Option(help="Inject a fault, e.g. error500:0.5, hang, die-after-tokens:N.")
     ] = None,
+    image_tokens: Annotated[
+        int | None, typer.Option(help="Tokens per image (LLaVA-1.5: 576); default: by resolution (Qwen2-VL).")
+    ] = None,
+    scheduling_policy: Annotated[
+        str,
+        typer.Option(help="fcfs | priority (as vLLM: requests' `priority` field, lower runs first)."),
+    ] = "fcfs",
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     if metrics_flavor not in ("vllm", "sglang", "trtllm"):
         raise typer.BadParameter("metrics-flavor must be vllm, sglang or trtllm")
+    if scheduling_policy not in SCHEDULING_POLICIES:
+        raise typer.BadParameter("must be fcfs or priority", param_hint="--scheduling-policy")
     config = ServerConfig(
         served_model_name=model,
         lora_adapters=list(lora or []),
@@ -85,8 +97,11 @@ def serve(
         output_len=LengthDistribution(median=output_len_median, sigma=output_len_sigma),
         seed=seed,
         name=pod_name,
+        namespace=pod_namespace,
         kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
         faults=list(fault or []),
+        scheduling_policy=scheduling_policy,  # type: ignore[arg-type]
+        media=MediaTokenRule(image_tokens=image_tokens),
     )
     try:
         FaultInjector(config.faults)

@@ -7,7 +7,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inference_gateway.media import MediaTokenRule
 from inference_gateway.simulator.profile import ModelProfile
+from inference_gateway.simulator.waiting import SCHEDULING_POLICIES, SchedulingPolicy
 
 MetricsFlavor = Literal["vllm", "sglang", "trtllm"]
 MaxTokensMode = Literal["exact", "cap"]
@@ -69,6 +71,7 @@ class EngineConfig:
     max_cpu_loras: int
     max_model_len: int
     enable_prefix_caching: bool
+    scheduling_policy: SchedulingPolicy = "fcfs"
 
 
 @dataclass
@@ -88,11 +91,16 @@ class ServerConfig:
     max_cpu_loras: int | None = None
     max_model_len: int | None = None
     enable_prefix_caching: bool = True
+    # vLLM's --scheduling-policy: fcfs, or priority (requests' `priority` field, lower first)
+    scheduling_policy: SchedulingPolicy = "fcfs"
     enable_lora: bool = True
     seed: int = 0
     output_len: LengthDistribution = field(default_factory=LengthDistribution)
     max_tokens_mode: MaxTokensMode = "exact"
     name: str | None = None
+    namespace: str = "default"  # the pod's namespace, as the DCGM page labels it
+    # Multimodal: how the served model counts image / audio tokens (inference_gateway.media).
+    media: MediaTokenRule = field(default_factory=MediaTokenRule)
     # P/D: how this server, as a decode pod, pulls KV caches from prefill pods.
     kv_transfer: KVTransfer = field(default_factory=KVTransfer)
     faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
@@ -108,6 +116,8 @@ class ServerConfig:
             raise ValueError("max_cpu_loras must be >= max_loras (as in vLLM)")
         if self.time_scale <= 0:
             raise ValueError("time_scale must be > 0")
+        if self.scheduling_policy not in SCHEDULING_POLICIES:
+            raise ValueError(f"scheduling_policy must be one of {', '.join(SCHEDULING_POLICIES)}")
         max_len = self.max_model_len or profile.max_model_len
         # vLLM refuses to start when one max-length sequence cannot fit; we clamp instead so
         # tiny KV caches (for preemption experiments) still start.
@@ -121,6 +131,7 @@ class ServerConfig:
             max_cpu_loras=max_cpu,
             max_model_len=max_len,
             enable_prefix_caching=self.enable_prefix_caching,
+            scheduling_policy=self.scheduling_policy,
         )
 
     @property

@@ -2,11 +2,13 @@
 
 Each iteration (`begin_step` then `finish_step`):
 1. running decodes each get one token slot; if the KV cache cannot hold the new blocks,
-   the newest running request is preempted (recompute: blocks freed, back to the front of
-   the waiting queue) until it can;
+   a running request is preempted (recompute: blocks freed, back to the waiting queue)
+   until it can: the newest under the `fcfs` policy, the one with the largest
+   (priority, arrival) under the `priority` policy, as vLLM's scheduler picks;
 2. partially prefilled running requests get prefill chunks from the token budget
-   (max_num_batched_tokens), preempting the newest on block shortage;
-3. if nothing was preempted, waiting requests are admitted FCFS while there is budget, a
+   (max_num_batched_tokens), preempting the same way on block shortage;
+3. if nothing was preempted, waiting requests are admitted in queue order (FCFS, or by
+   (priority, arrival), see waiting.py) while there is budget, a
    free slot (max_num_seqs), KV blocks for their first chunk (after prefix-cache hits) and,
    for LoRA requests, room among the max_loras adapters of the batch (else they wait).
 The iteration lasts the profile's step time; when it ends, each decode and each completed
@@ -19,7 +21,6 @@ decode progress and KV growth are derived from the step counter (see Sequence).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence as Seq
 from itertools import count
 from typing import Any
@@ -27,11 +28,13 @@ from typing import Any
 import xxhash
 
 from inference_gateway.simulator.config import EngineConfig
+from inference_gateway.simulator.encoder import EncoderCache, MediaSpan
 from inference_gateway.simulator.kv_cache import BlockPool
 from inference_gateway.simulator.lora import LoraManager
 from inference_gateway.simulator.profile import ModelProfile
 from inference_gateway.simulator.sequence import Sequence, Status, StepOutcome, StepPlan
 from inference_gateway.simulator.stats import EngineStats
+from inference_gateway.simulator.waiting import waiting_queue
 
 
 class Engine:
@@ -40,9 +43,11 @@ class Engine:
         self.profile = profile
         self.pool = BlockPool(config.num_gpu_blocks)
         self.lora = LoraManager(config.max_loras, config.max_cpu_loras)
+        self.encoder = EncoderCache(config.max_num_batched_tokens)
         self.stats = EngineStats()
         self.step_no = 0
-        self.waiting: deque[Sequence] = deque()
+        self.waiting = waiting_queue(config.scheduling_policy)
+        self._by_priority = config.scheduling_policy == "priority"
         self.num_waiting = 0
         self.running: dict[int, Sequence] = {}  # admission order; the last is the newest
         self._prefilling: dict[int, Sequence] = {}
@@ -69,13 +74,19 @@ class Engine:
         finish_reason: str = "length",
         payload: Any = None,
         kv_transferred: int = 0,
+        priority: int = 0,
+        media: Seq[MediaSpan] = (),
     ) -> Sequence:
         """Queue a request. block_hashes: chain hashes of its shareable leading full blocks.
 
         kv_transferred: leading prompt tokens whose KV arrived from a prefill pod (P/D
         disaggregation); they are not computed here. At most prompt_len - 1: as in vLLM,
         the decode side computes the last prompt token to produce the first output token.
+        priority: vLLM's request priority (lower runs first); like vLLM, only the `priority`
+        policy accepts a non-zero value.
         """
+        if priority != 0 and not self._by_priority:
+            raise ValueError(f"Got priority {priority} but Priority scheduling is not enabled.")
         if prompt_len < 1 or max_output < 1:
             raise ValueError("prompt and output must each have at least one token")
         if not 0 <= kv_transferred < prompt_len:
@@ -98,9 +109,11 @@ class Engine:
             hashes,
             finish_reason,
             payload,
+            priority,
         )
         seq.kv_transferred = kv_transferred
-        self.waiting.append(seq)
+        seq.media = tuple(media)
+        self.waiting.add(seq)
         self.num_waiting += 1
         if lora is not None:
             self.lora.add_waiting(lora)
@@ -139,7 +152,7 @@ class Engine:
         bs = self.cfg.block_size
         preempted = False
         while self._residue[-s % bs] > self.pool.num_free:
-            self._preempt_newest()
+            self._preempt_one()
             preempted = True
         self.pool.allocate(self._residue[-s % bs])
         self._alloc_step = s
@@ -153,7 +166,7 @@ class Engine:
             n = min(seq.num_tokens - seq.computed, budget)
             extra = -(-(seq.computed + n) // bs) - seq.nblocks
             while extra > self.pool.num_free and seq.status == Status.PREFILL:
-                self._preempt_newest()
+                self._preempt_one()
                 preempted = True
             if seq.status != Status.PREFILL:
                 break
@@ -217,14 +230,14 @@ class Engine:
         skipped: list[Sequence] = []
         load_ms = 0.0
         while waiting and budget > 0 and len(self.running) < cfg.max_num_seqs:
-            seq = waiting[0]
+            seq = waiting.peek()
             if seq.status == Status.ABORTED:
-                waiting.popleft()
+                waiting.pop_next()
                 continue
             if seq.arrival > now:  # arrived after this iteration was scheduled
                 break
             if seq.lora is not None and not lora.can_run(seq.lora):
-                skipped.append(waiting.popleft())
+                skipped.append(waiting.pop_next())
                 continue
             hits = idle = 0
             if seq.hashes:
@@ -234,13 +247,16 @@ class Engine:
             extra = -(-(computed + n) // bs) - hits
             if extra + idle > pool.num_free:
                 break
-            waiting.popleft()
+            waiting.pop_next()
             self.num_waiting -= 1
             if hits:
                 seq.held = seq.hashes[:hits]
                 pool.acquire(seq.held)
             seq.nblocks = seq.n_reg = hits
             seq.computed = computed
+            if seq.media:
+                encode = self.encoder.encode(seq.media, computed)
+                load_ms += encode * self.profile.encoder_ms_per_1k_tokens / 1000.0
             if seq.first_scheduled < 0:
                 self._first_admission(seq, hits * bs, computed, now)
             if seq.lora is not None:
@@ -255,7 +271,7 @@ class Engine:
             chunks.append((seq, n))
             budget -= n
         if skipped:
-            waiting.extendleft(reversed(skipped))
+            waiting.prepend_all(skipped)
         return load_ms
 
     def _first_admission(self, seq: Sequence, cached: int, computed: int, now: float) -> None:
@@ -327,8 +343,12 @@ class Engine:
         if seq.lora is not None:
             self.lora.deactivate(seq.lora)
 
-    def _preempt_newest(self) -> None:
-        _, seq = self.running.popitem()
+    def _preempt_one(self) -> None:
+        if self._by_priority:
+            victim = max(self.running.values(), key=_preemption_order)
+            seq = self.running.pop(victim.uid)
+        else:
+            _, seq = self.running.popitem()  # the newest
         seq.out_before = self.tokens_generated(seq)
         self._release(seq)
         seq.status = Status.WAITING
@@ -336,7 +356,7 @@ class Engine:
         seq.computed = seq.nblocks = seq.n_reg = seq.kv_transferred = 0
         seq.held = []
         seq.preemptions += 1
-        self.waiting.appendleft(seq)
+        self.waiting.prepend(seq)
         self.num_waiting += 1
         if seq.lora is not None:
             self.lora.add_waiting(seq.lora)
@@ -344,3 +364,8 @@ class Engine:
         stats.num_preemptions += 1
         if stats.first_preemption_step < 0:
             stats.first_preemption_step = self.step_no + 1
+
+
+def _preemption_order(seq: Sequence) -> tuple[int, float, int]:
+    """Under the priority policy vLLM preempts max(running, key=(priority, arrival_time))."""
+    return seq.priority, seq.arrival, seq.uid

@@ -12,9 +12,12 @@ director counts them. Scheduling, post-pick hooks and plugin state are the produ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
+from inference_gateway.metrics.dcgm import GPU_UTIL
+from inference_gateway.metrics.dcgm import UPDATED_AT as DCGM_UPDATED_AT
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
@@ -37,6 +40,12 @@ def snapshot_metrics(snap: EndpointSnapshot, updated_at: float | None = None) ->
         itl_count=float(snap.itl_count),
         updated_at=snap.updated_at if updated_at is None else updated_at,
     )
+
+
+def attach_gpu(endpoint: Endpoint, snap: EndpointSnapshot, updated_at: float) -> None:
+    """The DCGM attributes the EPP's dcgm-data-source would attach (metrics/dcgm.py)."""
+    endpoint.attributes[GPU_UTIL] = snap.gpu_util
+    endpoint.attributes[DCGM_UPDATED_AT] = updated_at
 
 
 class EPPFleetScheduler:
@@ -66,6 +75,9 @@ class EPPFleetScheduler:
         except SchedulingError:
             return None
         self.scheduler.bind(state, req, result)
+        body: dict[str, Any] = {}  # what body plugins (engine-priority) would write upstream
+        if self.runtime.edit_body(req, result, body):
+            request.engine_priority = int(body.get("priority", 0))
         chosen = result.endpoints[0]
         chosen.in_flight += 1
         self._picked[request.request_id] = chosen
@@ -83,6 +95,7 @@ class EPPFleetScheduler:
             if snap.updated_at != self._seen[i]:
                 self._seen[i] = snap.updated_at
                 self.endpoints[i].metrics = snapshot_metrics(snap)
+                attach_gpu(self.endpoints[i], snap, snap.updated_at)
 
     def _build(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         self.endpoints = [

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.dcgm import SimulatedGpu
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
@@ -81,9 +82,12 @@ class _Server:
         for adapter in config.lora_adapters:
             self.engine.lora.register(adapter)
         self.rng = random.Random(config.seed)
+        self._now = 0.0
+        self.gpu = SimulatedGpu(self.engine, lambda: self._now)
 
     def snapshot(self, now: float) -> EndpointSnapshot:
         e = self.engine
+        self._now = now
         return EndpointSnapshot(
             index=self.index,
             name=self.name,
@@ -101,6 +105,7 @@ class _Server:
             num_preemptions=e.stats.num_preemptions,
             itl_sum_seconds=e.stats.itl.total,
             itl_count=e.stats.itl.count,
+            gpu_util=self.gpu.sample().util,
         )
 
 
@@ -249,6 +254,8 @@ class Fleet:
                 block_hashes=hashes or (),
                 payload=payload,
                 kv_transferred=kv_transferred,
+                priority=req.engine_priority,
+                media=req.media,
             )
         except ValueError:
             return None

@@ -18,6 +18,9 @@ class SimRequest:
       workload.py); None with `prompt` set means "tokenize the prompt and hash it";
       None without a prompt means the prompt shares nothing.
     prompt: text for schedulers that look at it (prefix-aware ones); optional.
+    priority: the gateway's priority (criticality band or InferenceObjective priority).
+    engine_priority: the `priority` body field the server sees (vLLM: lower runs first);
+      schedulers that pass priority on (the EPP's engine-priority plugin) set it.
     """
 
     request_id: int | str
@@ -28,6 +31,9 @@ class SimRequest:
     block_hashes: Sequence[int] | None = None
     prompt: str | None = None
     priority: int = 0
+    engine_priority: int = 0
+    # images / audio: (content digest, first placeholder position, tokens), see simulator/encoder.py
+    media: Sequence[tuple[int, int, int]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,8 @@ class EndpointSnapshot:
     # Inter-token latency histogram totals, as vllm:inter_token_latency_seconds_{sum,count}.
     itl_sum_seconds: float = 0.0
     itl_count: int = 0
+    # What the node's dcgm-exporter shows: share of the last second the GPU was busy (0..1).
+    gpu_util: float = 0.0
 
 
 @dataclass(slots=True)

@@ -72,6 +72,7 @@ class EngineCollector:
         self.clock = clock
         self.lora_enabled = lora_enabled
         self._lora_series: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._lora_steps_seen = 0
         self._last_gen: tuple[float, int] = (clock(), 0)
 
     def describe(self) -> list[Metric]:
@@ -170,11 +171,14 @@ class EngineCollector:
 
     def _lora_info(self) -> Metric:
         """One series per adapter-set combination seen, valued with the time it was last
-        current, like vLLM's; consumers take the newest."""
+        current, like vLLM's; consumers take the newest. As in vLLM, the state is recorded from
+        engine steps, so a server that has not run a step yet has no series at all."""
         lora = self.engine.lora
-        key = (",".join(sorted(lora.running)), ",".join(sorted(lora.waiting)))
-        self._lora_series[key] = time.time()
-        self._lora_series.move_to_end(key)
+        if self.engine.stats.steps > self._lora_steps_seen or self._lora_series:
+            self._lora_steps_seen = self.engine.stats.steps
+            key = (",".join(sorted(lora.running)), ",".join(sorted(lora.waiting)))
+            self._lora_series[key] = time.time()
+            self._lora_series.move_to_end(key)
         while len(self._lora_series) > _LORA_HISTORY:
             self._lora_series.popitem(last=False)
         g = GaugeMetricFamily(

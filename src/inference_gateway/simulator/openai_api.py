@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 import orjson
 
-from inference_gateway.simulator.tokenizer import SimTokenizer, render_chat
+from inference_gateway.media import MediaTokenRule
+from inference_gateway.simulator.encoder import MediaSpan
+from inference_gateway.simulator.tokenizer import SimTokenizer, encode_chat, has_media, render_chat
+
+DEFAULT_MEDIA_RULE = MediaTokenRule()
 
 Kind = Literal["completion", "chat"]
 
@@ -35,6 +39,8 @@ class ParsedRequest:
     min_tokens: int
     stream: bool
     include_usage: bool
+    priority: int = 0
+    media: tuple[MediaSpan, ...] = ()  # images / audio in the prompt (chat only)
 
 
 def _int_field(body: dict[str, Any], name: str) -> int | None:
@@ -56,20 +62,28 @@ def _prompt_ids(prompt: Any, tok: SimTokenizer) -> list[int]:
     raise ApiError(400, "'prompt' must be a string, a list with one string, or token ids")
 
 
-def parse_request(kind: Kind, raw: bytes, tok: SimTokenizer) -> ParsedRequest:
+def parse_request(
+    kind: Kind, raw: bytes, tok: SimTokenizer, media_rule: MediaTokenRule = DEFAULT_MEDIA_RULE
+) -> ParsedRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"invalid JSON body: {exc}") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
+    media: tuple[MediaSpan, ...] = ()
     if kind == "chat":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, "'messages' must be a non-empty list")
         if not all(isinstance(m, dict) for m in messages):
             raise ApiError(400, "each message must be an object")
-        ids = tok.encode(render_chat(messages, bool(body.get("add_generation_prompt", True))))
+        generation_prompt = bool(body.get("add_generation_prompt", True))
+        if has_media(messages):
+            ids, spans = encode_chat(messages, tok, media_rule, generation_prompt)
+            media = tuple(spans)
+        else:
+            ids = tok.encode(render_chat(messages, generation_prompt))
     else:
         if "prompt" not in body:
             raise ApiError(400, "'prompt' is required")
@@ -93,7 +107,19 @@ def parse_request(kind: Kind, raw: bytes, tok: SimTokenizer) -> ParsedRequest:
         min_tokens=_int_field(body, "min_tokens") or 0,
         stream=bool(body.get("stream", False)),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+        priority=_priority(body),
+        media=media,
     )
+
+
+def _priority(body: dict[str, Any]) -> int:
+    """vLLM's `priority` request field: any integer, lower runs first (priority policy only)."""
+    value = body.get("priority", 0)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(400, "'priority' must be an integer")
+    return value
 
 
 def usage(prompt: int, completion: int, cached: int) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class ModelProfile:
     # KV-cache bytes per token, for P/D transfer times. Llama-2-7B fp16:
     # 2 (K and V) x 32 layers x 4096 hidden x 2 bytes = 512 KiB.
     kv_bytes_per_token: int = 524_288
+    # Multimodal: encoder (ViT / audio tower) GPU time per 1000 embedding tokens it produces.
+    encoder_ms_per_1k_tokens: float = 15.0
 
     def forward_ms(self, tokens: int) -> float:
         """Non-attention forward time of an iteration that processes `tokens` tokens."""
@@ -71,6 +73,7 @@ def _from_mapping(data: dict[str, Any], source: str) -> ModelProfile:
         block_size=int(data.get("block_size", 16)),
         max_model_len=int(data.get("max_model_len", 4096)),
         kv_bytes_per_token=int(data.get("kv_bytes_per_token", 524_288)),
+        encoder_ms_per_1k_tokens=float(data.get("encoder_ms_per_1k_tokens", 15.0)),
     )
 
 

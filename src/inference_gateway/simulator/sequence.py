@@ -39,6 +39,7 @@ class Sequence:
         "kv_transferred",
         "lora",
         "max_output",
+        "media",
         "n_reg",
         "nblocks",
         "num_tokens",
@@ -46,6 +47,7 @@ class Sequence:
         "p_eff",
         "payload",
         "preemptions",
+        "priority",
         "prompt_len",
         "request_id",
         "s0",
@@ -64,8 +66,11 @@ class Sequence:
         hashes: list[int],
         finish_reason: str,
         payload: Any,
+        priority: int = 0,
     ) -> None:
         self.uid = uid
+        self.media: tuple[tuple[int, int, int], ...] = ()  # encoder.MediaSpan per image/audio
+        self.priority = priority  # vLLM's request priority: lower runs first (priority policy)
         self.request_id = request_id
         self.arrival = arrival
         self.prompt_len = prompt_len

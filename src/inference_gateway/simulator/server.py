@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.dcgm import DCGM_PATH, SimulatedGpu, render_dcgm
 from inference_gateway.simulator.disagg import PREFILL_HEADER, RemotePrefill
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.faults import GARBAGE_METRICS, FaultInjector, FaultSpecError, RequestFault
@@ -62,6 +63,7 @@ class SimulatedServer:
         self.host = "127.0.0.1"
         self.faults = FaultInjector(config.faults, config.seed)
         self.port = 0
+        self._gpu: SimulatedGpu | None = None
         self.remote_prefill = RemotePrefill(
             config.kv_transfer, self.profile.kv_bytes_per_token, config.time_scale
         )
@@ -113,6 +115,7 @@ class SimulatedServer:
         app.router.add_get("/version", self._version)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/prometheus/metrics", self._metrics)
+        app.router.add_get(DCGM_PATH, self._dcgm)
         app.router.add_post("/v1/load_lora_adapter", self._load_lora)
         app.router.add_post("/v1/unload_lora_adapter", self._unload_lora)
         app.router.add_get("/admin/faults", self._get_faults)
@@ -130,9 +133,10 @@ class SimulatedServer:
     async def _generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
         raw = await request.read()
         try:
-            parsed = parse_request(kind, raw, self.tokenizer)
+            parsed = parse_request(kind, raw, self.tokenizer, self.config.media)
             lora = self._resolve_model(parsed.model)
             out_len, reason = self._output_len(parsed)
+            self._check_priority(parsed.priority)
         except ApiError as err:
             return _error(err)
         fault = self.faults.for_request()
@@ -156,6 +160,8 @@ class SimulatedServer:
             block_hashes=hashes,
             finish_reason=reason,
             kv_transferred=kv,
+            priority=parsed.priority,
+            media=parsed.media,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))
@@ -221,6 +227,11 @@ class SimulatedServer:
             return model
         raise ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
 
+    def _check_priority(self, priority: int) -> None:
+        if priority != 0 and self.engine.cfg.scheduling_policy != "priority":
+            # vLLM's own message (its OpenAI server answers 400 to this ValueError)
+            raise ApiError(400, f"Got priority {priority} but Priority scheduling is not enabled.")
+
     def _output_len(self, parsed: ParsedRequest) -> tuple[int, str]:
         max_len = self.engine.cfg.max_model_len
         prompt_len = len(parsed.prompt_ids)
@@ -275,6 +286,14 @@ class SimulatedServer:
         if self.faults.metrics_garbage:
             return web.Response(body=GARBAGE_METRICS, content_type="text/plain")
         body = render(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _dcgm(self, request: web.Request) -> web.Response:
+        """This pod's GPU as the node's dcgm-exporter would show it (see simulator/dcgm.py)."""
+        if self._gpu is None:
+            self._gpu = SimulatedGpu(self.engine, self.driver.now)
+        name = self.config.display_name
+        body = render_dcgm(self._gpu.sample(), name, self.config.namespace, f"node-{name}")
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _load_lora(self, request: web.Request) -> web.Response:

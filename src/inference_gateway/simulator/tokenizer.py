@@ -14,6 +14,9 @@ from typing import Any
 
 import xxhash
 
+from inference_gateway.media import MediaTokenRule, content_parts
+from inference_gateway.simulator.encoder import MediaSpan
+
 _PIECE = re.compile(r"\s*\S{1,4}|\s+")
 _CACHE_LIMIT = 200_000
 VOCAB_SIZE = 32_000
@@ -109,6 +112,45 @@ def render_chat(messages: Sequence[Mapping[str, Any]], add_generation_prompt: bo
     if add_generation_prompt:
         rendered.append("<|assistant|>\n")
     return "".join(rendered)
+
+
+def encode_chat(
+    messages: Sequence[Mapping[str, Any]],
+    tok: SimTokenizer,
+    rule: MediaTokenRule,
+    add_generation_prompt: bool = True,
+) -> tuple[list[int], list[MediaSpan]]:
+    """Token ids of a chat whose messages may hold images or audio, and where each item sits.
+
+    Text renders as in render_chat; each media item becomes its token cost in placeholder ids
+    derived from its content digest, so block hashes over them identify the item (vLLM mixes
+    the item's hash into the hashes of the blocks it covers).
+    """
+    ids: list[int] = []
+    spans: list[MediaSpan] = []
+    for m in messages:
+        ids += tok.encode(f"<|{m.get('role', 'user')}|>\n")
+        for part in content_parts(m.get("content")):
+            if isinstance(part, str):
+                ids += tok.encode(part)
+                continue
+            n = part.tokens(rule)
+            seed = part.digest & 0xFFFFFFFF
+            spans.append((part.digest, len(ids), n))
+            ids += [xxhash.xxh32_intdigest(i.to_bytes(4, "little"), seed) % VOCAB_SIZE for i in range(n)]
+        ids += tok.encode("</s>\n")
+    if add_generation_prompt:
+        ids += tok.encode("<|assistant|>\n")
+    return ids, spans
+
+
+def has_media(messages: Sequence[Mapping[str, Any]]) -> bool:
+    return any(
+        isinstance(p, Mapping) and p.get("type") in ("image_url", "input_audio")
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+    )
 
 
 def output_text(seed: int, start: int, end: int) -> str:

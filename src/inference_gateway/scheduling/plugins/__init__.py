@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING
 
 from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
+from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
+from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
+from inference_gateway.scheduling.plugins.gpu_utilization_scorer import GpuUtilizationScorer
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
@@ -14,6 +17,7 @@ from inference_gateway.scheduling.plugins.lora_affinity_filter import LoraAffini
 from inference_gateway.scheduling.plugins.lora_affinity_scorer import LoraAffinityScorer
 from inference_gateway.scheduling.plugins.low_queue_filter import LowQueueFilter
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
@@ -58,6 +62,10 @@ BUILTIN = (
     ModelServerMetrics,
     CoreMetricsExtractor,
     MetricsDataSource,
+    EnginePriority,
+    DcgmDataSource,
+    GpuUtilizationScorer,
+    MediaTokenEstimator,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,

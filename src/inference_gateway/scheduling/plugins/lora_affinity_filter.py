@@ -1,8 +1,9 @@
 """lora-affinity filter: prefer endpoints with the adapter loaded or queued.
 
 Endpoints split into "affinity" (adapter active or waiting) and "available" (room for one
-more adapter). When both exist, affinity wins with probability `threshold` (default 0.999) so
-an adapter can still spread to new endpoints; otherwise whichever group is non-empty.
+more adapter, or slots not reported yet). When both exist, affinity wins with probability
+`threshold` (default 0.999) so an adapter can still spread to new endpoints; otherwise
+whichever group is non-empty.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class LoraAffinityFilter:
             m = e.metrics
             if adapter in m.active_adapters or adapter in m.waiting_adapters:
                 affinity.append(e)
-            elif len(m.active_adapters) + len(m.waiting_adapters) < m.max_active_adapters:
+            elif m.adapter_slot_free():
                 available.append(e)
         if affinity and available:
             return affinity if self._rng.random() < self.threshold else available

@@ -1,6 +1,8 @@
 """lora-affinity-scorer: prefer endpoints that already serve the requested adapter.
 
-1.0 adapter active; 0.8 room to load another adapter; 0.6 adapter waiting to load; else 0.
+1.0 adapter active; 0.8 room to load another adapter (or the engine has not reported its
+adapter slots yet: a fresh vLLM publishes them only after its first request); 0.6 adapter
+waiting to load; else 0.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def adapter_score(endpoint: Endpoint, adapter: str) -> float:
     m = endpoint.metrics
     if adapter in m.active_adapters:
         return ACTIVE
-    if len(m.active_adapters) + len(m.waiting_adapters) < m.max_active_adapters:
+    if m.adapter_slot_free():
         return HAS_SLOT
     if adapter in m.waiting_adapters:
         return WAITING
