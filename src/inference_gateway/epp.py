@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,13 +15,16 @@ from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
 from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
+from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.runtime import PoolRuntime, PoolRuntimes
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.interfaces import Service
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 
@@ -41,6 +45,14 @@ class EPPOptions:
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
     prefix_sync: PrefixSyncOptions | None = None  # share the prefix index with peer replicas
+    # Upstream flags: honour envoy.lb.subset_hint; 404 unknown models instead of forwarding them;
+    # the model of requests without one; scrape settings and metric specs that beat the config.
+    subset_filter: bool = True
+    health_checking: bool = False  # grpc.health.v1 on the ext_proc port as well
+    strict_models: bool = False
+    default_model: str | None = None
+    scrape_overrides: dict[str, Any] = field(default_factory=dict)
+    metric_specs: dict[str, str] = field(default_factory=dict)
 
 
 class EndpointPicker:
@@ -62,12 +74,24 @@ class EndpointPicker:
             self.runtimes,
             max_body_bytes=options.max_body_bytes,
             usage=UsageAccounting(registry),
+            resolver=ModelResolver(
+                self.store, strict_models=options.strict_models, default_model=options.default_model
+            ),
+            subset_filter=options.subset_filter,
         )
         self.director.observers.append(self.metrics)
+        self.autoscaling = AutoscalingSignals(self.store)
+        registry.register(self.autoscaling)
+        self.director.observers.append(self.autoscaling)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
+        for runtime in self.runtimes:
+            runtime.metric_mappings = runtime.metric_mappings.with_default_specs(options.metric_specs)
         self.scraper = Scraper(
-            self.store, self._scrape_config(), self.config.metric_mappings, self.runtimes.scrape_target
+            self.store,
+            self._scrape_config(),
+            self.runtimes.default.metric_mappings,
+            self.runtimes.scrape_target,
         )
         self.dcgm = _dcgm_source(self.store, [runtime.config for runtime in self.runtimes])
         for runtime in self.runtimes:
@@ -116,10 +140,18 @@ class EndpointPicker:
             path=self.config.metrics_path,
             scheme=self.config.metrics_scheme,
             stale_after_s=self.config.saturation.metrics_staleness_s,
+            insecure_skip_verify=self.config.metrics_insecure_skip_verify,
+            **self.options.scrape_overrides,
         )
+
+    def _services(self) -> list[Service]:
+        plugins = [p for r in self.runtimes for p in r.config.plugins.values()]
+        return [p for p in plugins if isinstance(p, Service)]
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        for service in self._services():
+            await service.start()
         if self.dcgm is not None:
             await self.dcgm.start()
         if self.metrics_server is not None:
@@ -127,7 +159,12 @@ class EndpointPicker:
         if self.health_server is not None:
             await self.health_server.start()
         self._server, self.port = await serve(
-            self.director, self.options.host, self.options.grpc_port, credentials, self.extproc
+            self.director,
+            self.options.host,
+            self.options.grpc_port,
+            credentials,
+            self.extproc,
+            health_checking=self.options.health_checking,
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
         if self.prefix_sync is not None:
@@ -150,6 +187,8 @@ class EndpointPicker:
             if side is not None:
                 await side.stop()
         await self.scraper.stop()
+        for service in self._services():
+            await service.stop()
         if self.dcgm is not None:
             await self.dcgm.stop()
 

@@ -353,6 +353,7 @@ async def serve(
     port: int,
     credentials: grpc.ServerCredentials | None = None,
     servicer: ExtProcServicer | None = None,
+    health_checking: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     # Envoy may coalesce a fast client's body into chunks far larger than its usual 64 KiB when
     # the ext_proc stream is backed up; the body limit is enforced by counting, not by gRPC.
@@ -365,6 +366,15 @@ async def serve(
         ]
     )
     pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)
+    if health_checking:  # upstream's --health-checking: grpc.health.v1 on the ext_proc port too
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+        checks = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+        await checks.set(
+            pb.DESCRIPTOR.services_by_name["ExternalProcessor"].full_name,
+            health_pb2.HealthCheckResponse.SERVING,
+        )
     address = f"{host}:{port}"
     bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()

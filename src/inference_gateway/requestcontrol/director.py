@@ -53,6 +53,7 @@ class RequestContext:
     explanation: str | None = None
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
+    first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Extra headers for the client's response (e.g. a session-affinity token), set once the
@@ -187,6 +188,7 @@ class Director:
             body_size=ctx.body_size,
             pool=pool,
             cache_salt=_cache_salt(body),
+            messages=body["messages"] if isinstance(body.get("messages"), list) else None,
             media_tokens=media_tokens,
         )
         ctx.request = request
@@ -264,6 +266,8 @@ class Director:
 
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
+        if chunk and not ctx.response_bytes:
+            ctx.first_byte_at = time.monotonic()
         ctx.response_bytes += len(chunk)
         if ctx.usage_scanner is None:
             ctx.usage_scanner = UsageScanner()

@@ -36,7 +36,6 @@ from inference_gateway.scheduling.interfaces import (
 )
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
-from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
 
 log = logging.getLogger(__name__)
@@ -96,12 +95,12 @@ class PoolRuntime:
         flow: FlowController | None = None,
         flow_control: bool = True,
         flow_metrics: FlowControlMetrics | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.name = name
         self.scheduler: Scheduler = self.config.scheduler
-        self.saturation = SaturationDetector(self.config.saturation, clock)
+        self.saturation = self.config.saturation_detector()
+        self.metric_mappings = self.config.metric_mappings
         # `flow` replaces the config's flowControl section; flow_control=False turns it off.
         self.flow = flow if flow is not None or not flow_control else self._build_flow(flow_metrics)
         plugins = self.scheduler.plugins()
@@ -225,7 +224,7 @@ class PoolRuntime:
     def scrape_target(self) -> ScrapeTarget:
         """How this pool's endpoints are scraped (its data-layer plugins)."""
         c = self.config
-        return ScrapeTarget(c.metrics_scheme, c.metrics_path, c.metric_mappings)
+        return ScrapeTarget(c.metrics_scheme, c.metrics_path, self.metric_mappings)
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         """The datastore changed; plugins drop state for endpoints that are gone."""

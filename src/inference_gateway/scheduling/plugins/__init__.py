@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
 from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
@@ -23,6 +24,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
+from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
 from inference_gateway.scheduling.plugins.pd_profile_handler import (
     DisaggHeadersHandler,
@@ -30,6 +32,7 @@ from inference_gateway.scheduling.plugins.pd_profile_handler import (
     PdProfileHandler,
     PrefillHeaderHandler,
 )
+from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
@@ -37,6 +40,7 @@ from inference_gateway.scheduling.plugins.running_requests_scorer import Running
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
+from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
 if TYPE_CHECKING:
@@ -48,6 +52,7 @@ BUILTIN = (
     RunningRequestsScorer,
     LoraAffinityScorer,
     PrefixCacheScorer,
+    PrecisePrefixCacheScorer,
     SessionAffinityScorer,
     CapacityLoadScorer,
     MaxScorePicker,
@@ -65,6 +70,10 @@ BUILTIN = (
     EnginePriority,
     DcgmDataSource,
     GpuUtilizationScorer,
+    OpenAIParser,
+    PassthroughParser,
+    UtilizationDetector,
+    ConcurrencyDetector,
     MediaTokenEstimator,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
