@@ -19,6 +19,15 @@ import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
+from inference_gateway.envoy.bootstrap import (
+    EXT_PROC_ROLE,
+    OBSERVE_ROLE,
+    RESPONSE_METADATA,
+    RESPONSE_PHASES_HEADER,
+    RESPONSE_PHASES_SEND,
+    RESPONSE_ROLE,
+    ROUTE_OBSERVED_ROLE,
+)
 from inference_gateway.extproc import messages
 from inference_gateway.extproc.modes import (
     BUFFERED_PARTIAL,
@@ -30,6 +39,7 @@ from inference_gateway.extproc.modes import (
     ModelNameRewriter,
     rewriter_for,
 )
+from inference_gateway.extproc.observe import ResponseObserver, request_id_attribute
 from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import POOL_HEADER
@@ -58,6 +68,10 @@ class StreamState:
     rewriter: ModelNameRewriter | None = None
     sse: bool = False  # the model server streams (text/event-stream): pass chunks on at once
     response_body: bytearray = field(default_factory=bytearray)
+    # The response arrives on an observer stream (EnvoyConfig.response_phases "observe"): once
+    # routed, the context is handed to the ResponseObserver, which completes it.
+    observed: bool = False
+    handed_over: bool = False
     # The exchange is over (last response byte seen, or an immediate response sent): the EPP
     # closes the stream itself rather than wait for Envoy to reset it (see Process).
     finished: bool = False
@@ -94,10 +108,10 @@ def _served_address(req: pb.ProcessingRequest) -> str | None:
     return None
 
 
-def _route_pool(context: grpc.aio.ServicerContext | None) -> str | None:
+def _metadata_value(context: grpc.aio.ServicerContext | None, name: str) -> str | None:
     metadata = context.invocation_metadata() if context is not None else None
     for key, value in metadata or ():
-        if key == POOL_HEADER:
+        if key == name:
             return value if isinstance(value, str) else value.decode()
     return None
 
@@ -107,6 +121,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         self.director = director
         self.draining = False
         self._streams: set[StreamState] = set()
+        self.observer = ResponseObserver(director)
 
     def drain(self) -> None:
         """Shutting down: end every stream whose request is already routed with an OK status.
@@ -124,9 +139,19 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        state = StreamState(route_pool=_route_pool(context), task=asyncio.current_task())
+        role = _metadata_value(context, EXT_PROC_ROLE)
+        if role == OBSERVE_ROLE:
+            await self.observer.observe(request_iterator)
+            return
+        state = StreamState(
+            route_pool=_metadata_value(context, POOL_HEADER),
+            task=asyncio.current_task(),
+            observed=role == ROUTE_OBSERVED_ROLE,
+        )
         self._streams.add(state)
         requests = aiter(request_iterator)
+        if role == RESPONSE_ROLE:
+            requests = await self._response_stream(state, requests)
         try:
             # Returning ends the RPC with OK. Waiting for Envoy instead would end most streams
             # with a reset, and grpcio's asyncio server leaks native memory on every reset RPC.
@@ -141,8 +166,22 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             raise
         finally:
             self._streams.discard(state)
-            if state.ctx is not None:
+            if state.ctx is not None and not state.handed_over:
                 self.director.on_complete(state.ctx)
+
+    async def _response_stream(
+        self, state: StreamState, requests: AsyncIterator[pb.ProcessingRequest]
+    ) -> AsyncIterator[pb.ProcessingRequest]:
+        """A response-only stream for a routed request (observe mode, model name rewritten):
+        its context comes from the routing stream, found by the request id on the first message."""
+        first = await anext(requests, None)
+        if first is None:
+            return requests
+        state.ctx = self.observer.claim(request_id_attribute(first), responding=True)
+        state.routed = True
+        if state.ctx is not None and state.ctx.resolution is not None:
+            state.rewriter = rewriter_for(state.ctx.resolution.target_model, state.ctx.resolution.model)
+        return _prepend(first, requests)
 
     async def _next(
         self, state: StreamState, requests: AsyncIterator[pb.ProcessingRequest]
@@ -266,7 +305,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         body = decision.body if decision.body is not None else bytes(state.body)
         if decision.body is not None:
             headers["content-length"] = str(len(body))
-        meta = messages.metadata_struct(decision.metadata)
+        meta = messages.metadata_struct(self._observed(state, headers, decision.metadata))
         if not header_phase:  # BUFFERED: the route rides on the body answer
             resp = messages.buffered_request_body(headers, decision.body, decision.remove_headers)
             resp.dynamic_metadata.CopyFrom(meta)
@@ -283,6 +322,25 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return [first, *(messages.continue_request_body() for _ in range(chunks))]
         rest = [messages.replaced_body("request_body", b"") for _ in range(chunks - 1)]
         return [first, messages.replaced_body("request_body", body), *rest]
+
+    def _observed(
+        self, state: StreamState, headers: dict[str, str], metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Routed, with the response observed elsewhere: hand the context over. Envoy adds the
+        response headers decided now from metadata (no response phase here). A response whose
+        model name must be rewritten asks Envoy for a response stream (RESPONSE_PHASES_HEADER)."""
+        ctx = state.ctx
+        if not state.observed or ctx is None or state.headers_answered:
+            return metadata
+        state.handed_over = True
+        if state.rewriter is not None:
+            headers[RESPONSE_PHASES_HEADER] = RESPONSE_PHASES_SEND
+            self.observer.expect(ctx, responding=True)
+            return metadata
+        self.observer.expect(ctx)
+        if ctx.explanation and ctx.headers.get(EXPLAIN_RESPONSE_HEADER):
+            return {**metadata, RESPONSE_METADATA: {"explain": ctx.explanation}}
+        return metadata
 
     def _on_response_headers(self, state: StreamState, req: pb.ProcessingRequest) -> pb.ProcessingResponse:
         msg = req.response_headers
@@ -334,6 +392,14 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if state.rewriter is not None:
             data = state.rewriter.rewrite(data)
         return messages.streamed_body("response_body", data, end_of_stream)
+
+
+async def _prepend(
+    first: pb.ProcessingRequest, rest: AsyncIterator[pb.ProcessingRequest]
+) -> AsyncIterator[pb.ProcessingRequest]:
+    yield first
+    async for req in rest:
+        yield req
 
 
 def _subset_hint(req: pb.ProcessingRequest) -> tuple[str, ...] | None:

@@ -31,6 +31,7 @@ from inference_gateway.observability.tls import (
     server_credentials,
 )
 from inference_gateway.scheduling.config import load_config
+from inference_gateway.scheduling.interfaces import ResponseHeaders
 from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,8 @@ class LocalStack:
         else:  # secure serving by default, as the EPP command (and upstream's EPP)
             self._epp_credentials = self_signed_credentials()
         epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
-        self.envoy = EnvoyProcess(
-            self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
-        )
+        config = self._envoy_config(epp.port, response_phases(epp))
+        self.envoy = EnvoyProcess(config, self.workdir, log_level=self.options.envoy_log_level)
         self._publish_endpoints()
         await self.envoy.start([e.address for e in epp.store.endpoints()])
 
@@ -246,7 +246,7 @@ class LocalStack:
         if self.files is not None:
             self.files.refresh()
 
-    def _envoy_config(self, epp_port: int) -> EnvoyConfig:
+    def _envoy_config(self, epp_port: int, phases: str = "observe") -> EnvoyConfig:
         modes = {p.endpoint_picker.failure_mode for p in self.resources.pools}
         mode = FailureMode.FAIL_OPEN if modes == {FailureMode.FAIL_OPEN} else FailureMode.FAIL_CLOSE
         tls = None
@@ -267,6 +267,7 @@ class LocalStack:
             epp_host="127.0.0.1",
             pools=self.pool_clusters(),
             rules=tuple(self.rules),
+            response_phases=phases,
         )
         return dataclasses.replace(config, **self.options.envoy_overrides)
 
@@ -299,3 +300,11 @@ class LocalStack:
             await asyncio.Event().wait()
         finally:
             await asyncio.shield(self.stop())
+
+
+def response_phases(epp: EndpointPicker) -> str:
+    """"send" when a plugin adds response headers (session affinity): only a response phase on
+    the critical path can; otherwise the response is observed off it."""
+    configs = [epp.config, *epp.pool_configs.values()]
+    wanted = any(isinstance(p, ResponseHeaders) for c in configs for p in c.plugins.values())
+    return "send" if wanted else "observe"
