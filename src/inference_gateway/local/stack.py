@@ -31,7 +31,6 @@ from inference_gateway.observability.tls import (
     server_credentials,
 )
 from inference_gateway.scheduling.config import load_config
-from inference_gateway.scheduling.interfaces import ResponseHeaders
 from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
@@ -305,6 +304,4 @@ class LocalStack:
 def response_phases(epp: EndpointPicker) -> str:
     """"send" when a plugin adds response headers (session affinity): only a response phase on
     the critical path can; otherwise the response is observed off it."""
-    configs = [epp.config, *epp.pool_configs.values()]
-    wanted = any(isinstance(p, ResponseHeaders) for c in configs for p in c.plugins.values())
-    return "send" if wanted else "observe"
+    return "send" if any(runtime.adds_response_headers for runtime in epp.runtimes) else "observe"

@@ -208,6 +208,11 @@ class PoolRuntime:
             extra.update(plugin.request_headers(request, result))
         return {k: v for k, v in extra.items() if v}, tuple(k for k, v in extra.items() if not v)
 
+    @property
+    def adds_response_headers(self) -> bool:
+        """A plugin answers the response phase (e.g. session affinity's token)."""
+        return bool(self._response_plugins)
+
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         headers: dict[str, str] = {}
         for plugin in self._response_plugins:
