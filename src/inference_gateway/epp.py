@@ -135,14 +135,14 @@ class EndpointPicker:
         return self.runtimes.default.flow
 
     def _scrape_config(self) -> ScrapeConfig:
-        return replace(
-            self.options.scrape,
-            path=self.config.metrics_path,
-            scheme=self.config.metrics_scheme,
-            stale_after_s=self.config.saturation.metrics_staleness_s,
-            insecure_skip_verify=self.config.metrics_insecure_skip_verify,
-            **self.options.scrape_overrides,
-        )
+        from_config = {
+            "path": self.config.metrics_path,
+            "scheme": self.config.metrics_scheme,
+            "stale_after_s": self.config.saturation.metrics_staleness_s,
+            "insecure_skip_verify": self.config.metrics_insecure_skip_verify,
+        }
+        # Scrape flags given on the command line win over the config.
+        return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _services(self) -> list[Service]:
         plugins = [p for r in self.runtimes for p in r.config.plugins.values()]
