@@ -79,6 +79,7 @@ class EndpointPicker:
             ),
             subset_filter=options.subset_filter,
         )
+        self._register_preemption(registry)
         self.director.observers.append(self.metrics)
         self.autoscaling = AutoscalingSignals(self.store)
         registry.register(self.autoscaling)
@@ -133,6 +134,14 @@ class EndpointPicker:
     def flow(self) -> FlowController | None:
         """The default pool's flow controller (None when its config disables flow control)."""
         return self.runtimes.default.flow
+
+    def _register_preemption(self, registry: CollectorRegistry) -> None:
+        """Sheddable preemption counts per pool on one counter, whichever runtimes configure it."""
+        found = [r.preemption for r in self.runtimes if r.preemption is not None]
+        if found:
+            found[0].register_metrics(registry)
+            for other in found[1:]:
+                other.preemptions = found[0].preemptions
 
     def _scrape_config(self) -> ScrapeConfig:
         from_config = {

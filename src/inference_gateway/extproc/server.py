@@ -10,6 +10,7 @@ body-less requests). Responses get the client's model name back in every body mo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class StreamState:
     task: asyncio.Task[Any] | None = None
     reading: bool = False
     detaching: bool = False
+    # Set when the request is ended from outside (gateway preemption): answered at once.
+    abort_error: GatewayError | None = None
 
     response_started: bool = False
 
@@ -157,6 +160,10 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             # with a reset, and grpcio's asyncio server leaks native memory on every reset RPC.
             while not state.finished and not (self.draining and state.decided):
                 req = await self._next(state, requests)
+                if state.abort_error is not None:
+                    state.finished = True
+                    yield messages.immediate_error(state.abort_error)
+                    break
                 if req is None:
                     break
                 for resp in await self._handle(state, req):
@@ -193,7 +200,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         except StopAsyncIteration:
             return None
         except asyncio.CancelledError:
-            if not state.detaching or state.task is None:
+            if not (state.detaching or state.abort_error is not None) or state.task is None:
                 raise
             state.task.uncancel()
             return None
@@ -226,7 +233,17 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if state.ctx is None:  # request headers skipped (request_header_mode: SKIP)
             state.ctx = self.director.new_context(state.headers)
             state.ctx.subset = state.subset
+            state.ctx.abort = functools.partial(self._abort, state)
         return state.ctx
+
+    def _abort(self, state: StreamState, err: GatewayError) -> None:
+        """End a routed request from outside its stream (gateway preemption): Envoy gets an
+        immediate response, a local reply if the response has not started, else a reset."""
+        if state.finished or state.abort_error is not None:
+            return
+        state.abort_error = err
+        if state.reading and state.task is not None:
+            state.task.cancel()
 
     async def _on_request_headers(
         self, state: StreamState, msg: pb.HttpHeaders

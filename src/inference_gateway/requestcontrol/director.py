@@ -10,7 +10,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,8 @@ class RequestContext:
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
     first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
+    # Ends the request with an error from outside its own flow (ext_proc sets it; preemption uses it).
+    abort: Callable[[GatewayError], None] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Extra headers for the client's response (e.g. a session-affinity token), set once the
@@ -199,6 +201,9 @@ class Director:
         candidates()  # 503 at once when the pool (or the subset) has no ready endpoint
         ctx.decision = await runtime.decide(request, candidates, explain=ctx.explain, body=body)
         ctx.endpoints = ctx.decision.endpoints
+        if runtime.preemption is not None:
+            runtime.preemption.routed(ctx)
+            runtime.preemption.make_room(ctx, pool, candidates())
         return self._routing(ctx, body, res)
 
     def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
@@ -283,6 +288,8 @@ class Director:
         res = ctx.resolution
         if ctx.decision is not None:
             ctx.decision.complete()
+            if (preemption := ctx.decision.runtime.preemption) is not None:
+                preemption.finished(ctx)
         if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
             ctx.usage = ctx.usage_scanner.usage
             ctx.prompt_tokens = ctx.usage.prompt_tokens

@@ -27,6 +27,7 @@ from inference_gateway.flowcontrol import (
 )
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
     EndpointsChanged,
@@ -108,6 +109,9 @@ class PoolRuntime:
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
         self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
+        self.preemption = next(
+            (p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None
+        )
         # How image/audio parts count as prompt tokens for this pool's models.
         self.media = next(
             (p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
@@ -75,6 +76,7 @@ BUILTIN = (
     UtilizationDetector,
     ConcurrencyDetector,
     MediaTokenEstimator,
+    SheddablePreemption,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
