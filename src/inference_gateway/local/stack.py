@@ -302,6 +302,8 @@ class LocalStack:
 
 
 def response_phases(epp: EndpointPicker) -> str:
-    """"send" when a plugin adds response headers (session affinity): only a response phase on
-    the critical path can; otherwise the response is observed off it."""
-    return "send" if any(runtime.adds_response_headers for runtime in epp.runtimes) else "observe"
+    """"send" when a plugin adds response headers (session affinity) or ends streams (gateway
+    preemption): only a response phase on the critical path can; otherwise the response is
+    observed off it."""
+    wanted = any(r.adds_response_headers or r.preemption is not None for r in epp.runtimes)
+    return "send" if wanted else "observe"

@@ -247,7 +247,8 @@ class Director:
             changed = True
         new_body = orjson.dumps(body) if changed else None
         if ctx.explain:
-            explanation = orjson.dumps(decision.explain()).decode()
+            targets = {"model": res.model, "target_model": res.target_model}
+            explanation = orjson.dumps({**decision.explain(), **targets}).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
             ctx.explanation = explanation
         log.info(

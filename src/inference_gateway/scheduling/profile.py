@@ -15,6 +15,7 @@ from inference_gateway.scheduling.interfaces import (
     Picker,
     Plugin,
     PostPick,
+    PreRequest,
     ProfileHandler,
     Scorer,
 )
@@ -120,6 +121,7 @@ class Scheduler:
         self._names: Sequence[str] = tuple(profiles)
         in_profiles = (p for prof in profiles.values() for p in prof.plugins())
         self._plugins = _unique([handler, *plugins, *in_profiles])
+        self._pre_request_plugins = [p for p in self._plugins if isinstance(p, PreRequest)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -150,6 +152,8 @@ class Scheduler:
             if res.picked:
                 for plugin in self.profiles[name].post_pick:
                     plugin.on_picked(state, request, res.picked[0])
+        for pre in self._pre_request_plugins:
+            pre.pre_request(state, request, result)
 
     def plugins(self) -> list[Plugin]:
         """Every plugin the scheduler runs (handler included), each once."""
