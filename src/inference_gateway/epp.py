@@ -18,6 +18,7 @@ from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
+from inference_gateway.observability.status import StatusBoard
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.resolve import ModelResolver
@@ -98,8 +99,10 @@ class EndpointPicker:
         for runtime in self.runtimes:
             if runtime.flow is not None:
                 self.scraper.listeners.append(runtime.flow.notify)
+        self.status = StatusBoard(self.store, self.flow)  # the live page on the metrics port
+        self.director.observers.append(self.status)
         self.metrics_server = (
-            MetricsServer(registry, options.host, options.metrics_port)
+            MetricsServer(registry, options.host, options.metrics_port, self.status.routes())
             if options.metrics_port is not None
             else None
         )
