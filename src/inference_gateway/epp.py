@@ -12,6 +12,7 @@ from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import build_flow_controller
 from inference_gateway.metrics.dcgm import DcgmSource
+from inference_gateway.metrics.inventory import InventoryConfig, ModelInventory
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
@@ -21,6 +22,7 @@ from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
 from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 from inference_gateway.scheduling.profile import Scheduler
@@ -79,6 +81,8 @@ class EndpointPicker:
             self.director.observers.append(RequestTracer(tracer_provider))
         self.scraper = Scraper(self.store, self._scrape_config(), self.config.metric_mappings)
         self.dcgm = _dcgm_source(self.store, [self.config, *self.pool_configs.values()])
+        self.inventory = ModelInventory(self.store, self._inventory_config())
+        self.director.observers.append(self.inventory)  # a server's 404 re-reads its model list
         if self.flow is not None:
             self.scraper.listeners.append(self.flow.notify)
         self.metrics_server = (
@@ -113,8 +117,18 @@ class EndpointPicker:
             stale_after_s=self.config.saturation.metrics_staleness_s,
         )
 
+    def _inventory_config(self) -> InventoryConfig:
+        declared = (
+            p.config
+            for c in (self.config, *self.pool_configs.values())
+            for p in c.plugins.values()
+            if isinstance(p, ModelsDataSource)
+        )
+        return replace(next(declared, InventoryConfig()), scheme=self.config.metrics_scheme)
+
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        await self.inventory.start()
         if self.dcgm is not None:
             await self.dcgm.start()
         if self.metrics_server is not None:
@@ -146,6 +160,7 @@ class EndpointPicker:
             if side is not None:
                 await side.stop()
         await self.scraper.stop()
+        await self.inventory.stop()
         if self.dcgm is not None:
             await self.dcgm.stop()
 

@@ -1,7 +1,9 @@
 """EndpointPickerConfig (inference.networking.x-k8s.io/v1alpha1) -> a Scheduler and friends.
 
 Follows upstream's loader: plugins are built in order (a decision tree may reference plugins
-defined above it); a profile without a picker gets max-score-picker; a single profile needs
+defined above it); a profile without a picker gets max-score-picker; unless the config declares
+a served-model-filter itself, every profile starts with one (never send a LoRA adapter to a
+server that does not have it, whatever the scorers say); a single profile needs
 no profile handler; with no `schedulingProfiles`, one `default` profile uses every filter,
 scorer (weight 1) and picker defined. The `saturationDetector` section and the metrics
 data-layer plugins are exposed for the director and the scraper.
@@ -27,6 +29,7 @@ from inference_gateway.scheduling.interfaces import (
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import ModelServerMetrics
+from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.profile import Scheduler, SchedulingProfile, WeightedScorer
 from inference_gateway.scheduling.registry import PluginHandle, PluginRegistry, default_registry
 from inference_gateway.scheduling.saturation import SaturationConfig, SaturationDetector
@@ -90,6 +93,7 @@ def load_config(
     plugins = _build_plugins(doc.get("plugins") or [], registry, source)
     raw_profiles = doc.get("schedulingProfiles") or [_implicit_profile(plugins)]
     profiles = _build_profiles(raw_profiles, plugins, source)
+    _guard_served_models(profiles, plugins)
     handler = _profile_handler(plugins, profiles, registry, source)
     sections = {k: v for k, v in doc.items() if k in KNOWN_SECTIONS}
     try:
@@ -172,6 +176,14 @@ def _build_profiles(raw: Any, plugins: dict[str, Plugin], source: str) -> dict[s
             profile.picker = _default_picker(plugins)
         profiles[profile.name] = profile
     return profiles
+
+
+def _guard_served_models(profiles: dict[str, SchedulingProfile], plugins: dict[str, Plugin]) -> None:
+    if any(isinstance(p, ServedModelFilter) for p in plugins.values()):
+        return  # the config places it (or leaves it out) on purpose
+    guard = ServedModelFilter()
+    for profile in profiles.values():
+        profile.filters.insert(0, guard)
 
 
 def _default_picker(plugins: dict[str, Plugin]) -> Picker:
