@@ -89,75 +89,34 @@ def validate(
         raise typer.Exit(1)
 
 
-@app.command()
-def epp(
-    pool_name: Annotated[str | None, typer.Option(help="InferencePool to serve (Kubernetes mode)")] = None,
-    pool_namespace: Annotated[str, typer.Option(help="Namespace of the pool")] = "default",
-    pool_group: Annotated[str, typer.Option(help="API group of the pool")] = "inference.networking.k8s.io",
-    resources: Annotated[Path | None, typer.Option(help="Directory of YAML instead of Kubernetes")] = None,
-    host: Annotated[str, typer.Option(help="Address to bind")] = "0.0.0.0",
-    grpc_port: Annotated[int, typer.Option(help="ext_proc gRPC port")] = 9002,
-    grpc_health_port: Annotated[int, typer.Option(help="grpc.health.v1 port")] = 9003,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port")] = 9090,
-    config_file: Annotated[Path | None, typer.Option(help="EndpointPickerConfig YAML")] = None,
-    kubeconfig: Annotated[str | None, typer.Option(help="kubeconfig path (default: in-cluster)")] = None,
-    ha_enable_leader_election: Annotated[bool, typer.Option(help="Elect a leader by Lease")] = False,
-    followers_serve: Annotated[bool, typer.Option(help="Non-leaders serve ext_proc too")] = False,
-    secure_serving: Annotated[bool, typer.Option(help="Serve ext_proc over TLS")] = False,
-    cert_path: Annotated[Path | None, typer.Option(help="Dir with tls.crt, tls.key (and ca.crt)")] = None,
-    require_client_cert: Annotated[bool, typer.Option(help="mTLS: verify the gateway's cert")] = False,
-    otlp_endpoint: Annotated[str | None, typer.Option(help="Export traces to this OTLP endpoint")] = None,
-    prefix_sync_port: Annotated[int | None, typer.Option(help="Serve prefix-index gossip here")] = None,
-    prefix_sync_peer: Annotated[list[str] | None, typer.Option(help="Peer replica host:port")] = None,
-    prefix_sync_peers_dns: Annotated[
-        str | None, typer.Option(help="Headless Service name:port listing peer replicas")
-    ] = None,
-    prefix_sync_redis_url: Annotated[str | None, typer.Option(help="Share prefix state via Redis")] = None,
-    envoy_eds: Annotated[
-        Path | None,
-        typer.Option(
-            help="Keep Envoy's endpoint files in this folder in sync with --resources (envoy-config)"
-        ),
-    ] = None,
-    log_level: LogLevel = "info",
-) -> None:
-    """Run the Endpoint Picker for your own Envoy (see `envoy-config`), fed by Kubernetes or files."""
-    from inference_gateway.commands.epp import EPPCommand, run
+@app.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    add_help_option=False,
+)
+def epp(ctx: typer.Context) -> None:
+    """Run the Endpoint Picker (upstream's EPP flags; `epp --help` lists them), fed by Kubernetes or files."""
+    from inference_gateway.commands.epp import run
+    from inference_gateway.commands.epp_flags import parse, use_json_logs
 
-    setup_logging(log_level)
-    if secure_serving and cert_path is None:
-        console.print("[red]error:[/red] --secure-serving needs --cert-path")
-        raise typer.Exit(2)
-    cmd = EPPCommand(
-        pool_name=pool_name,
-        pool_namespace=pool_namespace,
-        pool_group=pool_group,
-        resources=resources,
-        host=host,
-        grpc_port=grpc_port,
-        health_port=grpc_health_port,
-        metrics_port=metrics_port,
-        config_file=config_file,
-        kubeconfig=kubeconfig,
-        leader_election=ha_enable_leader_election,
-        followers_serve=followers_serve,
-        cert_path=cert_path if secure_serving else None,
-        require_client_cert=require_client_cert,
-        otlp_endpoint=otlp_endpoint,
-        prefix_sync_port=prefix_sync_port,
-        prefix_sync_peers=tuple(prefix_sync_peer or ()),
-        prefix_sync_peers_dns=prefix_sync_peers_dns,
-        prefix_sync_redis_url=prefix_sync_redis_url,
-        envoy_eds=envoy_eds,
-    )
+    try:
+        flags = parse(ctx.args)
+    except OSError as exc:  # --config-file unreadable
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+    setup_logging(flags.log_level)
+    if flags.json_logs:
+        use_json_logs()
+    for warning in flags.warnings:
+        logging.getLogger("inference_gateway.commands.epp").warning("%s", warning)
+    cmd = flags.command
     try:
         cmd.validate()
         ensure_ports_free(
-            host,
+            cmd.host,
             {
-                "--grpc-port": grpc_port,
-                "--grpc-health-port": grpc_health_port,
-                "--metrics-port": metrics_port,
+                "--grpc-port": cmd.grpc_port,
+                "--grpc-health-port": cmd.health_port,
+                "--metrics-port": cmd.metrics_port,
             },
         )
     except (ValueError, UsageError) as exc:
@@ -193,6 +152,9 @@ def envoy_config(
     tls_cert: Annotated[Path | None, typer.Option(help="Envoy's client certificate")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Envoy's client key")] = None,
     tls_sni: Annotated[str, typer.Option(help="Name the EPP's certificate is for")] = "localhost",
+    epp_plaintext: Annotated[
+        bool, typer.Option(help="No TLS to the EPP (for `epp --secure-serving=false`)")
+    ] = False,
 ) -> None:
     """Write (or print) an Envoy setup that puts the EPP on the request path (docs/own-envoy.md)."""
     from inference_gateway.commands.envoy_setup import EnvoySetupFlags, build_setup, dump, write_setup
@@ -213,6 +175,7 @@ def envoy_config(
         tls_cert,
         tls_key,
         tls_sni,
+        epp_plaintext,
     )
     setup = build_setup(flags)
     if out is None:

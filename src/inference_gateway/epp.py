@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,6 +19,7 @@ from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
@@ -43,6 +45,13 @@ class EPPOptions:
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
     prefix_sync: PrefixSyncOptions | None = None  # share the prefix index with peer replicas
+    # Upstream flags: honour envoy.lb.subset_hint; 404 unknown models instead of forwarding them;
+    # the model of requests without one; scrape settings and metric specs that beat the config.
+    subset_filter: bool = True
+    strict_models: bool = False
+    default_model: str | None = None
+    scrape_overrides: dict[str, Any] = field(default_factory=dict)
+    metric_specs: dict[str, str] = field(default_factory=dict)
 
 
 class EndpointPicker:
@@ -74,12 +83,17 @@ class EndpointPicker:
             saturation=self.config.saturation_detector(),
             flow=self.flow,
             usage=UsageAccounting(registry),
+            resolver=ModelResolver(
+                self.store, strict_models=options.strict_models, default_model=options.default_model
+            ),
+            subset_filter=options.subset_filter,
             media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
         )
         self.director.observers.append(self.metrics)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
-        self.scraper = Scraper(self.store, self._scrape_config(), self.config.metric_mappings)
+        mappings = self.config.metric_mappings.with_default_specs(options.metric_specs)
+        self.scraper = Scraper(self.store, self._scrape_config(), mappings)
         self.dcgm = _dcgm_source(self.store, [self.config, *self.pool_configs.values()])
         self.inventory = ModelInventory(self.store, self._inventory_config())
         self.director.observers.append(self.inventory)  # a server's 404 re-reads its model list
@@ -115,6 +129,8 @@ class EndpointPicker:
             path=self.config.metrics_path,
             scheme=self.config.metrics_scheme,
             stale_after_s=self.config.saturation.metrics_staleness_s,
+            insecure_skip_verify=self.config.metrics_insecure_skip_verify,
+            **self.options.scrape_overrides,
         )
 
     def _inventory_config(self) -> InventoryConfig:

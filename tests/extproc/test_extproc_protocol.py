@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import orjson
 import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
-
-from inference_gateway.extproc.server import serve
-from inference_gateway.requestcontrol.director import Director
-from inference_gateway.scheduling.config import load_config
-from tests.helpers import make_store
 
 MODES = {
     "duplex": mode_pb2.ProcessingMode.FULL_DUPLEX_STREAMED,
@@ -44,19 +38,6 @@ def request_stream(
             pb.ProcessingRequest(request_body=pb.HttpBody(body=piece, end_of_stream=i == len(pieces) - 1))
         )
     return msgs
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[tuple[pb_grpc.ExternalProcessorStub, Director]]:
-    store = make_store()
-    director = Director(store, load_config().scheduler, max_body_bytes=1024)
-    server, port = await serve(director, "127.0.0.1", 0)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.ExternalProcessorStub(channel), director
-    finally:
-        await channel.close()
-        await server.stop(0)
 
 
 async def exchange(

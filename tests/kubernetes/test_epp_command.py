@@ -63,6 +63,7 @@ def test_epp_command_serves_pool_from_kubernetes(apiserver: FakeKubeAPIServer, t
             "--metrics-port",
             str(free_port()),
             "--ha-enable-leader-election",
+            "--secure-serving=false",  # TLS by default; the default is covered through Envoy (tests/compat)
             "--log-level",
             "warning",
         ],

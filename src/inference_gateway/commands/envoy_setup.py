@@ -47,6 +47,7 @@ class EnvoySetupFlags:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_sni: str = "localhost"
+    epp_plaintext: bool = False  # the EPP runs with --secure-serving=false
 
 
 @dataclass
@@ -123,6 +124,7 @@ def build_setup(flags: EnvoySetupFlags) -> EnvoySetup:
         failure_mode=mode,
         use_epp=not flags.round_robin,
         epp_tls=_tls(flags, notes),
+        epp_tls_unverified=not flags.epp_plaintext,
         pools=pools,
         rules=tuple(routes),
     )

@@ -9,11 +9,15 @@ import asyncio
 import logging
 import os
 import signal
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 from inference_gateway.epp import EndpointPicker, EPPOptions
-from inference_gateway.observability.tls import TLSFiles, server_credentials
+from inference_gateway.observability.tls import TLSFiles, self_signed_credentials, server_credentials
 from inference_gateway.observability.tracing import make_provider, otlp_exporter
 from inference_gateway.scheduling.prefix_sync import PrefixSyncOptions
 
@@ -25,18 +29,32 @@ class EPPCommand:
     pool_name: str | None = None
     pool_namespace: str = "default"
     pool_group: str = "inference.networking.k8s.io"
+    # Upstream's standalone mode: pods matching key=value labels on these ports, no InferencePool.
+    endpoint_selector: str | None = None
+    endpoint_target_ports: tuple[int, ...] = ()
     resources: Path | None = None
     host: str = "0.0.0.0"
     grpc_port: int = 9002
     health_port: int = 9003
     metrics_port: int = 9090
     config_file: Path | None = None
+    config_text: str | None = None
     kubeconfig: str | None = None
     leader_election: bool = False
     followers_serve: bool = False
-    cert_path: Path | None = None
+    secure_serving: bool = False
+    cert_path: Path | None = None  # tls.crt/tls.key; secure serving without it mints a certificate
     require_client_cert: bool = False
     otlp_endpoint: str | None = None
+    subset_filter: bool = True
+    strict_models: bool = False
+    default_model: str | None = None
+    metrics_scheme: str | None = None
+    metrics_path: str | None = None
+    metrics_insecure_skip_verify: bool | None = None
+    scrape_interval_s: float | None = None
+    staleness_s: float | None = None
+    metric_specs: dict[str, str] = field(default_factory=dict)
     prefix_sync_port: int | None = None
     prefix_sync_peers: tuple[str, ...] = ()
     prefix_sync_peers_dns: str | None = None
@@ -44,31 +62,58 @@ class EPPCommand:
     envoy_eds: Path | None = None  # folder of Envoy EDS files to keep in sync (files mode)
 
     def validate(self) -> None:
-        if (self.pool_name is None) == (self.resources is None):
-            raise ValueError("give either --pool-name (Kubernetes) or --resources DIR (files), not both")
+        sources = [self.pool_name, self.endpoint_selector, self.resources]
+        if sum(s is not None for s in sources) != 1:
+            raise ValueError(
+                "give one of --pool-name or --endpoint-selector (Kubernetes) or --resources DIR (files)"
+            )
         if self.envoy_eds is not None and self.resources is None:
             raise ValueError("--envoy-eds needs --resources DIR (in Kubernetes, Envoy reads the pods itself)")
+        if self.require_client_cert and self.cert_path is None:
+            raise ValueError("--require-client-cert needs --cert-path with ca.crt")
+
+    def scrape_overrides(self) -> dict[str, Any]:
+        given = {
+            "scheme": self.metrics_scheme,
+            "path": self.metrics_path,
+            "insecure_skip_verify": self.metrics_insecure_skip_verify,
+            "interval_s": self.scrape_interval_s,
+            "stale_after_s": self.staleness_s,
+        }
+        return {k: v for k, v in given.items() if v is not None}
+
+    def credentials(self) -> grpc.ServerCredentials | None:
+        if not self.secure_serving:
+            return None
+        if self.cert_path is None:  # as upstream: a certificate of our own, for TLS without trust
+            log.info("secure serving with a certificate minted at start (no --cert-path)")
+            return self_signed_credentials(("localhost", "127.0.0.1", socket.gethostname()))
+        ca = self.cert_path / "ca.crt" if self.require_client_cert else None
+        return server_credentials(TLSFiles(self.cert_path / "tls.crt", self.cert_path / "tls.key", ca))
 
 
 async def run(cmd: EPPCommand) -> None:
     cmd.validate()
     provider = make_provider(otlp_exporter(cmd.otlp_endpoint)) if cmd.otlp_endpoint else None
+    config_text = cmd.config_file.read_text() if cmd.config_file else cmd.config_text
     options = EPPOptions(
         host=cmd.host,
         grpc_port=cmd.grpc_port,
         health_port=cmd.health_port,
         metrics_port=cmd.metrics_port,
-        config_text=cmd.config_file.read_text() if cmd.config_file else None,
+        config_text=config_text,
         prefix_sync=_prefix_sync_options(cmd),
+        subset_filter=cmd.subset_filter,
+        strict_models=cmd.strict_models,
+        default_model=cmd.default_model,
+        scrape_overrides=cmd.scrape_overrides(),
+        metric_specs=cmd.metric_specs,
     )
     epp = EndpointPicker(options, tracer_provider=provider)
+    credentials = cmd.credentials()
     source = await _start_source(cmd, epp)
     if epp.health_server is not None and hasattr(source, "ready"):
         epp.health_server.ready = source.ready
-    credentials = None
-    if cmd.cert_path is not None:
-        ca = cmd.cert_path / "ca.crt" if cmd.require_client_cert else None
-        credentials = server_credentials(TLSFiles(cmd.cert_path / "tls.crt", cmd.cert_path / "tls.key", ca))
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,11 +165,12 @@ async def _start_source(cmd: EPPCommand, epp: EndpointPicker):  # type: ignore[n
         return files
     from inference_gateway.sources.kubernetes import ControllerOptions, KubernetesController
 
-    assert cmd.pool_name is not None
     controller = KubernetesController(
         epp.store,
         ControllerOptions(
-            cmd.pool_name,
+            cmd.pool_name or "",
+            endpoint_selector=cmd.endpoint_selector,
+            endpoint_target_ports=cmd.endpoint_target_ports,
             pool_namespace=cmd.pool_namespace,
             pool_group=cmd.pool_group,
             kube_config=cmd.kubeconfig,

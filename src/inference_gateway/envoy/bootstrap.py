@@ -59,6 +59,9 @@ class EnvoyConfig:
     max_request_headers_kb: int = 60
     max_headers_count: int = 100
     epp_tls: dict[str, str] | None = None  # {"ca": path, "cert": path, "key": path}
+    # Without epp_tls: TLS that trusts any certificate (the EPP's minted one, as upstream's
+    # reference Envoy does), or plaintext for an EPP run with --secure-serving=false.
+    epp_tls_unverified: bool = False
     # False gives the baseline a Kubernetes Service offers: plain round robin, no EPP on the path.
     use_epp: bool = True
     # Multi-pool: one EDS cluster per pool, routes from HTTPRoute rules. Empty: one cluster
@@ -278,6 +281,14 @@ def _epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
             ],
         },
     }
+    if not cfg.epp_tls and cfg.epp_tls_unverified:
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "common_tls_context": {"alpn_protocols": ["h2"], "validation_context": {}},
+            },
+        }
     if cfg.epp_tls:
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",

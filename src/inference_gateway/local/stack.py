@@ -22,7 +22,12 @@ from inference_gateway.envoy.httproute import RouteRule, parse_httproutes, refer
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
-from inference_gateway.observability.tls import LocalPKI, mint_local_pki, server_credentials
+from inference_gateway.observability.tls import (
+    LocalPKI,
+    mint_local_pki,
+    self_signed_credentials,
+    server_credentials,
+)
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.sources.files import FileSource
 
@@ -137,6 +142,8 @@ class LocalStack:
         if self.options.tls:
             self.pki = mint_local_pki(self.workdir / "pki")
             self._epp_credentials = server_credentials(self.pki.server)
+        else:  # secure serving by default, as the EPP command (and upstream's EPP)
+            self._epp_credentials = self_signed_credentials()
         epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
         self.envoy = EnvoyProcess(
             self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
@@ -217,6 +224,7 @@ class LocalStack:
             failure_mode=mode,
             use_epp=self.options.use_epp,
             epp_tls=tls,
+            epp_tls_unverified=True,
             epp_host="127.0.0.1",
             pools=self.pool_clusters(),
             rules=tuple(self.rules),

@@ -9,7 +9,7 @@ with upstream's `engineConfigs` parameters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inference_gateway.metrics.spec import MetricSpec, parse_specs
@@ -158,6 +158,19 @@ class MappingRegistry:
             default_engine=params.get("defaultEngine") or DEFAULT_ENGINE,
             label_key=params.get("engineLabelKey") or ENGINE_LABEL,
         )
+
+    def with_default_specs(self, specs: Mapping[str, str]) -> MappingRegistry:
+        """Upstream's legacy `--*-metric` flags: replace the default engine's specs per signal
+        (queue, running, kv, lora, cache_info); an empty spec disables the signal."""
+        if not specs:
+            return self
+        fields = {"queue": "waiting", "running": "running", "kv": "kv_usage", "lora": "lora_info"}
+        fields["cache_info"] = "cache_info"
+        changes: dict[str, Any] = {fields[k]: parse_specs(v.strip().strip('"')) for k, v in specs.items()}
+        default = replace(self.default, **changes)
+        out = MappingRegistry(self.mappings, self.default.engine, self.label_key)
+        out.mappings[default.engine] = out.default = default
+        return out
 
     def for_labels(self, labels: Mapping[str, str]) -> EngineMapping:
         engine = labels.get(self.label_key)

@@ -33,6 +33,7 @@ class ScrapeConfig:
     failure_threshold: int = 3
     path: str = "/metrics"
     scheme: str = "http"
+    insecure_skip_verify: bool = True  # https scrapes: upstream's metrics-data-source default
 
 
 class Scraper:
@@ -71,7 +72,8 @@ class Scraper:
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             # keep-alive: one pooled connection per endpoint, reused every interval.
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+            insecure = self.config.scheme == "https" and self.config.insecure_skip_verify
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ssl=not insecure)
             timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session

@@ -25,6 +25,16 @@ def server_credentials(files: TLSFiles) -> grpc.ServerCredentials:
     )
 
 
+def self_signed_credentials(hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> grpc.ServerCredentials:
+    """Secure serving without --cert-path, as upstream's EPP: a certificate minted at start.
+    Gateways encrypt to it without verifying it (upstream's reference Envoy does exactly that)."""
+    import trustme
+
+    cert = trustme.CA().issue_cert(*hosts)
+    chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
+    return grpc.ssl_server_credentials([(cert.private_key_pem.bytes(), chain)])
+
+
 def client_ssl_context(ca: Path | None, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
     if cert is not None and key is not None:

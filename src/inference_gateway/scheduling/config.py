@@ -80,6 +80,7 @@ class EndpointPickerConfig:
     metric_mappings: MappingRegistry = field(default_factory=MappingRegistry)
     metrics_scheme: str = "http"
     metrics_path: str = "/metrics"
+    metrics_insecure_skip_verify: bool = True
 
     def saturation_detector(self) -> SaturationDetector:
         return SaturationDetector(self.saturation)
@@ -253,3 +254,4 @@ def _attach_metrics_plugins(config: EndpointPickerConfig) -> None:
             config.metric_mappings = plugin.mappings
         elif isinstance(plugin, MetricsDataSource):
             config.metrics_scheme, config.metrics_path = plugin.scheme, plugin.path
+            config.metrics_insecure_skip_verify = plugin.insecure_skip_verify

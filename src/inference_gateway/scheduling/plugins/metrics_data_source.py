@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference_gateway.scheduling.params import get_str
+from inference_gateway.scheduling.params import get_bool, get_str
 
 
 class MetricsDataSource:
@@ -18,6 +18,7 @@ class MetricsDataSource:
         self.name = name
         self.scheme = get_str(params, "scheme", "http")
         self.path = get_str(params, "path", "/metrics")
+        self.insecure_skip_verify = get_bool(params, "insecureSkipVerify", True)
         if self.scheme not in ("http", "https"):
             raise ValueError(f"parameter 'scheme' must be http or https, got {self.scheme!r}")
         if not self.path.startswith("/"):

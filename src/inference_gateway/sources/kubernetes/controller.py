@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class ControllerOptions:
     pool_name: str
+    # Upstream's --endpoint-selector mode: serve the pods matching these labels on these ports,
+    # as an InferencePool of that name would, without reading any InferencePool.
+    endpoint_selector: str | None = None
+    endpoint_target_ports: tuple[int, ...] = ()
     pool_namespace: str = "default"
     pool_group: str = INFERENCE_GROUP
     kube_config: str | None = None  # path; None: in-cluster, else the default kubeconfig
@@ -90,6 +94,9 @@ class KubernetesController:
         self._own_api = api is None
         self.api = api or load_api_client(options.kube_config, options.kube_context)
         self.pool_resource = pool_resource(options.pool_group)
+        if options.endpoint_selector:
+            options.pool_name = options.pool_name or SELECTOR_POOL_NAME
+            options.write_status = False  # no InferencePool to write to
         self.pool_ref = ObjectRef(options.pool_namespace, options.pool_name)
         self.mirror = Mirror(options.pool_namespace)
         self.elector: LeaderElector | None = None
@@ -111,12 +118,15 @@ class KubernetesController:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         ns, api = self.options.pool_namespace, self.api
-        self._start(
-            Kind.POOL,
-            custom_lister(
-                api, self.pool_resource, ns, field_selector=f"metadata.name={self.options.pool_name}"
-            ),
-        )
+        if self.options.endpoint_selector:
+            self._serve_selected_endpoints()
+        else:
+            self._start(
+                Kind.POOL,
+                custom_lister(
+                    api, self.pool_resource, ns, field_selector=f"metadata.name={self.options.pool_name}"
+                ),
+            )
         self._start(Kind.MODELS, custom_lister(api, MODEL, ns))
         self._start(Kind.OBJECTIVES, custom_lister(api, OBJECTIVE, ns))
         self._start(Kind.REWRITES, custom_lister(api, REWRITE, ns))
@@ -157,6 +167,14 @@ class KubernetesController:
     def ready(self) -> bool:
         """Whether this replica should report SERVING on its health check."""
         return self.synced and (self.is_leader or self.options.followers_serve)
+
+    def _serve_selected_endpoints(self) -> None:
+        pool = selector_pool(
+            self.pool_ref, self.options.endpoint_selector or "", self.options.endpoint_target_ports
+        )
+        self.mirror.replace(Kind.POOL, [pool])
+        self._follow_pool()
+        self._synced_kinds.add(Kind.POOL)
 
     # --- reflectors ---------------------------------------------------------
     def _start(self, kind: Kind, lister: Any) -> None:
@@ -343,6 +361,29 @@ class KubernetesController:
                         f"Service {self.options.pool_namespace}/{name} named by endpointPickerRef not found"
                     )
         return None
+
+
+SELECTOR_POOL_NAME = "endpoint-selector"
+
+
+def selector_pool(ref: ObjectRef, selector: str, ports: tuple[int, ...]) -> Obj:
+    """The InferencePool that --endpoint-selector/--endpoint-target-ports stand for."""
+    labels: dict[str, str] = {}
+    for pair in selector.split(","):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--endpoint-selector: {pair!r} is not key=value")
+        labels[key.strip()] = value.strip()
+    return {
+        "apiVersion": f"{INFERENCE_GROUP}/v1",
+        "kind": "InferencePool",
+        "metadata": {"name": ref.name, "namespace": ref.namespace, "resourceVersion": "1"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "targetPorts": [{"number": p} for p in ports],
+            "endpointPickerRef": {"name": ref.name, "port": {"number": 9002}},
+        },
+    }
 
 
 def _newer(a: Obj, b: Obj) -> bool:
