@@ -90,7 +90,7 @@ schedulingProfiles:
   plugins:
   - {pluginRef: queue-scorer, weight: 1}
   - {pluginRef: kv-cache-utilization-scorer, weight: 1}
-  - {pluginRef: lora-affinity-scorer, weight: 3}
+  - {pluginRef: lora-affinity-scorer, weight: 10}  # beats a momentary queue on the active pod
   - {pluginRef: max-score-picker}
 saturationDetector:
   metricsStalenessThreshold: 60s  # a starved test machine must not make the adapter pods "stale"
@@ -123,7 +123,7 @@ async def test_lora_request_prefers_the_pod_with_the_adapter_active(tmp_path: Pa
             warm = asyncio.create_task(
                 s.post(
                     f"http://{active}/v1/completions",
-                    json={"model": "sql-lora", "prompt": "x", "max_tokens": 5000},
+                    json={"model": "sql-lora", "prompt": "x", "max_tokens": 3000},
                 )
             )
             await wait_until(lambda: "sql-lora" in store.endpoint(active).metrics.active_adapters)  # type: ignore[union-attr]
