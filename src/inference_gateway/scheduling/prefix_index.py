@@ -36,23 +36,15 @@ def hash_prompt(prompt: str, model: str, block_size: int, max_blocks: int, salt:
     ]
 
 
-class PrefixIndex:
-    """Which endpoints probably hold each block hash, plus one LRU of hashes per endpoint.
+class BlockHolders:
+    """Which endpoints hold each block hash. Each endpoint owns one bit and a block's holders
+    are an int bitmask, so a lookup costs one AND per block however many endpoints hold it."""
 
-    Each endpoint owns one bit; a block's holders are an int bitmask, so a lookup costs one
-    AND per block however many endpoints hold it.
-    """
-
-    def __init__(self, capacity_per_server: int) -> None:
-        if capacity_per_server <= 0:
-            raise ValueError("capacity_per_server must be positive")
-        self.capacity = capacity_per_server
+    def __init__(self) -> None:
         self._holders: dict[int, int] = {}
         self._bit: dict[str, int] = {}
         self._name_of_slot: list[str | None] = []
         self._free_slots: list[int] = []
-        self._lru: dict[str, OrderedDict[int, None]] = {}
-        self._caps: dict[str, int] = {}
 
     def match(self, hashes: Iterable[int]) -> dict[str, int]:
         """For each endpoint, how many leading blocks it holds without a gap: an endpoint's
@@ -84,50 +76,74 @@ class PrefixIndex:
                 counts[name] = depth
             bits ^= low
 
-    def add(self, hashes: Iterable[int], server: str, capacity: int | None = None) -> None:
-        lru = self._lru.get(server)
-        if lru is None:
-            lru = self._lru[server] = OrderedDict()
-            self._caps[server] = capacity if capacity and capacity > 0 else self.capacity
-            self._bit[server] = 1 << self._take_slot(server)
-        bit = self._bit[server]
-        cap = self._caps[server]
+    def bit_of(self, server: str) -> int:
+        """The endpoint's bit, allocated on first use."""
+        bit = self._bit.get(server)
+        if bit is None:
+            if self._free_slots:
+                slot = self._free_slots.pop()
+                self._name_of_slot[slot] = server
+            else:
+                slot = len(self._name_of_slot)
+                self._name_of_slot.append(server)
+            bit = self._bit[server] = 1 << slot
+        return bit
+
+    def hold(self, h: int, bit: int) -> None:
         holders = self._holders
-        for h in hashes:
-            if h in lru:
-                lru.move_to_end(h)
-                continue
-            lru[h] = None
-            holders[h] = holders.get(h, 0) | bit
-            if len(lru) > cap:
-                self._evict(bit, lru.popitem(last=False)[0])
+        holders[h] = holders.get(h, 0) | bit
 
-    def _take_slot(self, server: str) -> int:
-        if self._free_slots:
-            slot = self._free_slots.pop()
-            self._name_of_slot[slot] = server
-            return slot
-        self._name_of_slot.append(server)
-        return len(self._name_of_slot) - 1
-
-    def _evict(self, bit: int, h: int) -> None:
+    def drop(self, h: int, bit: int) -> None:
         mask = self._holders.get(h, 0) & ~bit
         if mask:
             self._holders[h] = mask
         else:
             self._holders.pop(h, None)
 
+    def release_bit(self, server: str) -> int:
+        """Free the endpoint's bit (after its blocks were dropped); 0 if it had none."""
+        bit = self._bit.pop(server, 0)
+        if bit:
+            slot = bit.bit_length() - 1
+            self._name_of_slot[slot] = None
+            self._free_slots.append(slot)
+        return bit
+
+
+class PrefixIndex(BlockHolders):
+    """Block holders plus one LRU of hashes per endpoint (the approximate index)."""
+
+    def __init__(self, capacity_per_server: int) -> None:
+        if capacity_per_server <= 0:
+            raise ValueError("capacity_per_server must be positive")
+        super().__init__()
+        self.capacity = capacity_per_server
+        self._lru: dict[str, OrderedDict[int, None]] = {}
+        self._caps: dict[str, int] = {}
+
+    def add(self, hashes: Iterable[int], server: str, capacity: int | None = None) -> None:
+        lru = self._lru.get(server)
+        if lru is None:
+            lru = self._lru[server] = OrderedDict()
+            self._caps[server] = capacity if capacity and capacity > 0 else self.capacity
+        bit = self.bit_of(server)
+        cap = self._caps[server]
+        for h in hashes:
+            if h in lru:
+                lru.move_to_end(h)
+                continue
+            lru[h] = None
+            self.hold(h, bit)
+            if len(lru) > cap:
+                self.drop(lru.popitem(last=False)[0], bit)
+
     def remove_server(self, server: str) -> None:
         lru = self._lru.pop(server, None)
         self._caps.pop(server, None)
-        bit = self._bit.pop(server, 0)
-        if not bit:
-            return
+        bit = self._bit.get(server, 0)
         for h in lru or ():
-            self._evict(bit, h)
-        slot = bit.bit_length() - 1
-        self._name_of_slot[slot] = None
-        self._free_slots.append(slot)
+            self.drop(h, bit)
+        self.release_bit(server)
 
     def retain(self, servers: Collection[str]) -> None:
         """Forget every endpoint not in `servers`."""

@@ -23,6 +23,7 @@ class SchedulingRequest:
     body_size: int = 0
     pool: str = ""
     cache_salt: str = ""
+    messages: list[Any] | None = None  # chat messages, for scorers that render the chat template
     media_tokens: int = 0  # tokens the request's images and audio cost (inference_gateway.media)
 
     @property

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from inference_gateway.kvevents.hashing import HASH_ALGOS
+from inference_gateway.kvevents.publisher import KVEventsConfig
 from inference_gateway.media import MediaTokenRule
 from inference_gateway.simulator.config import (
     DEFAULT_KV_BANDWIDTH_GB_S,
@@ -73,6 +75,16 @@ def serve(
         str,
         typer.Option(help="fcfs | priority (as vLLM: requests' `priority` field, lower runs first)."),
     ] = "fcfs",
+    kv_events_config: Annotated[
+        str | None,
+        typer.Option(
+            help='As vLLM: publish KV-cache events over ZMQ, e.g. \'{"enable_kv_cache_events": true, '
+            '"publisher": "zmq", "endpoint": "tcp://*:5557"}\'; hashes are seeded by PYTHONHASHSEED.'
+        ),
+    ] = None,
+    prefix_caching_hash_algo: Annotated[
+        str, typer.Option(help="As vLLM: sha256_cbor | xxhash_cbor (hashes in KV events).")
+    ] = "sha256_cbor",
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -101,12 +113,21 @@ def serve(
         kv_transfer=KVTransfer(kv_bandwidth_gb_s, kv_latency_ms),
         faults=list(fault or []),
         scheduling_policy=scheduling_policy,  # type: ignore[arg-type]
+        kv_events_config=kv_events_config,
+        prefix_caching_hash_algo=prefix_caching_hash_algo,
         media=MediaTokenRule(image_tokens=image_tokens),
     )
     try:
         FaultInjector(config.faults)
     except FaultSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    if prefix_caching_hash_algo not in HASH_ALGOS:
+        hint = "--prefix-caching-hash-algo"
+        raise typer.BadParameter(f"must be one of {', '.join(HASH_ALGOS)}", param_hint=hint)
+    try:
+        KVEventsConfig.parse(kv_events_config or "{}")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--kv-events-config") from None
     asyncio.run(_serve(config, host, port))
 
 

@@ -104,6 +104,10 @@ class ServerConfig:
     # P/D: how this server, as a decode pod, pulls KV caches from prefill pods.
     kv_transfer: KVTransfer = field(default_factory=KVTransfer)
     faults: list[str] = field(default_factory=list)  # simulator/faults.py specs
+    # vLLM's --kv-events-config JSON (kvevents/publisher.py); None publishes nothing.
+    kv_events_config: str | None = None
+    # vLLM's --prefix-caching-hash-algo for the published hashes: sha256_cbor | xxhash_cbor.
+    prefix_caching_hash_algo: str = "sha256_cbor"
 
     def resolve(self, profile: ModelProfile) -> EngineConfig:
         """Merge with the profile and check the limits vLLM itself enforces at startup."""

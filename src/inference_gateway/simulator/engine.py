@@ -30,6 +30,7 @@ import xxhash
 from inference_gateway.simulator.config import EngineConfig
 from inference_gateway.simulator.encoder import EncoderCache, MediaSpan
 from inference_gateway.simulator.kv_cache import BlockPool
+from inference_gateway.simulator.kv_events import KVEventLog
 from inference_gateway.simulator.lora import LoraManager
 from inference_gateway.simulator.profile import ModelProfile
 from inference_gateway.simulator.sequence import Sequence, Status, StepOutcome, StepPlan
@@ -42,6 +43,7 @@ class Engine:
         self.cfg = config
         self.profile = profile
         self.pool = BlockPool(config.num_gpu_blocks)
+        self.kv_events: KVEventLog | None = None
         self.lora = LoraManager(config.max_loras, config.max_cpu_loras)
         self.encoder = EncoderCache(config.max_num_batched_tokens)
         self.stats = EngineStats()
@@ -75,6 +77,7 @@ class Engine:
         payload: Any = None,
         kv_transferred: int = 0,
         priority: int = 0,
+        token_ids: Seq[int] | None = None,
         media: Seq[MediaSpan] = (),
     ) -> Sequence:
         """Queue a request. block_hashes: chain hashes of its shareable leading full blocks.
@@ -96,7 +99,9 @@ class Engine:
         hashes: list[int] = []
         if self.cfg.enable_prefix_caching and block_hashes:
             hashes = list(block_hashes)
-            if lora is not None:  # adapters never share KV with the base model or each other
+            # Adapters never share KV with the base model or each other; vLLM-exact hashes
+            # (used when KV events are published) already carry the adapter's name.
+            if lora is not None and self.kv_events is None:
                 salt = xxhash.xxh3_64_intdigest(lora.encode())
                 hashes = [h ^ salt for h in hashes]
         seq = Sequence(
@@ -112,6 +117,8 @@ class Engine:
             priority,
         )
         seq.kv_transferred = kv_transferred
+        if self.kv_events is not None:
+            seq.token_ids = token_ids
         seq.media = tuple(media)
         self.waiting.add(seq)
         self.num_waiting += 1
@@ -137,6 +144,11 @@ class Engine:
         if seq.status == Status.DECODE:
             return seq.out_before + 1 + self.step_no - seq.s0
         return seq.out_before
+
+    def publish_kv_events(self, log: KVEventLog) -> None:
+        """Record KV-cache events from now on (the caller sends them, see kv_events.py)."""
+        self.kv_events = log
+        self.pool.on_evict = log.removed
 
     def has_work(self) -> bool:
         return self.num_waiting > 0 or bool(self.running)
@@ -256,6 +268,7 @@ class Engine:
             seq.computed = computed
             if seq.media:
                 encode = self.encoder.encode(seq.media, computed)
+                stats.encoder_tokens += encode
                 load_ms += encode * self.profile.encoder_ms_per_1k_tokens / 1000.0
             if seq.first_scheduled < 0:
                 self._first_admission(seq, hits * bs, computed, now)
@@ -291,10 +304,17 @@ class Engine:
         self.pool.allocate(extra)
         seq.nblocks += extra
         upto = min(len(seq.hashes), (seq.computed + n) // self.cfg.block_size)
+        log, run = self.kv_events, -1  # run: first block of the current run of new cache entries
         for j in range(seq.n_reg, upto):
             h = seq.hashes[j]
             if self.pool.register(h):
                 seq.held.append(h)
+                run = j if run < 0 else run
+            elif log is not None and run >= 0:
+                log.stored(seq, run, j)
+                run = -1
+        if log is not None and run >= 0:
+            log.stored(seq, run, upto)
         seq.n_reg = max(seq.n_reg, upto)
 
     def _start_decode(self, seq: Sequence, s: int, end: float, out: StepOutcome) -> None:

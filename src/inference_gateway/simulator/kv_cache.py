@@ -14,7 +14,7 @@ for space with them as they do in vLLM.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import count
 
 
@@ -28,6 +28,7 @@ class BlockPool:
         self._free: OrderedDict[int, int] = OrderedDict()
         self._group_ids = count(-1, -1)
         self._free[next(self._group_ids)] = num_blocks
+        self.on_evict: Callable[[int], None] | None = None  # told each evicted cached hash
 
     @property
     def usage(self) -> float:
@@ -74,6 +75,8 @@ class BlockPool:
             if key >= 0:
                 free.popitem(last=False)
                 del refs[key]
+                if self.on_evict is not None:
+                    self.on_evict(key)
                 n -= 1
                 continue
             size = free[key]

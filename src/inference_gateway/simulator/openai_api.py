@@ -40,6 +40,7 @@ class ParsedRequest:
     stream: bool
     include_usage: bool
     priority: int = 0
+    cache_salt: str | None = None
     media: tuple[MediaSpan, ...] = ()  # images / audio in the prompt (chat only)
 
 
@@ -108,6 +109,7 @@ def parse_request(
         stream=bool(body.get("stream", False)),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         priority=_priority(body),
+        cache_salt=body.get("cache_salt") if isinstance(body.get("cache_salt"), str) else None,
         media=media,
     )
 

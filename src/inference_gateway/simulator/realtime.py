@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from inference_gateway.simulator.engine import Engine
@@ -30,6 +31,7 @@ class RealtimeDriver:
         self._last_end = 0.0
         self._task: asyncio.Task[None] | None = None
         self._done: dict[int, asyncio.Future[None]] = {}
+        self.after_step: list[Callable[[], None]] = []  # e.g. publish the step's KV events
 
     def now(self) -> float:
         """Current model time in seconds since the driver started."""
@@ -109,6 +111,8 @@ class RealtimeDriver:
             await asyncio.sleep(max(delay, 0.0))
             outcome = engine.finish_step()
             self._last_end = plan.end
+            for hook in self.after_step:
+                hook()
             if self._done:
                 self._resolve_done(outcome.finished)
             progress, self._progress = self._progress, asyncio.Event()

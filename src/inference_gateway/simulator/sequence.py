@@ -52,6 +52,7 @@ class Sequence:
         "request_id",
         "s0",
         "status",
+        "token_ids",
         "uid",
     )
 
@@ -96,6 +97,7 @@ class Sequence:
         self.preemptions = 0
         # Prompt tokens whose KV a remote prefill pod computed (P/D); lost on preemption.
         self.kv_transferred = 0
+        self.token_ids: Any = None  # prompt token ids, kept only when KV events are published
 
     @property
     def done(self) -> bool:

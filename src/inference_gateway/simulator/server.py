@@ -23,11 +23,14 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from inference_gateway.kvevents.hashing import VllmBlockHasher
+from inference_gateway.kvevents.publisher import KVEventsConfig, ZmqEventPublisher
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.dcgm import DCGM_PATH, SimulatedGpu, render_dcgm
 from inference_gateway.simulator.disagg import PREFILL_HEADER, RemotePrefill
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.faults import GARBAGE_METRICS, FaultInjector, FaultSpecError, RequestFault
+from inference_gateway.simulator.kv_events import KVEventLog
 from inference_gateway.simulator.metrics import EngineCollector, make_registry, render
 from inference_gateway.simulator.openai_api import (
     SSE_DONE,
@@ -67,6 +70,17 @@ class SimulatedServer:
         self.remote_prefill = RemotePrefill(
             config.kv_transfer, self.profile.kv_bytes_per_token, config.time_scale
         )
+        self.kv_events = KVEventsConfig.parse(config.kv_events_config or "{}")
+        self.publisher: ZmqEventPublisher | None = None
+        self._hasher: VllmBlockHasher | None = None
+        if self.kv_events.active:
+            bs = self.engine.cfg.block_size
+            # As vLLM: block hashes are seeded by PYTHONHASHSEED, random when it is unset.
+            seed = os.environ.get("PYTHONHASHSEED")
+            self._hasher = VllmBlockHasher(
+                bs, secrets.token_hex(16) if seed is None else seed, config.prefix_caching_hash_algo
+            )
+            self.engine.publish_kv_events(KVEventLog(bs))
 
     @property
     def driver(self) -> RealtimeDriver:
@@ -80,6 +94,9 @@ class SimulatedServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._driver = RealtimeDriver(self.engine, self.config.time_scale)
+        if self.kv_events.active:
+            self.publisher = ZmqEventPublisher(self.kv_events)
+            self._driver.after_step.append(self._publish_kv_events)
         self._driver.start()
         collector = EngineCollector(
             self.engine,
@@ -104,7 +121,16 @@ class SimulatedServer:
         if self._driver is not None:
             await self._driver.stop()
             self._driver = None
+        if self.publisher is not None:
+            self.publisher.close()
+            self.publisher = None
         await self.remote_prefill.close()
+
+    def _publish_kv_events(self) -> None:
+        log = self.engine.kv_events
+        batch = log.take(time.time()) if log is not None else None
+        if batch is not None and self.publisher is not None:
+            self.publisher.publish(batch)
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -145,7 +171,10 @@ class SimulatedServer:
         if fault.hang:
             await _forever()
         prompt_len = len(parsed.prompt_ids)
-        hashes = block_hashes(parsed.prompt_ids, self.engine.cfg.block_size)
+        if self._hasher is not None:
+            hashes = self._hasher.hashes(parsed.prompt_ids, lora, parsed.cache_salt)
+        else:
+            hashes = block_hashes(parsed.prompt_ids, self.engine.cfg.block_size)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         rid = f"{prefix}-{self._id_prefix}{next(self._ids)}"
         kv = 0
@@ -161,6 +190,7 @@ class SimulatedServer:
             finish_reason=reason,
             kv_transferred=kv,
             priority=parsed.priority,
+            token_ids=parsed.prompt_ids,
             media=parsed.media,
         )
         model = parsed.model or self.config.served_model_name

@@ -1,0 +1,154 @@
+"""precise-prefix-cache-scorer (llm-d's name): prefix affinity from the engines' own KV events.
+
+The EPP subscribes to each pod's KV-cache events (vLLM `--kv-events-config`, ZMQ + msgpack,
+see kvevents/), keeps an exact index of the blocks each pod holds, tokenizes the prompt with
+the engine's tokenizer and hashes its blocks as vLLM does; score = leading blocks the pod
+holds / prompt blocks. Pods that have sent no events yet, prompts the tokenizer cannot
+handle, and configs without a tokenizer are scored by the approximate index of
+prefix-cache-scorer (character blocks of the prompts routed to each pod).
+
+Parameters:
+  tokenizer: "sim" (the bundled simulator's tokenizer and chat template) or the path of a
+    Hugging Face tokenizer.json (vLLM's tokenization of /v1/completions prompts; needs the
+    `tokenizers` package). Default none: the approximate index only.
+  tokenProcessorConfig: {blockSize: engine block size in tokens (16), hashSeed: the engines'
+    PYTHONHASHSEED (""), hashAlgo: the engines' --prefix-caching-hash-algo (sha256_cbor)}
+  kvEventsConfig: {socketPort (or podDiscoveryConfig.socketPort): the port each pod publishes
+    on (5557); socketPortOffset: instead, the pod's serving port plus this (several pods on one
+    host, e.g. a local fleet); topicFilter: topic prefix to subscribe to (""); discoverPods:
+    must be true}
+  modelName: the pods' base model; a request for any other target model is a LoRA adapter,
+    whose name vLLM folds into the block hashes (default: every request is for the base model)
+  maxPrefixBlocksToMatch: token blocks looked at (256)
+  expectTTL: how long blocks just routed to a pod count as held there before its events
+    confirm them (2s)
+  approximate: parameters of the fallback prefix-cache-scorer
+  indexerConfig: accepted for llm-d config compatibility; the index is in memory, unbounded
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.kvevents.hashing import HASH_ALGOS, VllmBlockHasher
+from inference_gateway.kvevents.index import KVBlockIndex
+from inference_gateway.kvevents.subscriber import KVEventSubscriber
+from inference_gateway.kvevents.tokenize import PromptTokenizer, load_tokenizer
+from inference_gateway.scheduling.params import get_bool, get_duration_s, get_int, get_str
+from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
+
+DEFAULT_EVENTS_PORT = 5557
+_KNOWN = {
+    "tokenizer",
+    "tokenProcessorConfig",
+    "kvEventsConfig",
+    "modelName",
+    "maxPrefixBlocksToMatch",
+    "expectTTL",
+    "approximate",
+    "indexerConfig",
+}
+
+
+def _section(params: dict[str, Any], key: str) -> dict[str, Any]:
+    value = params.get(key) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"parameter '{key}' must be a mapping")
+    return value
+
+
+class PrecisePrefixCacheScorer:
+    type_name = "precise-prefix-cache-scorer"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        params = dict(parameters or {})
+        unknown = set(params) - _KNOWN
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+        self.name = name
+        tokens = _section(params, "tokenProcessorConfig")
+        algo = get_str(tokens, "hashAlgo", "sha256_cbor")
+        if algo not in HASH_ALGOS:
+            raise ValueError(f"tokenProcessorConfig.hashAlgo must be one of {', '.join(HASH_ALGOS)}")
+        self.hasher = VllmBlockHasher(
+            get_int(tokens, "blockSize", 16, minimum=1), get_str(tokens, "hashSeed", ""), algo
+        )
+        self.tokenizer: PromptTokenizer | None = load_tokenizer(get_str(params, "tokenizer", ""))
+        self.model_name = get_str(params, "modelName", "")
+        self.max_blocks = get_int(params, "maxPrefixBlocksToMatch", 256, minimum=1)
+        self.index = KVBlockIndex(get_duration_s(params, "expectTTL", 2.0))
+        self.subscriber = self._subscriber(_section(params, "kvEventsConfig"))
+        self.approximate = PrefixCacheScorer(f"{name}/approximate", _section(params, "approximate"))
+        self.clock: Callable[[], float] = time.monotonic
+        self.blocks_looked_up = 0
+        self.blocks_matched = 0
+
+    def _subscriber(self, events: dict[str, Any]) -> KVEventSubscriber:
+        if "zmqEndpoint" in events:
+            raise ValueError(
+                "kvEventsConfig.zmqEndpoint (one socket the pods connect to) is not supported; "
+                "pods publish on their own port (kvEventsConfig.socketPort)"
+            )
+        if not get_bool(events, "discoverPods", True):
+            raise ValueError("kvEventsConfig.discoverPods must be true (per-pod subscriptions)")
+        discovery = _section(events, "podDiscoveryConfig")
+        port = get_int(discovery, "socketPort", get_int(events, "socketPort", DEFAULT_EVENTS_PORT), minimum=1)
+        offset = events.get("socketPortOffset")
+        if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool)):
+            raise ValueError(f"kvEventsConfig.socketPortOffset must be an integer, got {offset!r}")
+        return KVEventSubscriber(self.index, port, get_str(events, "topicFilter", ""), offset)
+
+    # ---- lifecycle (started and stopped with the EPP) -----------------------------------
+    async def start(self) -> None:
+        await self.subscriber.start()
+
+    async def stop(self) -> None:
+        await self.subscriber.stop()
+
+    # ---- scoring ------------------------------------------------------------------------
+    def block_hashes(self, request: SchedulingRequest) -> list[int] | None:
+        """vLLM's block hashes of the prompt, or None when it cannot be tokenized exactly."""
+        tok = self.tokenizer
+        if tok is None:
+            return None
+        limit = self.max_blocks * self.hasher.block_size
+        if request.messages is not None:
+            ids = tok.encode_chat(request.messages, limit)
+        else:
+            ids = tok.encode_prompt(request.prompt, limit)
+        if ids is None:
+            return None
+        lora = request.target_model if self.model_name and request.target_model != self.model_name else None
+        return self.hasher.hashes(ids, lora, request.cache_salt or None, self.max_blocks)
+
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
+        approx = self.approximate.score(state, request, endpoints)
+        hashes = self.block_hashes(request)
+        state[self.name] = hashes
+        if not hashes:
+            return approx
+        matches = self.index.match(hashes, self.clock())
+        self.blocks_looked_up += len(hashes)
+        if matches:
+            self.blocks_matched += max(matches.values())
+        exact, total = self.index.has_pod, float(len(hashes))
+        return [
+            matches.get(e.address, 0) / total if exact(e.address) else a
+            for e, a in zip(endpoints, approx, strict=True)
+        ]
+
+    def on_picked(self, state: CycleState, request: SchedulingRequest, endpoint: Endpoint) -> None:
+        self.approximate.on_picked(state, request, endpoint)
+        hashes = state.get(self.name)
+        if hashes:
+            self.index.expect(endpoint.address, hashes, self.clock())
+
+    def endpoints_changed(self, addresses: Collection[str]) -> None:
+        self.approximate.endpoints_changed(addresses)
+        self.subscriber.set_pods(addresses)
