@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
@@ -19,6 +20,7 @@ from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
@@ -89,6 +91,7 @@ class EndpointPicker:
             ),
             subset_filter=options.subset_filter,
             media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
+            preemption=self._preemption(registry),
         )
         self.director.observers.append(self.metrics)
         self.autoscaling = AutoscalingSignals(self.store)
@@ -120,20 +123,26 @@ class EndpointPicker:
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
+    def _preemption(self, registry: CollectorRegistry) -> SheddablePreemption | None:
+        found = next((p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None)
+        if found is not None:
+            found.register_metrics(registry)
+        return found
+
     def _scheduler(self) -> Scheduler:
         if not self.pool_configs:
             return self.config.scheduler
         return PoolSchedulers(self.config.scheduler, {p: c.scheduler for p, c in self.pool_configs.items()})
 
     def _scrape_config(self) -> ScrapeConfig:
-        return replace(
-            self.options.scrape,
-            path=self.config.metrics_path,
-            scheme=self.config.metrics_scheme,
-            stale_after_s=self.config.saturation.metrics_staleness_s,
-            insecure_skip_verify=self.config.metrics_insecure_skip_verify,
-            **self.options.scrape_overrides,
-        )
+        from_config = {
+            "path": self.config.metrics_path,
+            "scheme": self.config.metrics_scheme,
+            "stale_after_s": self.config.saturation.metrics_staleness_s,
+            "insecure_skip_verify": self.config.metrics_insecure_skip_verify,
+        }
+        # Scrape flags given on the command line win over the config.
+        return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _services(self) -> list[Service]:
         plugins = [p for c in (self.config, *self.pool_configs.values()) for p in c.plugins.values()]

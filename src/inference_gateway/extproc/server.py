@@ -10,6 +10,7 @@ body-less requests). Responses get the client's model name back in every body mo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from inference_gateway.extproc.modes import (
 from inference_gateway.extproc.observe import ResponseObserver, request_id_attribute
 from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.model_list import is_models_listing, models_body
 from inference_gateway.requestcontrol.resolve import POOL_HEADER
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ class StreamState:
     task: asyncio.Task[Any] | None = None
     reading: bool = False
     detaching: bool = False
+    # Set when the request is ended from outside (gateway preemption): answered at once.
+    abort_error: GatewayError | None = None
 
     response_started: bool = False
 
@@ -157,6 +161,10 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             # with a reset, and grpcio's asyncio server leaks native memory on every reset RPC.
             while not state.finished and not (self.draining and state.decided):
                 req = await self._next(state, requests)
+                if state.abort_error is not None:
+                    state.finished = True
+                    yield messages.immediate_error(state.abort_error)
+                    break
                 if req is None:
                     break
                 for resp in await self._handle(state, req):
@@ -193,7 +201,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         except StopAsyncIteration:
             return None
         except asyncio.CancelledError:
-            if not state.detaching or state.task is None:
+            if not (state.detaching or state.abort_error is not None) or state.task is None:
                 raise
             state.task.uncancel()
             return None
@@ -226,7 +234,17 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if state.ctx is None:  # request headers skipped (request_header_mode: SKIP)
             state.ctx = self.director.new_context(state.headers)
             state.ctx.subset = state.subset
+            state.ctx.abort = functools.partial(self._abort, state)
         return state.ctx
+
+    def _abort(self, state: StreamState, err: GatewayError) -> None:
+        """End a routed request from outside its stream (gateway preemption): Envoy gets an
+        immediate response, a local reply if the response has not started, else a reset."""
+        if state.finished or state.abort_error is not None:
+            return
+        state.abort_error = err
+        if state.reading and state.task is not None:
+            state.task.cancel()
 
     async def _on_request_headers(
         self, state: StreamState, msg: pb.HttpHeaders
@@ -234,7 +252,9 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         state.headers = _headers_of(msg)
         if state.route_pool:
             state.headers[POOL_HEADER] = state.route_pool
-        self._context(state)
+        ctx = self._context(state)
+        if msg.end_of_stream and is_models_listing(state.headers):
+            return await self._list_models(state, ctx.request_id)
         if msg.end_of_stream or state.modes.route_on_headers:
             # Body-less requests (GET /v1/models), or a body Envoy will not show before routing.
             return self._routed(state, self._decide_without_body(state), header_phase=True)
@@ -242,6 +262,13 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return []
         state.headers_answered = True
         return [messages.continue_headers()]
+
+    async def _list_models(self, state: StreamState, request_id: str) -> list[pb.ProcessingResponse]:
+        pool = state.headers.get(POOL_HEADER)
+        body = await models_body(self.director.store, {pool} if pool else None)
+        state.routed = state.finished = True
+        log.info("request %s GET /v1/models answered by the gateway", request_id)
+        return [messages.immediate_json(200, body, "epp.models")]
 
     def _decide_without_body(self, state: StreamState) -> RoutingDecision | GatewayError:
         try:

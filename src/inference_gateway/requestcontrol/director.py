@@ -10,7 +10,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from inference_gateway.flowcontrol import (
 )
 from inference_gateway.requestcontrol.body import parse_body, prompt_and_media, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
@@ -65,6 +66,8 @@ class RequestContext:
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
     first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
+    # Ends the request with an error from outside its own flow (ext_proc sets it; preemption uses it).
+    abort: Callable[[GatewayError], None] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Extra headers for the client's response (e.g. a session-affinity token), set once the
@@ -114,6 +117,7 @@ class Director:
         flow: FlowController | None = None,
         usage: UsageAccounting | None = None,
         media: MediaTokenEstimator | None = None,
+        preemption: SheddablePreemption | None = None,
         subset_filter: bool = True,
     ) -> None:
         self.store = store
@@ -126,6 +130,7 @@ class Director:
         self.flow = flow
         self.usage = usage or UsageAccounting()
         self.media = media or MediaTokenEstimator()
+        self.preemption = preemption
         self.subset_filter = subset_filter  # honour envoy.lb.subset_hint (upstream's default)
         self._rng = random.Random()
 
@@ -206,6 +211,9 @@ class Director:
         ctx.result = result
         ctx.endpoints = result.endpoints
         self.usage.started(ctx.endpoints[0])
+        if self.preemption is not None:
+            self.preemption.routed(ctx)
+            self.preemption.make_room(ctx, str(res.view.pool.ref), candidates)
         return self._decision(ctx, body, res)
 
     # --- flow control -------------------------------------------------------
@@ -299,7 +307,8 @@ class Director:
         new_body = orjson.dumps(body) if changed else None
         headers = _destination_headers(ctx.endpoints)
         if ctx.explain and ctx.result is not None:
-            explanation = orjson.dumps(ctx.result.explain()).decode()
+            targets = {"model": res.model, "target_model": res.target_model}
+            explanation = orjson.dumps({**ctx.result.explain(), **targets}).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
             ctx.explanation = explanation
         log.info(
@@ -351,6 +360,8 @@ class Director:
             self.usage.finished(ctx.picked)
         if ctx.admission is not None:
             ctx.admission.release()
+        if self.preemption is not None:
+            self.preemption.finished(ctx)
         if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
             ctx.usage = ctx.usage_scanner.usage
             ctx.prompt_tokens = ctx.usage.prompt_tokens

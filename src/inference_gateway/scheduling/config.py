@@ -22,13 +22,16 @@ from inference_gateway.scheduling.interfaces import (
     Picker,
     Plugin,
     PostPick,
+    PrefixCacheConsumer,
     ProfileHandler,
     RequestParser,
     Scorer,
 )
+from inference_gateway.scheduling.plugins.approx_prefix_cache_producer import ApproxPrefixCacheProducer
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import ModelServerMetrics
+from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.profile import Scheduler, SchedulingProfile, WeightedScorer
 from inference_gateway.scheduling.registry import PluginHandle, PluginRegistry, default_registry
 from inference_gateway.scheduling.saturation import SaturationConfig, SaturationDetector
@@ -104,6 +107,7 @@ def load_config(
     gates = _feature_gates(doc, decoded)
     registry = registry or default_registry()
     plugins = _build_plugins(doc.get("plugins") or [], registry, decoded)
+    _link_prefix_cache(plugins)
     raw_profiles = doc.get("schedulingProfiles") or [_implicit_profile(plugins)]
     profiles = _build_profiles(raw_profiles, plugins, decoded)
     handler = _profile_handler(plugins, profiles, registry, decoded)
@@ -175,6 +179,20 @@ def _unregistered(type_name: str, registry: PluginRegistry) -> str:
     close = difflib.get_close_matches(type_name, registry.types(), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"plugin type {type_name!r} is not registered{hint}"
+
+
+def _link_prefix_cache(plugins: dict[str, Plugin]) -> None:
+    """One approximate prefix index per config, as upstream's single producer: the first
+    prefix-cache-scorer's (a producer shares it), else the first producer's."""
+    scorers = [p for p in plugins.values() if type(p) is PrefixCacheScorer]
+    producers = [p for p in plugins.values() if isinstance(p, ApproxPrefixCacheProducer)]
+    if scorers:
+        for producer in producers:
+            producer.share(scorers[0])
+    prefix: Any = scorers[0] if scorers else (producers[0] if producers else None)
+    for plugin in plugins.values():
+        if isinstance(plugin, PrefixCacheConsumer):
+            plugin.link_prefix_cache(prefix)
 
 
 def _implicit_profile(plugins: dict[str, Plugin]) -> dict[str, Any]:

@@ -151,3 +151,20 @@ class Extractor(Plugin, Protocol):
     """A `dataLayer.sources[].extractors[].pluginRef`: turns a source's data into endpoint fields."""
 
     extracts: str
+
+
+@runtime_checkable
+class PreRequest(Plugin, Protocol):
+    """Told the whole result once a request is bound, whether or not the plugin is in a profile
+    (upstream's PreRequest; e.g. a prefix producer recording the primary pick)."""
+
+    def pre_request(
+        self, state: CycleState, request: SchedulingRequest, result: SchedulingResult
+    ) -> None: ...
+
+
+@runtime_checkable
+class PrefixCacheConsumer(Plugin, Protocol):
+    """Reads the configured approximate prefix cache's matches (linked at config load)."""
+
+    def link_prefix_cache(self, prefix: Any) -> None: ...

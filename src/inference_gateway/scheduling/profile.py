@@ -17,6 +17,7 @@ from inference_gateway.scheduling.interfaces import (
     Picker,
     Plugin,
     PostPick,
+    PreRequest,
     ProfileHandler,
     RequestBody,
     RequestHeaders,
@@ -128,6 +129,7 @@ class Scheduler:
         self._body_plugins = [p for p in everything if isinstance(p, RequestBody)]
         self._response_plugins = [p for p in everything if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in everything if isinstance(p, EndpointsChanged)]
+        self._pre_request_plugins = [p for p in everything if isinstance(p, PreRequest)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -158,6 +160,8 @@ class Scheduler:
             if res.picked:
                 for plugin in self.profiles[name].post_pick:
                     plugin.on_picked(state, request, res.picked[0])
+        for pre in self._pre_request_plugins:
+            pre.pre_request(state, request, result)
 
     def request_headers(self, request: SchedulingRequest, result: SchedulingResult) -> dict[str, str]:
         """Headers the plugins add to the upstream request; an empty value means "remove"."""
