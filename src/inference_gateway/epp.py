@@ -10,6 +10,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from inference_gateway.datastore.ledger import InFlightLedger
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
@@ -122,12 +123,14 @@ class EndpointPicker:
 
     def _runtimes(self, options: EPPOptions) -> PoolRuntimes:
         flow_metrics = FlowControlMetrics(self.registry)
-        default = PoolRuntime(self.config, flow_metrics=flow_metrics)
+        self.ledger = InFlightLedger()
+        default = PoolRuntime(self.config, flow_metrics=flow_metrics, ledger=self.ledger)
         per_pool = {
             pool: PoolRuntime(
                 load_config(text, source=f"EndpointPickerConfig for pool {pool}"),
                 name=pool,
                 flow_metrics=flow_metrics,
+                ledger=self.ledger,
             )
             for pool, text in options.pool_configs.items()
         }

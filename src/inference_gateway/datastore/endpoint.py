@@ -43,6 +43,15 @@ class EndpointMetrics:
         return len(self.active_adapters) + len(self.waiting_adapters) < self.max_active_adapters
 
 
+@dataclass(slots=True)
+class EndpointLoad:
+    """What this EPP dispatched to the endpoint and has not seen complete; written only by
+    the in-flight ledger (datastore/ledger.py)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+
+
 @dataclass(slots=True, eq=False)
 class Endpoint:
     """A schedulable target: one port of one pod. Identity is the address."""
@@ -54,7 +63,7 @@ class Endpoint:
     labels: dict[str, str]
     rank: int = 0
     metrics: EndpointMetrics = field(default_factory=EndpointMetrics)
-    in_flight: int = 0
+    load: EndpointLoad = field(default_factory=EndpointLoad)
     ready: bool = True
     metrics_ok: bool = True
     address: str = ""
@@ -63,6 +72,11 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         self.address = f"{self.ip}:{self.port}"
+
+    @property
+    def in_flight(self) -> int:
+        """Requests this EPP has in flight on the endpoint (the ledger's count)."""
+        return self.load.requests
 
     @property
     def engine(self) -> str:

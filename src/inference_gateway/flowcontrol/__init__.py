@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from inference_gateway.datastore.ledger import InFlightLedger
 from inference_gateway.flowcontrol.config import FlowControlConfig, FlowControlConfigError, parse_flow_control
 from inference_gateway.flowcontrol.controller import Admission, FlowController
 from inference_gateway.flowcontrol.detectors import AnySaturated, ConcurrencyDetector, NeverSaturated
@@ -52,6 +53,7 @@ def build_flow_controller(
     registry: CollectorRegistry | None = None,
     plugins: dict[str, Any] | None = None,
     metrics: FlowControlMetrics | None = None,
+    ledger: InFlightLedger | None = None,
 ) -> FlowController | None:
     """From EndpointPickerConfig's `flowControl` section; None when it is disabled.
 
@@ -63,4 +65,4 @@ def build_flow_controller(
         return None
     if config.max_concurrency:
         detector = AnySaturated([detector, ConcurrencyDetector(config.max_concurrency)])
-    return FlowController(config, detector, metrics or FlowControlMetrics(registry))
+    return FlowController(config, detector, metrics or FlowControlMetrics(registry), ledger=ledger)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.datastore.ledger import Dispatch, InFlightLedger
 from inference_gateway.flowcontrol import (
     DEFAULT_FLOW_ID,
     FAIRNESS_HEADER,
@@ -25,6 +26,7 @@ from inference_gateway.flowcontrol import (
     FlowRequest,
     build_flow_controller,
 )
+from inference_gateway.media import CHARS_PER_TOKEN
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 CandidateSource = Callable[[], Sequence[Endpoint]]
 
 
+def estimated_prompt_tokens(request: SchedulingRequest) -> int:
+    """The ledger's prompt size: characters / CHARS_PER_TOKEN plus image and audio tokens."""
+    return len(request.prompt) // CHARS_PER_TOKEN + request.media_tokens
+
+
 @dataclass(eq=False)
 class Decision:
     """Where one request goes, and what to change on its way there.
@@ -57,6 +64,7 @@ class Decision:
     set_headers: dict[str, str]
     strip_headers: tuple[str, ...]
     runtime: PoolRuntime = field(repr=False)
+    record: Dispatch = field(repr=False)  # its entry in the in-flight ledger
     admission: Admission | None = None
     scheduling_seconds: float = 0.0
     body_changed: bool = False  # body plugins edited the request body (e.g. engine-priority)
@@ -96,12 +104,15 @@ class PoolRuntime:
         flow: FlowController | None = None,
         flow_control: bool = True,
         flow_metrics: FlowControlMetrics | None = None,
+        ledger: InFlightLedger | None = None,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.name = name
         self.scheduler: Scheduler = self.config.scheduler
         self.saturation = self.config.saturation_detector()
         self.metric_mappings = self.config.metric_mappings
+        # One ledger for every pool of the EPP (pass it in); a given `flow` brings its own.
+        self.ledger = flow.ledger if flow is not None else ledger if ledger is not None else InFlightLedger()
         # `flow` replaces the config's flowControl section; flow_control=False turns it off.
         self.flow = flow if flow is not None or not flow_control else self._build_flow(flow_metrics)
         plugins = self.scheduler.plugins()
@@ -124,7 +135,9 @@ class PoolRuntime:
 
     def _build_flow(self, metrics: FlowControlMetrics | None) -> FlowController | None:
         section = self.config.sections.get("flowControl")
-        return build_flow_controller(section, self.saturation, metrics=metrics, plugins=self.config.plugins)
+        return build_flow_controller(
+            section, self.saturation, metrics=metrics, plugins=self.config.plugins, ledger=self.ledger
+        )
 
     # --- the request path -------------------------------------------------
     async def decide(
@@ -140,11 +153,13 @@ class PoolRuntime:
         Raises GatewayError with the status the client should see.
         """
         admission = await self._admit(request, candidates)
+        record = admission.record if admission is not None and admission.record is not None else None
+        if record is None:
+            record = self.ledger.admit(request.request_id, request.pool, request.priority)
         try:
-            decision = self._schedule(request, candidates(), explain, admission)
+            decision = self._schedule(request, candidates(), explain, admission, record)
         except BaseException:
-            if admission is not None:
-                admission.release()
+            self._release(admission, record)
             raise
         if body is not None:
             decision.body_changed = self.edit_body(request, decision.result, body)
@@ -190,6 +205,7 @@ class PoolRuntime:
         endpoints: Sequence[Endpoint],
         explain: bool,
         admission: Admission | None,
+        record: Dispatch,
     ) -> Decision:
         started = time.perf_counter()
         try:
@@ -199,9 +215,8 @@ class PoolRuntime:
         self.scheduler.bind(state, request, result)
         elapsed = time.perf_counter() - started
         set_headers, strip = self._request_headers(request, result)
-        decision = Decision(request, result, set_headers, strip, self, admission, elapsed)
-        result.endpoints[0].in_flight += 1
-        return decision
+        self.ledger.bind(record, result.endpoints[0], estimated_prompt_tokens(request))
+        return Decision(request, result, set_headers, strip, self, record, admission, elapsed)
 
     def _request_headers(
         self, request: SchedulingRequest, result: SchedulingResult
@@ -224,10 +239,12 @@ class PoolRuntime:
         return headers
 
     def completed(self, decision: Decision) -> None:
-        picked = decision.endpoints[0]
-        picked.in_flight = max(0, picked.in_flight - 1)
-        if decision.admission is not None:
-            decision.admission.release()
+        self._release(decision.admission, decision.record)
+
+    def _release(self, admission: Admission | None, record: Dispatch) -> None:
+        if admission is not None:
+            admission.release()  # flow control releases its ledger record and wakes its queue
+        self.ledger.release(record)
 
     # --- the pool's data producers and lifecycle ------------------------------
     def scrape_target(self) -> ScrapeTarget:

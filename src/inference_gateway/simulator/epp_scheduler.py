@@ -79,14 +79,14 @@ class EPPFleetScheduler:
         if self.runtime.edit_body(req, result, body):
             request.engine_priority = int(body.get("priority", 0))
         chosen = result.endpoints[0]
-        chosen.in_flight += 1
+        chosen.load.requests += 1
         self._picked[request.request_id] = chosen
         return self._index[chosen.address]
 
     def on_finished(self, result: RequestResult) -> None:
         endpoint = self._picked.pop(result.request_id, None)
         if endpoint is not None:
-            endpoint.in_flight = max(0, endpoint.in_flight - 1)
+            endpoint.load.requests = max(0, endpoint.load.requests - 1)
 
     def _refresh(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         if len(self.endpoints) != len(snapshots):
