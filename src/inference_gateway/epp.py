@@ -71,6 +71,8 @@ class EndpointPicker:
         self.runtimes = self._runtimes(options)
         self.metrics = EPPMetrics(self.store, self.registry, plugins=self.runtimes.plugins().values())
         registry = self.registry
+        for runtime in self.runtimes:
+            runtime.scheduler.time_plugins(self.metrics.time_plugin)
         self.director = Director(
             self.store,
             self.runtimes,

@@ -8,7 +8,6 @@ from prometheus_client import CollectorRegistry
 
 from inference_gateway.datastore.ledger import InFlightLedger
 from inference_gateway.flowcontrol import (
-    ConcurrencyDetector,
     FlowController,
     FlowControlMetrics,
     parse_flow_control,
@@ -16,6 +15,7 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
 from tests.helpers import make_store
 
 
@@ -55,7 +55,7 @@ async def test_flow_control_and_the_runtime_share_one_ledger() -> None:
     ledger = InFlightLedger()
     flow = FlowController(
         parse_flow_control({}),
-        ConcurrencyDetector(10),
+        ConcurrencyDetector(parameters={"maxConcurrency": 10}),
         FlowControlMetrics(CollectorRegistry()),
         ledger=ledger,
     )

@@ -26,9 +26,9 @@ from inference_gateway.flowcontrol.types import (
     QueueItem,
     QueueOutcome,
     SaturationCheck,
-    SaturationDetector,
     saturation_check,
 )
+from inference_gateway.scheduling.saturation import SaturationSignal
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class FlowController:
     def __init__(
         self,
         config: FlowControlConfig,
-        detector: SaturationDetector | SaturationCheck,
+        detector: SaturationSignal | SaturationCheck,
         metrics: FlowControlMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         ledger: InFlightLedger | None = None,

@@ -293,16 +293,9 @@ class LocalStack:
         if not self.options.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    async def run_forever(self) -> None:
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await asyncio.shield(self.stop())
-
 
 def response_phases(epp: EndpointPicker) -> str:
-    """"send" when a plugin adds response headers (session affinity) or ends streams (gateway
+    """ "send" when a plugin adds response headers (session affinity) or ends streams (gateway
     preemption): only a response phase on the critical path can; otherwise the response is
     observed off it."""
     wanted = any(r.adds_response_headers or r.preemption is not None for r in epp.runtimes)

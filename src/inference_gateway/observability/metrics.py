@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -13,7 +14,7 @@ from inference_gateway import __version__
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
-from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.interfaces import Plugin, SharedPrefixIndex
 
 LATENCY_BUCKETS = (
     0.005,
@@ -176,12 +177,23 @@ class EPPMetrics:
             buckets=SCHED_BUCKETS,
             registry=r,
         )
+        self._plugin_timers: dict[tuple[str, int], Any] = {}
         r.register(PoolCollector(store))
-        prefix_scorers = [p for p in plugins if isinstance(p, PrefixCacheScorer)]
+        prefix_scorers = [p for p in plugins if isinstance(p, SharedPrefixIndex)]
         if prefix_scorers:
             r.register(PrefixIndexCollector(prefix_scorers))
 
     # --- director observer hooks -----------------------------------------------------
+    def time_plugin(self, extension_point: str, plugin: Plugin, seconds: float) -> None:
+        """A scheduling profile's PluginTimer; each plugin's histogram child is looked up once."""
+        key = (extension_point, id(plugin))
+        child = self._plugin_timers.get(key)
+        if child is None:
+            child = self._plugin_timers[key] = self.plugin_duration.labels(
+                extension_point, plugin.type_name, plugin.name
+            )
+        child.observe(seconds)
+
     def on_routed(self, ctx: RequestContext) -> None:
         labels = _labels(ctx)
         self.requests.labels(*labels).inc()
@@ -266,7 +278,7 @@ class PoolCollector(Collector):
 class PrefixIndexCollector(Collector):
     """Size of the prefix-cache index and the share of looked-up blocks found in it."""
 
-    def __init__(self, scorers: list[PrefixCacheScorer]) -> None:
+    def __init__(self, scorers: list[SharedPrefixIndex]) -> None:
         self.scorers = scorers
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -279,8 +291,7 @@ class PrefixIndexCollector(Collector):
             labels=["plugin"],
         )
         for scorer in self.scorers:
-            size.add_metric([scorer.name], scorer.index.size())
-            looked_up = scorer.blocks_looked_up
-            ratio.add_metric([scorer.name], scorer.blocks_matched / looked_up if looked_up else 0.0)
+            size.add_metric([scorer.name], scorer.index_size())
+            ratio.add_metric([scorer.name], scorer.hit_ratio())
         yield size
         yield ratio

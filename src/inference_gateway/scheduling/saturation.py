@@ -4,7 +4,7 @@ Matches upstream's utilization detector and its config keys (queueDepthThreshold
 kvCacheUtilThreshold, metricsStalenessThreshold). An endpoint is saturated when its metrics
 are stale or failing, its waiting queue is at or above the queue threshold, or its KV-cache
 utilisation is at or above the KV threshold; a pool is saturated when every candidate is.
-Used by the director (shedding Sheddable requests), the sheddable-capacity filter and flow
+Used by the pool runtime (shedding Sheddable requests), the sheddable-capacity filter and flow
 control.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.params import get_duration_s, get_float, get_int
@@ -40,6 +40,14 @@ class SaturationConfig:
             ),
             metrics_staleness_s=get_duration_s(p, "metricsStalenessThreshold", DEFAULT_METRICS_STALENESS_S),
         )
+
+
+@runtime_checkable
+class SaturationSignal(Protocol):
+    """What flow control and shedding ask of any detector (the class below, its plugin
+    subclasses, or a combination of them)."""
+
+    def is_saturated(self, endpoints: list[Endpoint]) -> bool: ...
 
 
 class SaturationDetector:

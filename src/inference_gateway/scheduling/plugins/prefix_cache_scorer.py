@@ -16,10 +16,11 @@ prefix_sync does for its peers' updates, are not reported, so shared updates nev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.interfaces import IndexListener
 from inference_gateway.scheduling.params import get_bool, get_int
 from inference_gateway.scheduling.prefix_index import PrefixIndex, hash_prompt
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
@@ -30,8 +31,6 @@ DEFAULT_MAX_BLOCKS = 256
 DEFAULT_LRU_CAPACITY = 31250
 CHARS_PER_TOKEN = 4
 
-# (endpoint address, block hashes, LRU capacity or None) for each index addition after a pick.
-IndexListener = Callable[[str, list[int], int | None], None]
 
 
 class PrefixCacheScorer:
@@ -101,6 +100,23 @@ class PrefixCacheScorer:
         self.index.add(entry[0], endpoint.address, capacity)
         for listener in self.listeners:
             listener(endpoint.address, entry[0], capacity)
+
+    # --- SharedPrefixIndex (prefix sync and the EPP's metrics) -----------------------
+    def subscribe(self, listener: IndexListener) -> None:
+        self.listeners.append(listener)
+
+    def unsubscribe(self, listener: IndexListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
+    def add_from_peer(self, hashes: list[int], endpoint: str, capacity: int | None) -> None:
+        self.index.add(hashes, endpoint, capacity)
+
+    def index_size(self) -> int:
+        return self.index.size()
+
+    def hit_ratio(self) -> float:
+        return self.blocks_matched / self.blocks_looked_up if self.blocks_looked_up else 0.0
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         self.index.retain(addresses)
