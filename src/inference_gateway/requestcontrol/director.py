@@ -33,6 +33,7 @@ from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
+from inference_gateway.scheduling.projection import prompt_tokens
 from inference_gateway.scheduling.saturation import SaturationDetector
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
 
@@ -64,6 +65,8 @@ class RequestContext:
     queue_seconds: float = 0.0
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
+    response_chunks: int = 0
+    first_chunk_at: float = 0.0  # monotonic time of the first response body chunk
     prompt_tokens: int = 0
     completion_tokens: int = 0
     # Extra headers for the client's response (e.g. a session-affinity token), set once the
@@ -204,7 +207,7 @@ class Director:
         self.scheduler.bind(state, request, result)
         ctx.result = result
         ctx.endpoints = result.endpoints
-        self.usage.started(ctx.endpoints[0])
+        self.usage.started(ctx.endpoints[0], prompt_tokens(request))
         return self._decision(ctx, body, res)
 
     # --- flow control -------------------------------------------------------
@@ -332,11 +335,20 @@ class Director:
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
         ctx.response_bytes += len(chunk)
+        if chunk and not ctx.response_chunks:
+            ctx.first_chunk_at = time.monotonic()
+        ctx.response_chunks += bool(chunk)
         if ctx.usage_scanner is None:
             ctx.usage_scanner = UsageScanner()
         ctx.usage_scanner.feed(chunk)
         if end_of_stream:
             self.on_complete(ctx)
+
+    def _observe_latency(self, ctx: RequestContext) -> None:
+        if ctx.request is not None and ctx.picked is not None:
+            ttft, tpot = _latency_of(ctx, time.monotonic())
+            if ttft is not None:
+                self.scheduler.observe_latency(ctx.request.request_id, ttft, tpot)
 
     def on_complete(self, ctx: RequestContext) -> None:
         """Idempotent: the last response chunk, or the ext_proc stream closing, whichever is first."""
@@ -345,7 +357,7 @@ class Director:
         ctx.finished = True
         res = ctx.resolution
         if ctx.picked is not None and res is not None:
-            self.usage.finished(ctx.picked)
+            self.usage.finished(ctx.picked, prompt_tokens(ctx.request) if ctx.request else 0)
         if ctx.admission is not None:
             ctx.admission.release()
         if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
@@ -353,8 +365,18 @@ class Director:
             ctx.prompt_tokens = ctx.usage.prompt_tokens
             ctx.completion_tokens = ctx.usage.completion_tokens
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
+        self._observe_latency(ctx)
         for observer in self.observers:
             observer.on_complete(ctx)
+
+
+def _latency_of(ctx: RequestContext, now: float) -> tuple[float | None, float | None]:
+    """(TTFT s, TPOT s) of a streamed response; a one-chunk response tells neither."""
+    if ctx.response_chunks < 2 or ctx.response_status != 200:
+        return None, None
+    ttft = ctx.first_chunk_at - ctx.started
+    tokens = ctx.completion_tokens
+    return ttft, (now - ctx.first_chunk_at) / (tokens - 1) if tokens > 1 else None
 
 
 def _destination_headers(endpoints: Sequence[Endpoint]) -> dict[str, str]:

@@ -16,6 +16,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling import projection
 
 _USAGE_KEY = b'"usage"'
 _USAGE_AT = re.compile(rb'"usage"\s{0,16}:\s{0,16}\{')
@@ -160,8 +161,8 @@ class UsageAccounting:
         self.prompt_total.labels(*labels).inc(usage.prompt_tokens)
         self.completion_total.labels(*labels).inc(usage.completion_tokens)
 
-    def started(self, endpoint: Endpoint) -> None:
-        endpoint.in_flight += 1
+    def started(self, endpoint: Endpoint, tokens: int = 0) -> None:
+        projection.dispatched(endpoint, tokens)
 
-    def finished(self, endpoint: Endpoint) -> None:
-        endpoint.in_flight = max(0, endpoint.in_flight - 1)
+    def finished(self, endpoint: Endpoint, tokens: int = 0) -> None:
+        projection.finished(endpoint, tokens)

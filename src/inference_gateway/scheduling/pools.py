@@ -49,6 +49,10 @@ class PoolSchedulers(Scheduler):
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         return self.for_pool(request.pool).response_headers(request, served)
 
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
+        for scheduler in {id(s): s for s in (self.default, *self.per_pool.values())}.values():
+            scheduler.observe_latency(request_id, ttft_s, tpot_s)
+
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         for scheduler in {id(s): s for s in (self.default, *self.per_pool.values())}.values():
             scheduler.endpoints_changed(addresses)

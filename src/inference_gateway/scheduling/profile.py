@@ -14,6 +14,7 @@ from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.interfaces import (
     EndpointsChanged,
     Filter,
+    LatencyFeedback,
     Picker,
     Plugin,
     PostPick,
@@ -128,6 +129,7 @@ class Scheduler:
         self._body_plugins = [p for p in everything if isinstance(p, RequestBody)]
         self._response_plugins = [p for p in everything if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in everything if isinstance(p, EndpointsChanged)]
+        self._latency_plugins = [p for p in everything if isinstance(p, LatencyFeedback)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -184,6 +186,11 @@ class Scheduler:
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         for plugin in self._change_plugins:
             plugin.endpoints_changed(addresses)
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
+        """A request's measured TTFT and TPOT (None when not measured), for plugins that learn."""
+        for plugin in self._latency_plugins:
+            plugin.observe_latency(request_id, ttft_s, tpot_s)
 
 
 def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:

@@ -11,6 +11,7 @@ from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTr
 from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
 from inference_gateway.scheduling.plugins.gpu_utilization_scorer import GpuUtilizationScorer
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
+from inference_gateway.scheduling.plugins.latency_scorer import LatencyScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
 from inference_gateway.scheduling.plugins.lora_affinity_filter import LoraAffinityFilter
@@ -34,6 +35,7 @@ from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import Pre
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
@@ -54,6 +56,8 @@ BUILTIN = (
     CapacityLoadScorer,
     MaxScorePicker,
     RandomPicker,
+    RoundRobinPicker,
+    LatencyScorer,
     WeightedRandomPicker,
     LowQueueFilter,
     LeastQueueFilter,
