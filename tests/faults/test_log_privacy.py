@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 from pathlib import Path
 
 import orjson
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.e2e
 async def test_prompts_never_reach_info_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     marker = f"SECRET-PROMPT-{secrets.token_hex(8)}"
-    stack = await small_stack(tmp_path, envoy_log_level="info")
+    stack = await small_stack(tmp_path, envoy_log_level="info", keep_workdir=True)
     try:
         url = f"{stack.base_url}/completions"
         chat_url = f"{stack.base_url}/chat/completions"
@@ -49,4 +50,5 @@ async def test_prompts_never_reach_info_logs(tmp_path: Path, caplog: pytest.LogC
     leaked = [line for line in lines if marker in line]
     assert not leaked, leaked[:3]
     envoy_log = (stack.workdir / "envoy.log").read_text(errors="replace")
+    shutil.rmtree(stack.workdir)
     assert envoy_log and marker not in envoy_log

@@ -23,6 +23,7 @@ from inference_gateway.scheduling.registry import default_registry
 EXAMPLE = """
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
+featureGates: [flowControl]
 plugins:
 - type: queue-scorer
 - type: max-score-picker

@@ -10,13 +10,18 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from inference_gateway.epp import EndpointPicker, EPPOptions
+from inference_gateway.scheduling.config import DEFAULT_CONFIG
 from tests.helpers import make_store
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "inference-gateway-dashboard.json"
 
 
+# The default config plus the flow-control gate, so the flow-control families exist too.
+CONFIG = DEFAULT_CONFIG + "featureGates: [flowControl]\n"
+
+
 def exported_names() -> set[str]:
-    epp = EndpointPicker(EPPOptions(), store=make_store())
+    epp = EndpointPicker(EPPOptions(config_text=CONFIG), store=make_store())
     text = generate_latest(epp.metrics.registry).decode()
     return {f.name for f in text_string_to_metric_families(text)}
 

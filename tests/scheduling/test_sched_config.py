@@ -81,6 +81,7 @@ saturationDetector:
   queueDepthThreshold: 10
   kvCacheUtilThreshold: 0.9
   metricsStalenessThreshold: 500ms
+featureGates: [flowControl]
 flowControl: {maxBytes: 1000}
 """
     )
@@ -159,35 +160,38 @@ def test_implicit_default_profile_uses_all_plugins() -> None:
     [
         ("plugins: [\n", "invalid YAML"),
         ("- just a list\n", "must be a YAML mapping"),
-        ("kind: Pod\n", "kind must be EndpointPickerConfig"),
-        ("apiVersion: v9\nkind: EndpointPickerConfig\n", "apiVersion must be one of"),
-        (HEADER + "bogus: 1\n", r"unknown top-level field\(s\): bogus"),
-        (HEADER + "plugins:\n- name: x\n", r"plugins\[0\].type is required"),
-        (HEADER + "plugins:\n- type: no-such-scorer\n", "unknown plugin type 'no-such-scorer'"),
+        ("kind: Pod\n", "kind: must be EndpointPickerConfig"),
+        ("apiVersion: v9\nkind: EndpointPickerConfig\n", "apiVersion: must be one of"),
+        (HEADER + "bogus: 1\n", "EndpointPickerConfig:3: bogus: unknown field"),
+        (HEADER + "plugins:\n- name: x\n", r"Config:4: plugins\[0\]: plugin 'x' is missing a type"),
+        (
+            HEADER + "plugins:\n- type: no-such-scorer\n",
+            r"Config:4: plugins\[0\].type: plugin type 'no-such-scorer' is not registered",
+        ),
         (HEADER + "plugins:\n- type: queue-scorer\n- type: queue-scorer\n", "duplicate plugin name"),
         (
             HEADER + "plugins:\n- type: prefix-cache-scorer\n  parameters: {blockSize: big}\n",
-            r"plugins\[0\] \(prefix-cache-scorer\): parameter 'blockSize' must be an integer",
+            r"plugins\[0\]: failed to create plugin 'prefix-cache-scorer' .*: parameter 'blockSize' must",
         ),
         (
             HEADER + "plugins:\n- type: queue-scorer\nschedulingProfiles:\n- name: p\n  plugins:\n"
             "  - pluginRef: nope\n",
-            r"schedulingProfiles\[0\].plugins\[0\]: pluginRef 'nope' names no plugin",
+            r"Config:8: schedulingProfiles\[0\].plugins\[0\]: .* references undefined plugin 'nope'",
         ),
         (
             HEADER + "plugins:\n- type: queue-scorer\nschedulingProfiles:\n- name: p\n  plugins:\n"
             "  - pluginRef: queue-scorer\n    weight: -1\n",
-            "weight must be a non-negative number",
+            "weight must not be negative",
         ),
         (
             HEADER + "plugins:\n- type: random-picker\n- type: max-score-picker\nschedulingProfiles:\n"
             "- name: p\n  plugins:\n  - pluginRef: random-picker\n  - pluginRef: max-score-picker\n",
-            "has two pickers",
+            "already have a registered picker plugin",
         ),
         (
             HEADER + "plugins:\n- type: queue-scorer\nschedulingProfiles:\n- name: a\n"
             "  plugins: [{pluginRef: queue-scorer}]\n- name: b\n  plugins: [{pluginRef: queue-scorer}]\n",
-            "several schedulingProfiles need a profile handler",
+            "no profile handler configured",
         ),
         (
             HEADER + "plugins:\n- type: decision-tree\n  parameters: {current: {pluginRef: low-queue}}\n",

@@ -23,9 +23,10 @@ MODEL = "meta-llama/Llama-2-7b-hf"
 
 
 class InstantBackend:
-    def __init__(self, model: str = MODEL, tokens: int = 1) -> None:
+    def __init__(self, model: str = MODEL, tokens: int = 1, itl_s: float = 0.0) -> None:
         self.model = model
         self.tokens = max(1, tokens)
+        self.itl_s = itl_s  # > 0: one chunk per token, this far apart (inter-token latency runs)
         self.in_flight = 0
         self.served = 0
 
@@ -65,8 +66,13 @@ class InstantBackend:
         head = b'data: {"id":"cmpl-instant","object":"text_completion","model":' + orjson.dumps(model)
         chunks = [head + b',"choices":[{"index":0,"text":" ok","finish_reason":null}]}\n\n'] * n
         usage = orjson.dumps({"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1})
-        chunks.append(head + b',"choices":[],"usage":' + usage + b"}\n\ndata: [DONE]\n\n")
-        await resp.write(b"".join(chunks))
+        last = head + b',"choices":[],"usage":' + usage + b"}\n\ndata: [DONE]\n\n"
+        if self.itl_s > 0:
+            for chunk in chunks:
+                await resp.write(chunk)
+                await asyncio.sleep(self.itl_s)
+            chunks = []
+        await resp.write(b"".join([*chunks, last]))
         await resp.write_eof()
         return resp
 
@@ -96,8 +102,8 @@ async def serve(listen: list[tuple[str, int]], backend: InstantBackend) -> web.A
     return runner
 
 
-async def _main(listen: list[tuple[str, int]], tokens: int, model: str) -> None:
-    runner = await serve(listen, InstantBackend(model, tokens))
+async def _main(listen: list[tuple[str, int]], tokens: int, model: str, itl_s: float) -> None:
+    runner = await serve(listen, InstantBackend(model, tokens, itl_s))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", action="append", required=True, help="host:port, repeatable")
     parser.add_argument("--tokens", type=int, default=1, help="chunks per streamed answer")
+    parser.add_argument("--itl-ms", type=float, default=0.0, help="chunks this far apart")
     parser.add_argument("--model", default=MODEL)
     args = parser.parse_args(argv)
     listen = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in args.listen]
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_main(listen, args.tokens, args.model))
+    asyncio.run(_main(listen, args.tokens, args.model, args.itl_ms / 1e3))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,23 @@ EPP) is not modelled: requests go to the model servers' own queues.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling.config import DEFAULT_CONFIG
 from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler, attach_gpu, snapshot_metrics
-from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, Scheduler, SimRequest
+from inference_gateway.simulator.fleet_types import (
+    EndpointSnapshot,
+    Preempting,
+    RequestResult,
+    Scheduler,
+    SimRequest,
+)
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
     RandomScheduler,
@@ -72,6 +79,12 @@ class GatewayScheduler(EPPFleetScheduler):
     def __init__(self, config_text: str | None, seed: int | None = None) -> None:
         super().__init__(seeded_config(config_text, seed) if seed is not None else config_text)
         self.saturation = self.config.saturation_detector()
+        self.preemption = next(
+            (p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None
+        )
+        self._abort: Callable[[int | str], bool] | None = None
+        self._sheddable: dict[int, dict[int | str, float]] = {}  # server -> {request: arrival}
+        self.preempted = 0
         self.shed = 0
         self.decisions = 0
         self.decision_seconds = 0.0
@@ -95,9 +108,36 @@ class GatewayScheduler(EPPFleetScheduler):
                 self.shed += 1
                 return None
         picked = super().pick(request, snapshots)
+        if picked is not None and self.preemption is not None:
+            self._preempt_for(request, picked)
         self.decision_seconds += time.perf_counter() - started
         self.decisions += 1
         return picked
+
+    def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
+        self._abort = abort
+
+    def _preempt_for(self, request: SimRequest, picked: int) -> None:
+        """The director's sheddable-preemption, on the fleet (requestcontrol/preemption.py)."""
+        assert self.preemption is not None
+        if request.priority < 0:
+            self._sheddable.setdefault(picked, {})[request.request_id] = request.arrival
+            return
+        detector = self.preemption.detector
+        if request.priority <= 0 or any(detector.has_capacity(e) for e in self.endpoints):
+            return
+        victims = self._sheddable.get(picked)
+        if victims and self._abort is not None:
+            youngest = max(victims, key=victims.__getitem__)
+            del victims[youngest]
+            if self._abort(youngest):
+                self.preempted += 1
+
+    def on_finished(self, result: RequestResult) -> None:
+        super().on_finished(result)
+        victims = self._sheddable.get(result.endpoint)
+        if victims is not None:
+            victims.pop(result.request_id, None)
 
 
 class SamplingScheduler:
@@ -123,6 +163,10 @@ class SamplingScheduler:
                     }
                 )
         return self.inner.pick(request, endpoints)
+
+    def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
+        if isinstance(self.inner, Preempting):
+            self.inner.bind_abort(abort)
 
     def on_finished(self, result: RequestResult) -> None:
         observer = getattr(self.inner, "on_finished", None)

@@ -47,6 +47,7 @@ class EPPCommand:
     require_client_cert: bool = False
     otlp_endpoint: str | None = None
     subset_filter: bool = True
+    health_checking: bool = False
     strict_models: bool = False
     default_model: str | None = None
     metrics_scheme: str | None = None
@@ -82,6 +83,23 @@ class EPPCommand:
         }
         return {k: v for k, v in given.items() if v is not None}
 
+    def options(self) -> EPPOptions:
+        config_text = self.config_file.read_text() if self.config_file else self.config_text
+        return EPPOptions(
+            host=self.host,
+            grpc_port=self.grpc_port,
+            health_port=self.health_port,
+            metrics_port=self.metrics_port,
+            config_text=config_text,
+            prefix_sync=_prefix_sync_options(self),
+            subset_filter=self.subset_filter,
+            health_checking=self.health_checking,
+            strict_models=self.strict_models,
+            default_model=self.default_model,
+            scrape_overrides=self.scrape_overrides(),
+            metric_specs=self.metric_specs,
+        )
+
     def credentials(self) -> grpc.ServerCredentials | None:
         if not self.secure_serving:
             return None
@@ -95,21 +113,7 @@ class EPPCommand:
 async def run(cmd: EPPCommand) -> None:
     cmd.validate()
     provider = make_provider(otlp_exporter(cmd.otlp_endpoint)) if cmd.otlp_endpoint else None
-    config_text = cmd.config_file.read_text() if cmd.config_file else cmd.config_text
-    options = EPPOptions(
-        host=cmd.host,
-        grpc_port=cmd.grpc_port,
-        health_port=cmd.health_port,
-        metrics_port=cmd.metrics_port,
-        config_text=config_text,
-        prefix_sync=_prefix_sync_options(cmd),
-        subset_filter=cmd.subset_filter,
-        strict_models=cmd.strict_models,
-        default_model=cmd.default_model,
-        scrape_overrides=cmd.scrape_overrides(),
-        metric_specs=cmd.metric_specs,
-    )
-    epp = EndpointPicker(options, tracer_provider=provider)
+    epp = EndpointPicker(cmd.options(), tracer_provider=provider)
     credentials = cmd.credentials()
     source = await _start_source(cmd, epp)
     if epp.health_server is not None and hasattr(source, "ready"):

@@ -56,7 +56,6 @@ def int_list(text: str) -> list[int]:
 # Upstream flags the EPP accepts without acting on them, and why (one warning line each).
 IGNORED = {
     "refresh-prometheus-metrics-interval": "the EPP computes its own metrics when Prometheus scrapes",
-    "health-checking": "health is always served on --grpc-health-port",
     "enable-pprof": "there is no pprof in Python; use py-spy",
     "enable-cert-reload": "certificates are read once at start; restart the EPP to rotate them",
     "zap-devel": "logging has one format per --zap-encoder",
@@ -116,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     flag("zap-stacktrace-level", str, None, "accepted and ignored")
     flag("zap-time-encoding", str, None, "accepted and ignored")
     flag("tracing", bool, True, "export traces (OTLP; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)")
-    flag("health-checking", bool, False, "accepted and ignored")
+    flag("health-checking", bool, False, "serve grpc.health.v1 on the ext_proc port too")
     flag("metrics-port", int, 9090, "Prometheus /metrics port")
     flag("grpc-health-port", int, 9003, "grpc.health.v1 port for liveness and readiness")
     flag("enable-pprof", bool, True, "accepted and ignored")
@@ -212,6 +211,7 @@ def _command(args: dict[str, Any], env: Mapping[str, str]) -> EPPCommand:
         require_client_cert=bool(a["require_client_cert"]),
         otlp_endpoint=tracing_endpoint,
         subset_filter=not a["disable_endpoint_subset_filter"],
+        health_checking=bool(a["health_checking"]),
         strict_models=bool(a["reject_unknown_models"]),
         default_model=a["default_model"],
         metrics_scheme=a["model_server_metrics_scheme"],

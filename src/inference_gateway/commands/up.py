@@ -46,6 +46,7 @@ def build_stack(flags: UpFlags) -> LocalStack:
         epp_config_source=str(flags.epp_config or "--epp-config"),
         tls=flags.tls,
         keep_workdir=flags.keep,
+        restart_pods=True,
     )
     stack = LocalStack(options)  # parses every file, so mistakes surface before anything starts
     try:

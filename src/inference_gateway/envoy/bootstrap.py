@@ -32,6 +32,22 @@ from inference_gateway.envoy.httproute import RouteRule
 from inference_gateway.envoy.routing import EXT_PROC, ext_proc_names, virtual_hosts
 
 DESTINATION_HEADER = "x-gateway-destination-endpoint"
+SERVED_HEADER = "x-gateway-destination-endpoint-served"
+# gRPC initial metadata on the EPP's streams: which job a stream does (see ResponsePhases).
+EXT_PROC_ROLE = "x-gateway-ext-proc-role"
+OBSERVE_ROLE = "observe"
+ROUTE_OBSERVED_ROLE = "route-observed"
+RESPONSE_ROLE = "response"
+# Set by the EPP on a routed request whose response it must still see and change (model name
+# rewrite): a composite filter then runs a response-only ext_proc for that request alone.
+RESPONSE_PHASES_HEADER = "x-gateway-response-phases"
+RESPONSE_PHASES_SEND = "send"
+OBSERVE_EXT_PROC = "envoy.filters.http.ext_proc/observe"
+# Response headers the EPP decides at routing time travel as dynamic metadata in this namespace,
+# and Envoy adds them (response phases "observe"): {metadata key: response header}.
+RESPONSE_METADATA = "inference-gateway.response"
+EXPLAIN_HEADER = "x-gateway-explain"
+METADATA_RESPONSE_HEADERS = {"explain": EXPLAIN_HEADER}
 POOL_CLUSTER = "inference-pool"
 EPP_CLUSTER = "epp"
 # The EPP's immediate responses carry details "epp.<code>"; Envoy leaves their JSON bodies alone.
@@ -68,6 +84,12 @@ class EnvoyConfig:
     # (`inference-pool`, from eds_path) holding every endpoint; the EPP finds the pool by model.
     pools: tuple[PoolCluster, ...] = ()
     rules: tuple[RouteRule, ...] = ()
+    # How the response reaches the EPP (docs/benchmarks.md, "The gateway's own overhead"):
+    # "observe": off the critical path. The routing filter handles the request only; Envoy adds
+    #   the served-endpoint header itself, and a second ext_proc filter in observability mode
+    #   streams the response to the EPP without waiting for answers (completion, usage).
+    # "send": both phases on the critical path, every response chunk a round trip (upstream's way).
+    response_phases: str = "observe"
 
 
 @dataclass(frozen=True)
@@ -99,28 +121,143 @@ def ext_proc_filter(
     # FailOpen pool has the request body BUFFERED instead (bounded by the connection buffer).
     fail_open = (failure_mode or cfg.failure_mode) == FailureMode.FAIL_OPEN
     body_mode = "BUFFERED" if fail_open else "FULL_DUPLEX_STREAMED"
+    # A FailOpen (BUFFERED) route is answered after its headers, too late to turn the response
+    # phases on for a model-name rewrite, so it keeps them.
+    observed = cfg.response_phases == "observe" and not fail_open
     mode: dict[str, Any] = {
         "request_header_mode": "SEND",
-        "response_header_mode": "SEND",
+        "response_header_mode": "SKIP" if observed else "SEND",
         "request_body_mode": body_mode,
-        "response_body_mode": "STREAMED",
+        "response_body_mode": "NONE" if observed else "STREAMED",
         "request_trailer_mode": "SKIP" if fail_open else "SEND",
         "response_trailer_mode": "SKIP",
     }
+    grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": EPP_CLUSTER}, "timeout": "10s"}
+    if observed:
+        # Tells the EPP the response arrives on the observer's stream, not on this one.
+        grpc_service["initial_metadata"] = [{"key": EXT_PROC_ROLE, "value": ROUTE_OBSERVED_ROLE}]
     return {
         "name": name,
         **({"disabled": True} if disabled else {}),
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-            "grpc_service": {"envoy_grpc": {"cluster_name": EPP_CLUSTER}, "timeout": "10s"},
+            "grpc_service": grpc_service,
             "failure_mode_allow": fail_open,
             "status_on_error": {"code": "ServiceUnavailable"},
             "processing_mode": mode,
             "message_timeout": _duration(cfg.message_timeout_s),
-            "response_attributes": ["upstream.address"],
-            "allow_mode_override": False,
+            **({} if observed else {"response_attributes": ["upstream.address"]}),
+            # Envoy drops dynamic metadata from an ext_proc server unless its namespace is listed.
+            "metadata_options": {"receiving_namespaces": {"untyped": _metadata_namespaces(observed)}},
+            # Observed: the EPP turns the response phases on for a request whose model name it
+            # rewrites in the response.
+            "allow_mode_override": observed,
         },
     }
+
+
+def response_filter(cfg: EnvoyConfig) -> dict[str, Any]:
+    """Response phases on the critical path for the requests the EPP marks, and no others."""
+    mode = {
+        "request_header_mode": "SKIP",
+        "response_header_mode": "SEND",
+        "request_body_mode": "NONE",
+        "response_body_mode": "STREAMED",
+        "request_trailer_mode": "SKIP",
+        "response_trailer_mode": "SKIP",
+    }
+    ext_proc = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+        "grpc_service": {
+            "envoy_grpc": {"cluster_name": EPP_CLUSTER},
+            "timeout": "10s",
+            "initial_metadata": [{"key": EXT_PROC_ROLE, "value": RESPONSE_ROLE}],
+        },
+        "failure_mode_allow": True,  # the response is already flowing: never fail it here
+        "processing_mode": mode,
+        "message_timeout": _duration(cfg.message_timeout_s),
+        "response_attributes": ["request.id", "upstream.address"],
+    }
+    action = {
+        "name": "response-phases",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.ExecuteFilterAction",
+            "typed_config": {"name": f"{EXT_PROC}/response", "typed_config": ext_proc},
+        },
+    }
+    header_input = {
+        "name": "response-phases-header",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+            "header_name": RESPONSE_PHASES_HEADER,
+        },
+    }
+    matcher = {"input": header_input, "exact_match_map": {"map": {RESPONSE_PHASES_SEND: {"action": action}}}}
+    return {
+        "name": "envoy.filters.http.composite",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            "extension_config": {
+                "name": "composite",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"},
+            },
+            "xds_matcher": {"matcher_tree": matcher},
+        },
+    }
+
+
+def _metadata_namespaces(observed: bool) -> list[str]:
+    return ["envoy.lb", *([RESPONSE_METADATA] if observed else [])]
+
+
+def observe_filter(cfg: EnvoyConfig) -> dict[str, Any]:
+    """Streams each response to the EPP without waiting for it (Envoy's observability mode):
+    status, served endpoint, usage and completion for its ledger and metrics, off the
+    critical path. x-request-id ties the stream to the routing stream of the same request."""
+    # Request headers too: they carry x-request-id, and they open the stream at once, so its
+    # end marks the request's end even when no response ever comes (client gone).
+    mode = {
+        "request_header_mode": "SEND",
+        "response_header_mode": "SEND",
+        "request_body_mode": "NONE",
+        "response_body_mode": "STREAMED",
+        "request_trailer_mode": "SKIP",
+        "response_trailer_mode": "SKIP",
+    }
+    return {
+        "name": OBSERVE_EXT_PROC,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            "grpc_service": {
+                "envoy_grpc": {"cluster_name": EPP_CLUSTER},
+                "timeout": "10s",
+                "initial_metadata": [{"key": EXT_PROC_ROLE, "value": OBSERVE_ROLE}],
+            },
+            "observability_mode": True,
+            # After the HTTP stream ends, how long Envoy keeps the stream for its last messages.
+            "deferred_close_timeout": "1s",
+            "failure_mode_allow": True,
+            "processing_mode": mode,
+            "response_attributes": ["upstream.address"],
+        },
+    }
+
+
+def _response_header(name: str, value: str) -> dict[str, Any]:
+    return {
+        "header": {"key": name, "value": value},
+        "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        "keep_empty_value": False,  # absent metadata: no header
+    }
+
+
+def _response_headers() -> list[dict[str, Any]]:
+    """The endpoint that served the response, from Envoy itself (the last try's, after retries),
+    and the headers the EPP set as metadata when it routed."""
+    headers = [_response_header(SERVED_HEADER, "%UPSTREAM_REMOTE_ADDRESS%")]
+    for key, name in METADATA_RESPONSE_HEADERS.items():
+        headers.append(_response_header(name, f"%DYNAMIC_METADATA({RESPONSE_METADATA}:{key})%"))
+    return headers
 
 
 # Only failures where the model server cannot have started the work: see docs/reliability.md.
@@ -165,12 +302,17 @@ def _virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
 def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     if not cfg.use_epp:
         return []
+    fail_close = FailureMode.FAIL_CLOSE in {cfg.failure_mode} if not cfg.pools else any(
+        p.failure_mode == FailureMode.FAIL_CLOSE for p in cfg.pools
+    )
+    observer = [observe_filter(cfg), response_filter(cfg)] if cfg.response_phases == "observe" and fail_close else []
     if not cfg.pools:
-        return [ext_proc_filter(cfg)]
+        return [ext_proc_filter(cfg), *observer]
     # Off unless a route turns it on, so a request no HTTPRoute matches never reaches the EPP.
-    return [
+    routing = [
         ext_proc_filter(cfg, mode, name, disabled=True) for mode, name in ext_proc_names(cfg.pools).items()
     ]
+    return [*routing, *observer]
 
 
 def _cel(expression: str) -> dict[str, Any]:
@@ -222,6 +364,14 @@ def local_reply_config() -> dict[str, Any]:
     return {"mappers": mappers}
 
 
+def _route_config(cfg: EnvoyConfig) -> dict[str, Any]:
+    config: dict[str, Any] = {"name": "inference", "virtual_hosts": _virtual_hosts(cfg)}
+    if cfg.use_epp and cfg.response_phases == "observe":
+        config["response_headers_to_add"] = _response_headers()
+        config["request_headers_to_remove"] = [RESPONSE_PHASES_HEADER]
+    return config
+
+
 def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -229,10 +379,12 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "codec_type": "AUTO",
         "stream_idle_timeout": _duration(cfg.stream_idle_timeout_s),
         "strip_any_host_port": True,
+        # The id Envoy makes (or the client sent) goes to the EPP, which logs it, and back to the client.
+        "always_set_request_id_in_response": True,
         "max_request_headers_kb": cfg.max_request_headers_kb,
         "common_http_protocol_options": {"max_headers_count": cfg.max_headers_count},
         "local_reply_config": local_reply_config(),
-        "route_config": {"name": "inference", "virtual_hosts": _virtual_hosts(cfg)},
+        "route_config": _route_config(cfg),
         "http_filters": [
             *_ext_proc_filters(cfg),
             {

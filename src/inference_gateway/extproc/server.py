@@ -10,6 +10,7 @@ body-less requests). Responses get the client's model name back in every body mo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,15 @@ import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
+from inference_gateway.envoy.bootstrap import (
+    EXT_PROC_ROLE,
+    OBSERVE_ROLE,
+    RESPONSE_METADATA,
+    RESPONSE_PHASES_HEADER,
+    RESPONSE_PHASES_SEND,
+    RESPONSE_ROLE,
+    ROUTE_OBSERVED_ROLE,
+)
 from inference_gateway.extproc import messages
 from inference_gateway.extproc.modes import (
     BUFFERED_PARTIAL,
@@ -30,8 +40,10 @@ from inference_gateway.extproc.modes import (
     ModelNameRewriter,
     rewriter_for,
 )
+from inference_gateway.extproc.observe import ResponseObserver, request_id_attribute
 from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.model_list import is_models_listing, models_body
 from inference_gateway.requestcontrol.resolve import POOL_HEADER
 
 log = logging.getLogger(__name__)
@@ -58,6 +70,10 @@ class StreamState:
     rewriter: ModelNameRewriter | None = None
     sse: bool = False  # the model server streams (text/event-stream): pass chunks on at once
     response_body: bytearray = field(default_factory=bytearray)
+    # The response arrives on an observer stream (EnvoyConfig.response_phases "observe"): once
+    # routed, the context is handed to the ResponseObserver, which completes it.
+    observed: bool = False
+    handed_over: bool = False
     # The exchange is over (last response byte seen, or an immediate response sent): the EPP
     # closes the stream itself rather than wait for Envoy to reset it (see Process).
     finished: bool = False
@@ -66,6 +82,8 @@ class StreamState:
     task: asyncio.Task[Any] | None = None
     reading: bool = False
     detaching: bool = False
+    # Set when the request is ended from outside (gateway preemption): answered at once.
+    abort_error: GatewayError | None = None
 
     response_started: bool = False
 
@@ -94,10 +112,10 @@ def _served_address(req: pb.ProcessingRequest) -> str | None:
     return None
 
 
-def _route_pool(context: grpc.aio.ServicerContext | None) -> str | None:
+def _metadata_value(context: grpc.aio.ServicerContext | None, name: str) -> str | None:
     metadata = context.invocation_metadata() if context is not None else None
     for key, value in metadata or ():
-        if key == POOL_HEADER:
+        if key == name:
             return value if isinstance(value, str) else value.decode()
     return None
 
@@ -107,6 +125,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         self.director = director
         self.draining = False
         self._streams: set[StreamState] = set()
+        self.observer = ResponseObserver(director)
 
     def drain(self) -> None:
         """Shutting down: end every stream whose request is already routed with an OK status.
@@ -124,14 +143,28 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        state = StreamState(route_pool=_route_pool(context), task=asyncio.current_task())
+        role = _metadata_value(context, EXT_PROC_ROLE)
+        if role == OBSERVE_ROLE:
+            await self.observer.observe(request_iterator)
+            return
+        state = StreamState(
+            route_pool=_metadata_value(context, POOL_HEADER),
+            task=asyncio.current_task(),
+            observed=role == ROUTE_OBSERVED_ROLE,
+        )
         self._streams.add(state)
         requests = aiter(request_iterator)
+        if role == RESPONSE_ROLE:
+            requests = await self._response_stream(state, requests)
         try:
             # Returning ends the RPC with OK. Waiting for Envoy instead would end most streams
             # with a reset, and grpcio's asyncio server leaks native memory on every reset RPC.
             while not state.finished and not (self.draining and state.decided):
                 req = await self._next(state, requests)
+                if state.abort_error is not None:
+                    state.finished = True
+                    yield messages.immediate_error(state.abort_error)
+                    break
                 if req is None:
                     break
                 for resp in await self._handle(state, req):
@@ -141,8 +174,22 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             raise
         finally:
             self._streams.discard(state)
-            if state.ctx is not None:
+            if state.ctx is not None and not state.handed_over:
                 self.director.on_complete(state.ctx)
+
+    async def _response_stream(
+        self, state: StreamState, requests: AsyncIterator[pb.ProcessingRequest]
+    ) -> AsyncIterator[pb.ProcessingRequest]:
+        """A response-only stream for a routed request (observe mode, model name rewritten):
+        its context comes from the routing stream, found by the request id on the first message."""
+        first = await anext(requests, None)
+        if first is None:
+            return requests
+        state.ctx = self.observer.claim(request_id_attribute(first), responding=True)
+        state.routed = True
+        if state.ctx is not None and state.ctx.resolution is not None:
+            state.rewriter = rewriter_for(state.ctx.resolution.target_model, state.ctx.resolution.model)
+        return _prepend(first, requests)
 
     async def _next(
         self, state: StreamState, requests: AsyncIterator[pb.ProcessingRequest]
@@ -154,7 +201,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         except StopAsyncIteration:
             return None
         except asyncio.CancelledError:
-            if not state.detaching or state.task is None:
+            if not (state.detaching or state.abort_error is not None) or state.task is None:
                 raise
             state.task.uncancel()
             return None
@@ -187,7 +234,17 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if state.ctx is None:  # request headers skipped (request_header_mode: SKIP)
             state.ctx = self.director.new_context(state.headers)
             state.ctx.subset = state.subset
+            state.ctx.abort = functools.partial(self._abort, state)
         return state.ctx
+
+    def _abort(self, state: StreamState, err: GatewayError) -> None:
+        """End a routed request from outside its stream (gateway preemption): Envoy gets an
+        immediate response, a local reply if the response has not started, else a reset."""
+        if state.finished or state.abort_error is not None:
+            return
+        state.abort_error = err
+        if state.reading and state.task is not None:
+            state.task.cancel()
 
     async def _on_request_headers(
         self, state: StreamState, msg: pb.HttpHeaders
@@ -195,7 +252,9 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         state.headers = _headers_of(msg)
         if state.route_pool:
             state.headers[POOL_HEADER] = state.route_pool
-        self._context(state)
+        ctx = self._context(state)
+        if msg.end_of_stream and is_models_listing(state.headers):
+            return await self._list_models(state, ctx.request_id)
         if msg.end_of_stream or state.modes.route_on_headers:
             # Body-less requests (GET /v1/models), or a body Envoy will not show before routing.
             return self._routed(state, self._decide_without_body(state), header_phase=True)
@@ -203,6 +262,13 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return []
         state.headers_answered = True
         return [messages.continue_headers()]
+
+    async def _list_models(self, state: StreamState, request_id: str) -> list[pb.ProcessingResponse]:
+        pool = state.headers.get(POOL_HEADER)
+        body = await models_body(self.director.store, {pool} if pool else None)
+        state.routed = state.finished = True
+        log.info("request %s GET /v1/models answered by the gateway", request_id)
+        return [messages.immediate_json(200, body, "epp.models")]
 
     def _decide_without_body(self, state: StreamState) -> RoutingDecision | GatewayError:
         try:
@@ -266,7 +332,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         body = decision.body if decision.body is not None else bytes(state.body)
         if decision.body is not None:
             headers["content-length"] = str(len(body))
-        meta = messages.metadata_struct(decision.metadata)
+        meta = messages.metadata_struct(self._observed(state, headers, decision.metadata))
         if not header_phase:  # BUFFERED: the route rides on the body answer
             resp = messages.buffered_request_body(headers, decision.body, decision.remove_headers)
             resp.dynamic_metadata.CopyFrom(meta)
@@ -283,6 +349,25 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return [first, *(messages.continue_request_body() for _ in range(chunks))]
         rest = [messages.replaced_body("request_body", b"") for _ in range(chunks - 1)]
         return [first, messages.replaced_body("request_body", body), *rest]
+
+    def _observed(
+        self, state: StreamState, headers: dict[str, str], metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Routed, with the response observed elsewhere: hand the context over. Envoy adds the
+        response headers decided now from metadata (no response phase here). A response whose
+        model name must be rewritten asks Envoy for a response stream (RESPONSE_PHASES_HEADER)."""
+        ctx = state.ctx
+        if not state.observed or ctx is None or state.headers_answered:
+            return metadata
+        state.handed_over = True
+        if state.rewriter is not None:
+            headers[RESPONSE_PHASES_HEADER] = RESPONSE_PHASES_SEND
+            self.observer.expect(ctx, responding=True)
+            return metadata
+        self.observer.expect(ctx)
+        if ctx.explanation and ctx.headers.get(EXPLAIN_RESPONSE_HEADER):
+            return {**metadata, RESPONSE_METADATA: {"explain": ctx.explanation}}
+        return metadata
 
     def _on_response_headers(self, state: StreamState, req: pb.ProcessingRequest) -> pb.ProcessingResponse:
         msg = req.response_headers
@@ -336,6 +421,14 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         return messages.streamed_body("response_body", data, end_of_stream)
 
 
+async def _prepend(
+    first: pb.ProcessingRequest, rest: AsyncIterator[pb.ProcessingRequest]
+) -> AsyncIterator[pb.ProcessingRequest]:
+    yield first
+    async for req in rest:
+        yield req
+
+
 def _subset_hint(req: pb.ProcessingRequest) -> tuple[str, ...] | None:
     """The data plane's endpoint subset (envoy.lb.subset_hint), None when it sent none."""
     hint = req.metadata_context.filter_metadata.get(SUBSET_NAMESPACE)
@@ -353,6 +446,7 @@ async def serve(
     port: int,
     credentials: grpc.ServerCredentials | None = None,
     servicer: ExtProcServicer | None = None,
+    health_checking: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     # Envoy may coalesce a fast client's body into chunks far larger than its usual 64 KiB when
     # the ext_proc stream is backed up; the body limit is enforced by counting, not by gRPC.
@@ -365,6 +459,15 @@ async def serve(
         ]
     )
     pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)
+    if health_checking:  # upstream's --health-checking: grpc.health.v1 on the ext_proc port too
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+        checks = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+        await checks.set(
+            pb.DESCRIPTOR.services_by_name["ExternalProcessor"].full_name,
+            health_pb2.HealthCheckResponse.SERVING,
+        )
     address = f"{host}:{port}"
     bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     await server.start()

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
-import signal
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.types import ObjectRef, Pod
-from inference_gateway.local.children import dies_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -107,79 +100,3 @@ def local_pods(
             ref = ObjectRef(namespace, f"{prefix}-{r}")
             pods.append(LocalPod(Pod(ref, str(base + r), labels, ready=False), ports, spec))
     return pods
-
-
-class SimulatorProcesses:
-    """One `inference-gateway simulate` child process per simulated pod port."""
-
-    def __init__(self) -> None:
-        self.procs: list[asyncio.subprocess.Process] = []
-
-    async def start(self, pods: list[LocalPod]) -> None:
-        for lp in pods:
-            for port in lp.ports:
-                self.procs.append(await self._spawn(lp, port))
-
-    async def _spawn(self, lp: LocalPod, port: int) -> asyncio.subprocess.Process:
-        s = lp.simulator
-        args = [
-            sys.executable,
-            "-m",
-            "inference_gateway.cli",
-            "simulate",
-            "--host",
-            lp.pod.ip,
-            "--port",
-            str(port),
-            "--model",
-            s.model,
-            "--profile",
-            s.profile,
-            "--metrics-flavor",
-            s.metrics_flavor,
-            "--time-scale",
-            str(s.time_scale),
-            "--pod-name",
-            lp.pod.ref.name,
-            "--pod-namespace",
-            lp.pod.ref.namespace,
-        ]
-        for lora in s.loras:
-            args += ["--lora", lora]
-        args += s.extra_args
-        return await asyncio.create_subprocess_exec(*dies_with_parent(args), stdin=asyncio.subprocess.DEVNULL)
-
-    async def wait_healthy(self, pods: list[LocalPod], timeout_s: float = 30.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        pending = [a for lp in pods for a in lp.addresses]
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
-            while pending:
-                if loop.time() > deadline:
-                    raise RuntimeError(f"simulated pods not healthy after {timeout_s}s: {pending}")
-                dead = [p for p in self.procs if p.returncode is not None]
-                if dead:
-                    raise RuntimeError(f"a simulator exited with status {dead[0].returncode}")
-                pending = [a for a in pending if not await _healthy(session, a)]
-                if pending:
-                    await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        for proc in self.procs:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-async def _healthy(session: aiohttp.ClientSession, address: str) -> bool:
-    try:
-        async with session.get(f"http://{address}/health") as resp:
-            return resp.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False

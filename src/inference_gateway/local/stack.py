@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -21,7 +22,8 @@ from inference_gateway.envoy.bootstrap import EnvoyConfig, PoolCluster
 from inference_gateway.envoy.httproute import RouteRule, parse_httproutes, referenced_pools
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
-from inference_gateway.local.fleet import LocalFleet, LocalPod, SimulatorProcesses, local_pods, parse_fleet
+from inference_gateway.local.fleet import FLEET_KIND, LocalFleet, LocalPod, local_pods, parse_fleet
+from inference_gateway.local.supervisor import SimulatorProcesses
 from inference_gateway.observability.tls import (
     LocalPKI,
     mint_local_pki,
@@ -53,6 +55,9 @@ class StackOptions:
     use_epp: bool = True  # False: Envoy round robin only (the Kubernetes Service baseline)
     tls: bool = False  # mTLS between Envoy and the EPP, with certificates minted for this run
     keep_workdir: bool = False  # leave Envoy's config and log and the certificates behind on stop
+    # Restart a simulated pod that exits (with backoff), as a kubelet would; `up` does. Exits
+    # are reported, and the pod is not ready until it answers again, either way.
+    restart_pods: bool = False
     epp_config_source: str = "--epp-config"  # how errors in epp_config name it
     # EnvoyConfig fields to override (tests: short route/idle timeouts, buffer limits).
     envoy_overrides: dict[str, Any] = field(default_factory=dict)
@@ -95,12 +100,9 @@ class LocalStack:
         # HTTPRoutes to InferencePools make the gateway multi-pool: a cluster per routed pool.
         self.rules: list[RouteRule] = parse_httproutes(raw, str(options.config_dir))
         self.routed_pools = _check_routed_pools(self.rules, self.resources)
-        if options.time_scale is not None:
-            for group in self.fleet.groups:
-                group.setdefault("simulator", {})["timeScale"] = options.time_scale
-        ports = {p.ref.name: p.target_ports for p in self.resources.pools}
-        self.pods: list[LocalPod] = local_pods(self.fleet, ports)
-        self.simulators = SimulatorProcesses()
+        self.pods: list[LocalPod] = self._fleet_pods(self.fleet, self.resources)
+        self.simulators = SimulatorProcesses(options.restart_pods, on_change=self._pods_changed)
+        self._reconciling: asyncio.Task[None] | None = None
         self.epp: EndpointPicker | None = None
         self.envoy: EnvoyProcess | None = None
         # Checked now, so a bad config fails before any pod starts (the EPP builds its own copy).
@@ -145,9 +147,8 @@ class LocalStack:
         else:  # secure serving by default, as the EPP command (and upstream's EPP)
             self._epp_credentials = self_signed_credentials()
         epp = await self._start_epp(_pick(self.options.epp_port, self.fleet.epp_port))
-        self.envoy = EnvoyProcess(
-            self._envoy_config(epp.port), self.workdir, log_level=self.options.envoy_log_level
-        )
+        config = self._envoy_config(epp.port, response_phases(epp))
+        self.envoy = EnvoyProcess(config, self.workdir, log_level=self.options.envoy_log_level)
         self._publish_endpoints()
         await self.envoy.start([e.address for e in epp.store.endpoints()])
 
@@ -201,13 +202,50 @@ class LocalStack:
             out[pool] = value if "\n" in value else (base / value).read_text()
         return out
 
+    def _fleet_pods(self, fleet: LocalFleet, resources: ResourceSet) -> list[LocalPod]:
+        if self.options.time_scale is not None:
+            for group in fleet.groups:
+                group.setdefault("simulator", {})["timeScale"] = self.options.time_scale
+        return local_pods(fleet, {p.ref.name: p.target_ports for p in resources.pools})
+
     def _with_local_pods(self, resources: ResourceSet) -> ResourceSet:
+        """The files' resources plus the simulated pods, each ready while its process serves.
+
+        A changed LocalFleet (replicas, a new group) starts and stops pods to match."""
+        self._follow_fleet(resources)
         merged = ResourceSet()
         merged.extend(resources)
-        merged.pods += [dataclasses.replace(lp.pod, ready=True) for lp in self.pods]
+        merged.pods += [dataclasses.replace(lp.pod, ready=self.simulators.pod_ready(lp)) for lp in self.pods]
         return merged
 
-    def _envoy_config(self, epp_port: int) -> EnvoyConfig:
+    def _follow_fleet(self, resources: ResourceSet) -> None:
+        source = str(self.options.config_dir)
+        try:
+            pods = self._fleet_pods(parse_fleet(resources.other, source), resources)
+        except (ManifestError, TypeError, ValueError) as exc:
+            log.error("LocalFleet is invalid; keeping the running pods: %s", exc)
+            return
+        if [lp.addresses for lp in pods] == [lp.addresses for lp in self.pods] or not any(
+            o.get("kind") == FLEET_KIND for o in resources.other
+        ):
+            return
+        log.info("LocalFleet changed: %d -> %d simulated pods", len(self.pods), len(pods))
+        self.pods = pods
+        previous = self._reconciling
+
+        async def reconcile() -> None:
+            if previous is not None:
+                await previous
+            await self.simulators.reconcile(pods)
+
+        self._reconciling = asyncio.create_task(reconcile(), name="fleet-reconcile")
+
+    def _pods_changed(self) -> None:
+        """A simulated pod became ready or exited: apply the files again with its new state."""
+        if self.files is not None:
+            self.files.refresh()
+
+    def _envoy_config(self, epp_port: int, phases: str = "observe") -> EnvoyConfig:
         modes = {p.endpoint_picker.failure_mode for p in self.resources.pools}
         mode = FailureMode.FAIL_OPEN if modes == {FailureMode.FAIL_OPEN} else FailureMode.FAIL_CLOSE
         tls = None
@@ -228,6 +266,7 @@ class LocalStack:
             epp_host="127.0.0.1",
             pools=self.pool_clusters(),
             rules=tuple(self.rules),
+            response_phases=phases,
         )
         return dataclasses.replace(config, **self.options.envoy_overrides)
 
@@ -241,6 +280,11 @@ class LocalStack:
     async def stop(self) -> None:
         if self.files is not None:
             await self.files.stop()
+            self.files = None
+        if self._reconciling is not None:
+            self._reconciling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciling
         if self.envoy is not None:
             await self.envoy.stop()
         if self.epp is not None:
@@ -255,3 +299,11 @@ class LocalStack:
             await asyncio.Event().wait()
         finally:
             await asyncio.shield(self.stop())
+
+
+def response_phases(epp: EndpointPicker) -> str:
+    """"send" when a plugin adds response headers (session affinity) or ends streams (gateway
+    preemption): only a response phase on the critical path can; otherwise the response is
+    observed off it."""
+    wanted = any(r.adds_response_headers or r.preemption is not None for r in epp.runtimes)
+    return "send" if wanted else "observe"

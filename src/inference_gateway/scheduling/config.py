@@ -9,38 +9,41 @@ data-layer plugins are exposed for the director and the scraper.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from inference_gateway.metrics.mappings import MappingRegistry
+from inference_gateway.scheduling.config_schema import Decoded, SchemaError, decode
+from inference_gateway.scheduling.config_sections import wire_sections
 from inference_gateway.scheduling.interfaces import (
     ChecksProfiles,
     Filter,
     Picker,
     Plugin,
     PostPick,
+    PrefixCacheConsumer,
     ProfileHandler,
+    RequestParser,
     Scorer,
 )
+from inference_gateway.scheduling.plugins.approx_prefix_cache_producer import ApproxPrefixCacheProducer
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import ModelServerMetrics
+from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.profile import Scheduler, SchedulingProfile, WeightedScorer
 from inference_gateway.scheduling.registry import PluginHandle, PluginRegistry, default_registry
 from inference_gateway.scheduling.saturation import SaturationConfig, SaturationDetector
 
 API_VERSION = "inference.networking.x-k8s.io/v1alpha1"
-ACCEPTED_API_VERSIONS = (API_VERSION, "config.apix.gateway-api-inference-extension.sigs.k8s.io/v1alpha1")
-KNOWN_SECTIONS = (
-    "featureGates",
-    "saturationDetector",
-    "flowControl",
-    "dataLayer",
-    "parser",
-    "requestHandler",
+ACCEPTED_API_VERSIONS = (
+    API_VERSION,
+    "config.apix.gateway-api-inference-extension.sigs.k8s.io/v1alpha1",
+    "llm-d.ai/v1alpha1",
 )
+# Upstream v1.5 registers exactly these (cmd/epp/runner); anything else is refused as there.
+FEATURE_GATES = ("dataLayer", "enableLegacyMetrics", "flowControl")
 
 # Upstream's chart default (config/charts/inferencepool/templates/epp-config.yaml).
 DEFAULT_CONFIG = """
@@ -68,7 +71,8 @@ class ConfigError(ValueError):
 
 @dataclass
 class EndpointPickerConfig:
-    """The parsed config; `sections` keeps non-scheduling sections (e.g. flowControl)."""
+    """The parsed config. `sections` keeps the raw non-scheduling sections; `flowControl` there
+    says `enabled: false` unless the `flowControl` feature gate is on (as upstream)."""
 
     scheduler: Scheduler
     plugins: dict[str, Plugin]
@@ -78,69 +82,117 @@ class EndpointPickerConfig:
     metrics_scheme: str = "http"
     metrics_path: str = "/metrics"
     metrics_insecure_skip_verify: bool = True
+    feature_gates: frozenset[str] = frozenset()
+    detector: SaturationDetector | None = None
+    parser: RequestParser | None = None
 
     def saturation_detector(self) -> SaturationDetector:
-        return SaturationDetector(self.saturation)
+        """The plugin `saturationDetector.pluginRef` names (utilization-detector by default)."""
+        return self.detector if self.detector is not None else SaturationDetector(self.saturation)
+
+    @property
+    def flow_control_enabled(self) -> bool:
+        return "flowControl" in self.feature_gates and self.sections["flowControl"].get("enabled", True)
 
 
 def load_config(
     text: str | None = None, registry: PluginRegistry | None = None, source: str = "EndpointPickerConfig"
 ) -> EndpointPickerConfig:
-    doc = _parse_document(text if text is not None else DEFAULT_CONFIG, source)
-    registry = registry or default_registry()
-    plugins = _build_plugins(doc.get("plugins") or [], registry, source)
-    raw_profiles = doc.get("schedulingProfiles") or [_implicit_profile(plugins)]
-    profiles = _build_profiles(raw_profiles, plugins, source)
-    handler = _profile_handler(plugins, profiles, registry, source)
-    sections = {k: v for k, v in doc.items() if k in KNOWN_SECTIONS}
     try:
-        saturation = SaturationConfig.from_params(doc.get("saturationDetector"))
+        decoded = decode(text if text is not None else DEFAULT_CONFIG, source)
+    except SchemaError as exc:
+        raise ConfigError(str(exc)) from None
+    doc = decoded.doc
+    _check_header(doc, decoded)
+    gates = _feature_gates(doc, decoded)
+    registry = registry or default_registry()
+    plugins = _build_plugins(doc.get("plugins") or [], registry, decoded)
+    _link_prefix_cache(plugins)
+    raw_profiles = doc.get("schedulingProfiles") or [_implicit_profile(plugins)]
+    profiles = _build_profiles(raw_profiles, plugins, decoded)
+    handler = _profile_handler(plugins, profiles, registry, decoded)
+    try:
+        wired = wire_sections(doc, plugins, registry, gates, decoded.where)
     except ValueError as exc:
-        raise ConfigError(f"{source}: saturationDetector: {exc}") from None
+        raise ConfigError(str(exc)) from None
     config = EndpointPickerConfig(
-        Scheduler(profiles, handler, plugins.values()), plugins, sections, saturation
+        Scheduler(profiles, handler, plugins.values()),
+        plugins,
+        wired.sections,
+        wired.detector.config,
+        feature_gates=gates,
+        detector=wired.detector,
+        parser=wired.parser,
     )
-    _attach_metrics_plugins(config)
+    _attach_metrics_plugins(config, wired.data_plugins)
     return config
 
 
-def _parse_document(text: str, source: str) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: must be a YAML mapping")
-    if doc.get("kind", "EndpointPickerConfig") != "EndpointPickerConfig":
-        raise ConfigError(f"{source}: kind must be EndpointPickerConfig, got {doc.get('kind')!r}")
+def _check_header(doc: dict[str, Any], decoded: Decoded) -> None:
+    kind = doc.get("kind", "EndpointPickerConfig")
+    if kind != "EndpointPickerConfig":
+        raise ConfigError(f"{decoded.where('kind')}: must be EndpointPickerConfig, got {kind!r}")
     api = doc.get("apiVersion", API_VERSION)
     if api not in ACCEPTED_API_VERSIONS:
         accepted = ", ".join(ACCEPTED_API_VERSIONS)
-        raise ConfigError(f"{source}: apiVersion must be one of {accepted}, got {api!r}")
-    unknown = set(doc) - {"apiVersion", "kind", "plugins", "schedulingProfiles", *KNOWN_SECTIONS}
-    if unknown:
-        raise ConfigError(f"{source}: unknown top-level field(s): {', '.join(sorted(unknown))}")
-    return doc
+        raise ConfigError(f"{decoded.where('apiVersion')}: must be one of {accepted}, got {api!r}")
 
 
-def _build_plugins(raw: Any, registry: PluginRegistry, source: str) -> dict[str, Plugin]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{source}: plugins must be a list")
+def _feature_gates(doc: dict[str, Any], decoded: Decoded) -> frozenset[str]:
+    gates = doc.get("featureGates") or []
+    for i, gate in enumerate(gates):
+        if gate not in FEATURE_GATES:
+            known = ", ".join(FEATURE_GATES)
+            raise ConfigError(
+                f"{decoded.where(f'featureGates[{i}]')}: feature gate {gate!r} is unknown or unregistered"
+                f" (known: {known})"
+            )
+    return frozenset(gates)
+
+
+def _build_plugins(raw: list[Any], registry: PluginRegistry, decoded: Decoded) -> dict[str, Plugin]:
     handle = PluginHandle()
     for i, spec in enumerate(raw):
-        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
-            raise ConfigError(f"{source}: plugins[{i}].type is required")
+        where = decoded.where(f"plugins[{i}]")
+        if not isinstance(spec, dict) or not spec.get("type"):
+            raise ConfigError(f"{where}: plugin {(spec or {}).get('name', '')!r} is missing a type")
         name = spec.get("name") or spec["type"]
         if name in handle.plugins:
-            raise ConfigError(f"{source}: plugins[{i}]: duplicate plugin name {name!r}")
+            raise ConfigError(f"{where}: duplicate plugin name {name!r}")
+        if spec["type"] not in registry.types():
+            raise ConfigError(
+                f"{decoded.where(f'plugins[{i}].type')}: {_unregistered(spec['type'], registry)}"
+            )
         params = spec.get("parameters") or {}
         if not isinstance(params, dict):
-            raise ConfigError(f"{source}: plugins[{i}].parameters must be a mapping")
+            raise ConfigError(f"{decoded.where(f'plugins[{i}].parameters')}: must be a mapping")
         try:
             handle.plugins[name] = registry.create(spec["type"], name, params, handle)
         except (ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"{source}: plugins[{i}] ({name}): {exc}") from exc
+            raise ConfigError(
+                f"{where}: failed to create plugin {name!r} (type: {spec['type']}): {exc}"
+            ) from exc
     return handle.plugins
+
+
+def _unregistered(type_name: str, registry: PluginRegistry) -> str:
+    close = difflib.get_close_matches(type_name, registry.types(), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"plugin type {type_name!r} is not registered{hint}"
+
+
+def _link_prefix_cache(plugins: dict[str, Plugin]) -> None:
+    """One approximate prefix index per config, as upstream's single producer: the first
+    prefix-cache-scorer's (a producer shares it), else the first producer's."""
+    scorers = [p for p in plugins.values() if type(p) is PrefixCacheScorer]
+    producers = [p for p in plugins.values() if isinstance(p, ApproxPrefixCacheProducer)]
+    if scorers:
+        for producer in producers:
+            producer.share(scorers[0])
+    prefix: Any = scorers[0] if scorers else (producers[0] if producers else None)
+    for plugin in plugins.values():
+        if isinstance(plugin, PrefixCacheConsumer):
+            plugin.link_prefix_cache(prefix)
 
 
 def _implicit_profile(plugins: dict[str, Plugin]) -> dict[str, Any]:
@@ -152,23 +204,22 @@ def _implicit_profile(plugins: dict[str, Plugin]) -> dict[str, Any]:
     return {"name": "default", "plugins": refs}
 
 
-def _build_profiles(raw: Any, plugins: dict[str, Plugin], source: str) -> dict[str, SchedulingProfile]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{source}: schedulingProfiles must be a list")
+def _build_profiles(
+    raw: list[Any], plugins: dict[str, Plugin], decoded: Decoded
+) -> dict[str, SchedulingProfile]:
     profiles: dict[str, SchedulingProfile] = {}
     for i, spec in enumerate(raw):
-        where = f"{source}: schedulingProfiles[{i}]"
-        if not isinstance(spec, dict) or not spec.get("name"):
-            raise ConfigError(f"{where}.name is required")
+        where = decoded.where(f"schedulingProfiles[{i}]")
+        if not spec.get("name"):
+            raise ConfigError(f"{where}: schedulingProfiles[{i}] is missing a name")
         if spec["name"] in profiles:
-            raise ConfigError(f"{where}: duplicate profile name {spec['name']!r}")
+            raise ConfigError(f"{where}: schedulingProfiles[{i}] has duplicate name {spec['name']!r}")
         profile = SchedulingProfile(spec["name"])
-        refs = spec.get("plugins") or []
-        if not isinstance(refs, list):
-            raise ConfigError(f"{where}.plugins must be a list")
         seen: set[str] = set()
-        for j, ref in enumerate(refs):
-            _add_to_profile(profile, ref, plugins, seen, f"{where}.plugins[{j}]")
+        for j, ref in enumerate(spec.get("plugins") or []):
+            _add_to_profile(
+                profile, ref, plugins, seen, decoded.where(f"schedulingProfiles[{i}].plugins[{j}]")
+            )
         if profile.picker is None:
             profile.picker = _default_picker(plugins)
         profiles[profile.name] = profile
@@ -183,61 +234,74 @@ def _default_picker(plugins: dict[str, Plugin]) -> Picker:
 
 
 def _add_to_profile(
-    profile: SchedulingProfile, ref: Any, plugins: dict[str, Plugin], seen: set[str], where: str
+    profile: SchedulingProfile, ref: dict[str, Any], plugins: dict[str, Plugin], seen: set[str], where: str
 ) -> None:
-    name = ref.get("pluginRef") if isinstance(ref, dict) else ref
-    if not isinstance(ref, dict) or name not in plugins:
-        raise ConfigError(f"{where}: pluginRef {name!r} names no plugin in `plugins`")
+    name = ref.get("pluginRef")
+    if not name:
+        raise ConfigError(f"{where}: schedulingProfiles[{profile.name}] entry is missing a 'pluginRef'")
+    if name not in plugins:
+        raise ConfigError(f"{where}: schedulingProfiles[{profile.name}] references undefined plugin {name!r}")
     if name in seen:
         raise ConfigError(f"{where}: plugin {name!r} listed twice in profile {profile.name}")
     seen.add(name)
     plugin = plugins[name]
-    used = False
     if isinstance(plugin, Filter):
         profile.filters.append(plugin)
-        used = True
     if isinstance(plugin, Scorer):
-        weight = ref.get("weight", 1)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise ConfigError(f"{where}: weight must be a non-negative number, got {weight!r}")
+        weight = ref.get("weight")
+        weight = 1 if weight is None else weight
+        if weight < 0:
+            raise ConfigError(f"{where}: weight must not be negative, got {weight!r}")
         profile.scorers.append(WeightedScorer(plugin, float(weight)))
-        used = True
     if isinstance(plugin, Picker):
         if profile.picker is not None:
-            raise ConfigError(f"{where}: profile {profile.name} has two pickers")
+            raise ConfigError(
+                f"{where}: failed to set {name!r} as picker, already have a registered picker plugin"
+                f" {profile.picker.name!r}"
+            )
         profile.picker = plugin
-        used = True
     if isinstance(plugin, PostPick):
         profile.post_pick.append(plugin)
-    if not used:
-        raise ConfigError(f"{where}: plugin {name!r} ({plugin.type_name}) is not a filter, scorer or picker")
+    # Anything else (a parser, a data producer) is accepted and has no step here, as upstream.
 
 
 def _profile_handler(
     plugins: dict[str, Plugin],
     profiles: dict[str, SchedulingProfile],
     registry: PluginRegistry,
-    source: str,
+    decoded: Decoded,
 ) -> ProfileHandler:
     handlers = [p for p in plugins.values() if isinstance(p, ProfileHandler)]
     if len(handlers) > 1:
-        raise ConfigError(f"{source}: at most one profile handler plugin may be configured")
+        names = ", ".join(repr(h.name) for h in handlers)
+        raise ConfigError(
+            f"{decoded.where('plugins')}: multiple profile handlers found ({names}); only one is allowed"
+        )
     if handlers:
-        if isinstance(handlers[0], ChecksProfiles):
+        handler = handlers[0]
+        if handler.type_name == "single-profile-handler" and len(profiles) > 1:
+            raise ConfigError(
+                f"{decoded.where('schedulingProfiles')}: "
+                "SingleProfileHandler cannot support multiple scheduling profiles"
+            )
+        if isinstance(handler, ChecksProfiles):
             try:
-                handlers[0].check_profiles(list(profiles))
+                handler.check_profiles(list(profiles))
             except ValueError as exc:
-                raise ConfigError(f"{source}: {handlers[0].name}: {exc}") from exc
-        return handlers[0]
+                raise ConfigError(f"{decoded.where('schedulingProfiles')}: {handler.name}: {exc}") from exc
+        return handler
     if len(profiles) > 1:
-        raise ConfigError(f"{source}: several schedulingProfiles need a profile handler plugin")
-    handler = registry.create("single-profile-handler", "single-profile-handler", {})
-    assert isinstance(handler, ProfileHandler)
-    return handler
+        raise ConfigError(
+            f"{decoded.where('schedulingProfiles')}: no profile handler configured"
+            " (several schedulingProfiles need one, e.g. disagg-profile-handler)"
+        )
+    default = registry.create("single-profile-handler", "single-profile-handler", {})
+    assert isinstance(default, ProfileHandler)
+    return default
 
 
-def _attach_metrics_plugins(config: EndpointPickerConfig) -> None:
-    for plugin in config.plugins.values():
+def _attach_metrics_plugins(config: EndpointPickerConfig, data_plugins: list[Plugin]) -> None:
+    for plugin in data_plugins:
         if isinstance(plugin, ModelServerMetrics):
             config.metric_mappings = plugin.mappings
         elif isinstance(plugin, MetricsDataSource):

@@ -6,7 +6,7 @@ picker. A profile handler decides which profiles run and which result is primary
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -129,3 +129,49 @@ class ChecksProfiles(Protocol):
     def check_profiles(self, names: Collection[str]) -> None:
         """Raise ValueError naming what is missing."""
         ...
+
+
+@runtime_checkable
+class RequestParser(Plugin, Protocol):
+    """Named by `parser.pluginRef`: how request bodies are read (upstream's requesthandling parsers).
+    `parses_body` False means the body is forwarded untouched and the model comes from headers."""
+
+    parses_body: bool
+
+
+@runtime_checkable
+class SaturationPlugin(Plugin, Protocol):
+    """Named by `saturationDetector.pluginRef`: is the pool out of good capacity?"""
+
+    def is_saturated(self, endpoints: Iterable[Endpoint]) -> bool: ...
+
+
+@runtime_checkable
+class DataSource(Plugin, Protocol):
+    """A `dataLayer.sources[].pluginRef`: where endpoint data is collected from."""
+
+    def accepts_extractor(self, extractor: Plugin) -> bool: ...
+
+
+@runtime_checkable
+class Extractor(Plugin, Protocol):
+    """A `dataLayer.sources[].extractors[].pluginRef`: turns a source's data into endpoint fields."""
+
+    extracts: str
+
+
+@runtime_checkable
+class PreRequest(Plugin, Protocol):
+    """Told the whole result once a request is bound, whether or not the plugin is in a profile
+    (upstream's PreRequest; e.g. a prefix producer recording the primary pick)."""
+
+    def pre_request(
+        self, state: CycleState, request: SchedulingRequest, result: SchedulingResult
+    ) -> None: ...
+
+
+@runtime_checkable
+class PrefixCacheConsumer(Plugin, Protocol):
+    """Reads the configured approximate prefix cache's matches (linked at config load)."""
+
+    def link_prefix_cache(self, prefix: Any) -> None: ...

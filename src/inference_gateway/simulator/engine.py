@@ -268,6 +268,7 @@ class Engine:
             seq.computed = computed
             if seq.media:
                 encode = self.encoder.encode(seq.media, computed)
+                stats.encoder_tokens += encode
                 load_ms += encode * self.profile.encoder_ms_per_1k_tokens / 1000.0
             if seq.first_scheduled < 0:
                 self._first_admission(seq, hits * bs, computed, now)

@@ -39,6 +39,7 @@ from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
     FinishObserver,
+    Preempting,
     RequestResult,
     Scheduler,
     SimRequest,
@@ -132,6 +133,10 @@ class Fleet:
         self._in_flight = 0
         self._idle_with_work: set[int] = set()
         self._tokenizer = SimTokenizer()
+        self._live: dict[Any, tuple[int, EngineSeq]] = {}  # request id -> (server, sequence)
+        self._now = 0.0
+        if isinstance(scheduler, Preempting):
+            scheduler.bind_abort(self.abort)
 
     def run(
         self,
@@ -163,7 +168,7 @@ class Fleet:
             elif nxt is not None:
                 if nxt.arrival < now:
                     raise ValueError("workload arrivals must be in non-decreasing order")
-                now = nxt.arrival
+                now = self._now = nxt.arrival
                 self._arrive(nxt)
                 nxt = next(arrivals, None)
                 if self._idle_with_work and (nxt is None or nxt.arrival > now):
@@ -211,6 +216,7 @@ class Fleet:
         if seq is None:
             self._reject(req, idx, "error")
             return None
+        self._live[req.request_id] = (idx, seq)
         if not server.engine.busy:
             self._idle_with_work.add(idx)
         return seq
@@ -284,7 +290,22 @@ class Fleet:
         if engine.has_work():
             self._start_step(server, now)
 
+    def abort(self, request_id: Any) -> bool:
+        """End a request the gateway preempted (its client got an error): the engine drops it
+        and frees its blocks; its result has status `preempted`. False if it already ended."""
+        entry = self._live.pop(request_id, None)
+        if entry is None or entry[1].done:
+            return False
+        idx, seq = entry
+        produced = self.servers[idx].engine.tokens_generated(seq)
+        self.servers[idx].engine.abort(seq)
+        res = RequestResult(request_id, idx, seq.arrival, seq.first_token, -1.0, seq.prompt_len, produced)
+        res.cached_tokens, res.preemptions, res.status = seq.cached_tokens, seq.preemptions, "preempted"
+        self._record(res)
+        return True
+
     def _on_finished(self, server: _Server, seq: EngineSeq, now: float) -> None:
+        self._live.pop(seq.request_id, None)
         self._record(
             RequestResult(
                 seq.request_id,

@@ -3,7 +3,7 @@ per-request results out, and the scheduler Protocol."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -73,7 +73,8 @@ class RequestResult:
     output_tokens: int
     cached_tokens: int = 0
     preemptions: int = 0
-    status: str = "ok"  # ok | rejected (scheduler returned None) | error (invalid request)
+    # ok | rejected (scheduler returned None) | error (invalid request) | preempted (by the gateway)
+    status: str = "ok"
     prefill_endpoint: int = -1  # P/D: the server that prefilled it; -1 if `endpoint` did
 
     @property
@@ -101,6 +102,13 @@ class Scheduler(Protocol):
     """Routes one request: return the index of an endpoint, or None to reject it."""
 
     def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None: ...
+
+
+@runtime_checkable
+class Preempting(Protocol):
+    """Optional: schedulers that end requests (gateway preemption) get the fleet's abort."""
+
+    def bind_abort(self, abort: Callable[[int | str], bool]) -> None: ...
 
 
 @runtime_checkable

@@ -62,6 +62,7 @@ class EngineStats:
     prompt_tokens_kv_transfer: int = 0
     prompt_tokens_computed: int = 0
     lora_loads: int = 0
+    encoder_tokens: int = 0  # image / audio embedding tokens the encoder computed
     steps: int = 0
     busy_time: float = 0.0
     finished: dict[str, int] = field(default_factory=lambda: {"stop": 0, "length": 0, "abort": 0})

@@ -87,9 +87,10 @@ class FileSource:
         if resources == self._applied and not force:
             return
         self._applied = resources
-        self.store.replace_all(self.transform(resources) if self.transform else resources)
+        applied = self.transform(resources) if self.transform else resources
+        self.store.replace_all(applied)
         self.reloads += 1
-        log.info("applied manifests from %s: %s", self.path, resources.summary())
+        log.info("applied manifests from %s: %s", self.path, applied.summary())
 
     async def _watch(self) -> None:
         while not self._stop.is_set():

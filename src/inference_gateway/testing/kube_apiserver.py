@@ -55,6 +55,8 @@ class FakeKubeAPIServer:
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
         self.closing = False
+        # RBAC in miniature: "plural" or "plural/subresource" entries answer 403 Forbidden.
+        self.forbidden: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -187,6 +189,8 @@ def _handler_class(server: FakeKubeAPIServer) -> type[BaseHTTPRequestHandler]:
                     self._reply(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake"})
                     return
                 group, version, ns, plural, name, sub = parse_path(url.path)
+                if plural in server.forbidden or f"{plural}/{sub}" in server.forbidden:
+                    raise ApiError(403, "Forbidden", f"{method} {plural} is forbidden (RBAC)")
                 res = store.find(group, version, plural)
                 ns = ns if res.namespaced else ""
                 if method == "GET" and not name and query.get("watch") in ("true", "1"):

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inference_gateway.scheduling.plugins.by_role_filter import ByLabelFilter, DecodeFilter, PrefillFilter
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.scheduling.plugins.active_request_scorer import ActiveRequestScorer
+from inference_gateway.scheduling.plugins.approx_prefix_cache_producer import ApproxPrefixCacheProducer
+from inference_gateway.scheduling.plugins.by_role_filter import (
+    ByLabelFilter,
+    DecodeFilter,
+    EncodeFilter,
+    PrefillFilter,
+)
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
 from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
 from inference_gateway.scheduling.plugins.gpu_utilization_scorer import GpuUtilizationScorer
+from inference_gateway.scheduling.plugins.header_testing_filter import HeaderBasedTestingFilter
+from inference_gateway.scheduling.plugins.inflight_load_producer import InFlightLoadProducer
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
+from inference_gateway.scheduling.plugins.label_selector_filter import ByLabelSelector, LabelSelectorFilter
 from inference_gateway.scheduling.plugins.latency_scorer import LatencyScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
+from inference_gateway.scheduling.plugins.load_aware_scorer import LoadAwareScorer
 from inference_gateway.scheduling.plugins.lora_affinity_filter import LoraAffinityFilter
 from inference_gateway.scheduling.plugins.lora_affinity_scorer import LoraAffinityScorer
 from inference_gateway.scheduling.plugins.low_queue_filter import LowQueueFilter
@@ -24,6 +37,8 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
+from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
+from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
 from inference_gateway.scheduling.plugins.pd_profile_handler import (
     DisaggHeadersHandler,
@@ -32,6 +47,7 @@ from inference_gateway.scheduling.plugins.pd_profile_handler import (
     PrefillHeaderHandler,
 )
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
+from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import PrefixCacheAffinityFilter
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
@@ -40,6 +56,7 @@ from inference_gateway.scheduling.plugins.running_requests_scorer import Running
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
+from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
 if TYPE_CHECKING:
@@ -71,11 +88,26 @@ BUILTIN = (
     EnginePriority,
     DcgmDataSource,
     GpuUtilizationScorer,
+    OpenAIParser,
+    PassthroughParser,
+    UtilizationDetector,
+    ConcurrencyDetector,
+    InFlightLoadProducer,
+    ApproxPrefixCacheProducer,
+    PrefixCacheAffinityFilter,
+    LoadAwareScorer,
+    ActiveRequestScorer,
+    NoHitLRUScorer,
+    LabelSelectorFilter,
+    ByLabelSelector,
+    HeaderBasedTestingFilter,
     MediaTokenEstimator,
+    SheddablePreemption,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
     DecodeFilter,
+    EncodeFilter,
     AlwaysDisaggPDDecider,
     PrefillHeaderHandler,
     DisaggHeadersHandler,

@@ -1,15 +1,18 @@
 """Label filters for disaggregated prefill/decode, as llm-d's inference scheduler names them.
 
 `by-label` keeps endpoints whose pod label `label` has one of `validValues` (and, with
-`allowsNoLabel`, those without the label). `prefill-filter` and `decode-filter` are fixed
-instances over llm-d's role label `llm-d.ai/role`:
+`allowsNoLabel`, those without the label). `prefill-filter`, `decode-filter` and `encode-filter`
+are fixed instances over llm-d's role label `llm-d.ai/role`:
 
-| role label value | prefill-filter | decode-filter |
-|---|---|---|
-| `prefill` | kept | removed |
-| `decode` | removed | kept |
-| `both`, `prefill-decode` | kept | kept |
-| (no label) | removed | kept |
+| role label value | encode-filter | prefill-filter | decode-filter |
+|---|---|---|---|
+| `encode` | kept | removed | removed |
+| `encode-prefill` | kept | kept | removed |
+| `prefill` | removed | kept | removed |
+| `decode` | removed | removed | kept |
+| `both`, `prefill-decode` | removed | kept | kept |
+| `encode-prefill-decode` | kept | kept | kept |
+| (no label) | removed | removed | kept |
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ ROLE_PREFILL = "prefill"
 ROLE_DECODE = "decode"
 ROLE_BOTH = "both"
 ROLE_PREFILL_DECODE = "prefill-decode"  # llm-d's newer spelling of "both"
+ROLE_ENCODE = "encode"
+ROLE_ENCODE_PREFILL = "encode-prefill"
+ROLE_ALL = "encode-prefill-decode"
 
 
 class ByLabelFilter:
@@ -61,7 +67,10 @@ class PrefillFilter(ByLabelFilter):
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         super().__init__(
             name,
-            {"label": ROLE_LABEL, "validValues": [ROLE_PREFILL, ROLE_BOTH, ROLE_PREFILL_DECODE]},
+            {
+                "label": ROLE_LABEL,
+                "validValues": [ROLE_PREFILL, ROLE_ENCODE_PREFILL, ROLE_PREFILL_DECODE, ROLE_BOTH, ROLE_ALL],
+            },
         )
 
 
@@ -75,7 +84,18 @@ class DecodeFilter(ByLabelFilter):
             name,
             {
                 "label": ROLE_LABEL,
-                "validValues": [ROLE_DECODE, ROLE_BOTH, ROLE_PREFILL_DECODE],
+                "validValues": [ROLE_DECODE, ROLE_BOTH, ROLE_PREFILL_DECODE, ROLE_ALL],
                 "allowsNoLabel": True,
             },
+        )
+
+
+class EncodeFilter(ByLabelFilter):
+    """Endpoints that may run a multimodal encoder: role encode, encode-prefill or all three."""
+
+    type_name = "encode-filter"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            name, {"label": ROLE_LABEL, "validValues": [ROLE_ENCODE, ROLE_ENCODE_PREFILL, ROLE_ALL]}
         )

@@ -23,3 +23,6 @@ class MetricsDataSource:
             raise ValueError(f"parameter 'scheme' must be http or https, got {self.scheme!r}")
         if not self.path.startswith("/"):
             raise ValueError(f"parameter 'path' must start with '/', got {self.path!r}")
+
+    def accepts_extractor(self, extractor: Any) -> bool:
+        return getattr(extractor, "extracts", "") == "metrics"

@@ -13,6 +13,7 @@ from inference_gateway.metrics.mappings import MappingRegistry
 
 class ModelServerMetrics:
     type_name = "model-server-protocol-metrics"
+    extracts = "metrics"  # a dataLayer extractor for metrics-data-source
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         self.name = name

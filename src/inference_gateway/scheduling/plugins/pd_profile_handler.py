@@ -100,7 +100,10 @@ class PdProfileHandler:
         return cls(name, decider, decode, prefill)
 
     def check_profiles(self, names: Collection[str]) -> None:
-        missing = [p for p in (self.decode_profile, self.prefill_profile) if p not in names]
+        # Without a prefill decider (llm-d's disagg handler with no `deciders.prefill`) only the
+        # decode profile runs, so only it is required.
+        needed = (self.decode_profile, self.prefill_profile) if self.decider else (self.decode_profile,)
+        missing = [p for p in needed if p not in names]
         if missing:
             raise ValueError(f"needs schedulingProfiles named {', '.join(repr(m) for m in missing)}")
 

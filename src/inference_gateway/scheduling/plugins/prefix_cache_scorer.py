@@ -2,10 +2,12 @@
 
 score = matched leading blocks / prompt blocks. The index is updated with the prompt's blocks
 once the request is bound to an endpoint (post-pick), so the next request with the same
-prefix finds it there. Parameters as upstream: blockSize (alias hashBlockSize, characters,
-default 64), maxPrefixBlocksToMatch (256), lruCapacityPerServer (31250), autoTune (true:
-block size = engine block size x 4 characters, LRU capacity = engine GPU blocks, when the
-engine reports them).
+prefix finds it there. Parameters as upstream (its approx-prefix-cache-producer's): blockSizeTokens
+(16; hashed as 4 characters per token), maxPrefixBlocksToMatch (256), maxPrefixTokensToMatch
+(0 = unset; when set it wins: blocks = tokens / block size), lruCapacityPerServer (31250),
+autoTune (true: block size = engine block size, LRU capacity = engine GPU blocks, when the
+engine reports them). Our older `blockSize` (alias hashBlockSize, in characters) is still read
+when blockSizeTokens is absent; upstream ignores it.
 
 `listeners` hear about every index addition made after a pick (prefix_sync uses this to
 share the index between EPP replicas); additions made by calling `index.add` directly, as
@@ -22,7 +24,8 @@ from inference_gateway.scheduling.params import get_bool, get_int
 from inference_gateway.scheduling.prefix_index import PrefixIndex, hash_prompt
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
-DEFAULT_BLOCK_SIZE = 64
+DEFAULT_BLOCK_SIZE_TOKENS = 16
+DEFAULT_BLOCK_SIZE = 64  # characters: 16 tokens x 4
 DEFAULT_MAX_BLOCKS = 256
 DEFAULT_LRU_CAPACITY = 31250
 CHARS_PER_TOKEN = 4
@@ -40,8 +43,13 @@ class PrefixCacheScorer:
             params["blockSize"] = params["hashBlockSize"]
         self.name = name
         self.auto_tune = get_bool(params, "autoTune", True)
-        self.block_size = get_int(params, "blockSize", DEFAULT_BLOCK_SIZE, minimum=1)
+        if "blockSizeTokens" in params:
+            tokens = get_int(params, "blockSizeTokens", DEFAULT_BLOCK_SIZE_TOKENS, minimum=1)
+            self.block_size = tokens * CHARS_PER_TOKEN
+        else:
+            self.block_size = get_int(params, "blockSize", DEFAULT_BLOCK_SIZE, minimum=1)
         self.max_blocks = get_int(params, "maxPrefixBlocksToMatch", DEFAULT_MAX_BLOCKS, minimum=1)
+        self.max_tokens = get_int(params, "maxPrefixTokensToMatch", 0, minimum=0)
         capacity = get_int(params, "lruCapacityPerServer", DEFAULT_LRU_CAPACITY, minimum=1)
         self.index = PrefixIndex(capacity)
         # Running totals for the prefix_indexer_hit_ratio metric.
@@ -49,25 +57,41 @@ class PrefixCacheScorer:
         self.blocks_matched = 0
         self.listeners: list[IndexListener] = []
 
-    def score(
+    def match(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
-    ) -> list[float]:
-        hashes = hash_prompt(
-            request.prompt,
-            request.target_model,
-            self._block_size(endpoints),
-            self.max_blocks,
-            request.cache_salt,
-        )
+    ) -> tuple[list[int], dict[str, int]]:
+        """The prompt's block hashes and, per endpoint address, how many leading blocks it holds.
+        Computed once per scheduling cycle; filters and other scorers read the same result."""
+        cached = state.get(self.name)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        block_size = self._block_size(endpoints)
+        max_blocks = self.max_blocks
+        if self.max_tokens:
+            max_blocks = self.max_tokens * CHARS_PER_TOKEN // block_size
+        hashes = hash_prompt(request.prompt, request.target_model, block_size, max_blocks, request.cache_salt)
         matches = self.index.match(hashes) if hashes else {}
         state[self.name] = (hashes, matches)
         self.blocks_looked_up += len(hashes)
+        if matches:
+            self.blocks_matched += max(matches.values())
+        return hashes, matches
+
+    def match_ratio(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
+        """Matched leading blocks over prompt blocks, per endpoint (upstream's PrefixCacheMatchInfo)."""
+        hashes, matches = self.match(state, request, endpoints)
         if not matches:
             return [0.0] * len(endpoints)
-        self.blocks_matched += max(matches.values())
         get = matches.get
         total = float(len(hashes))
         return [get(e.address, 0) / total for e in endpoints]
+
+    def score(
+        self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
+    ) -> list[float]:
+        return self.match_ratio(state, request, endpoints)
 
     def on_picked(self, state: CycleState, request: SchedulingRequest, endpoint: Endpoint) -> None:
         entry = state.get(self.name)

@@ -277,7 +277,15 @@ class KubernetesController:
             self._status_dirty = False
             try:
                 await self._reconcile_status()
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            except ApiException as exc:
+                if exc.status == 403:  # upstream's chart grants no status writes: stop trying
+                    log.warning("not allowed to write status (RBAC: forbidden); status updates are off")
+                    self.options.write_status = False
+                    return
+                log.warning("status update failed: %s %s; retrying", exc.status, exc.reason)
+                self._status_dirty = True
+                await asyncio.sleep(1.0)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
                 log.warning("status update failed: %s; retrying", exc)
                 self._status_dirty = True
                 await asyncio.sleep(1.0)

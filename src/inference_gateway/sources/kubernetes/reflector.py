@@ -86,9 +86,16 @@ class Reflector:
                 self._deliver(self._on_snapshot, items)
                 self._watch_from(rv)
             except ApiException as exc:
-                if exc.status == 404:
+                if exc.status in (403, 404):
+                    # Not served (CRD not installed) or not allowed (RBAC, e.g. upstream's chart
+                    # grants no HTTPRoutes): say so once, go on without it, look again later.
                     if not missing:
-                        log.info("%s: resource not served (CRD not installed?); retrying later", self.name)
+                        why = (
+                            "not allowed (RBAC: forbidden)"
+                            if exc.status == 403
+                            else "not served (CRD not installed?)"
+                        )
+                        log.warning("%s: %s; skipping it, retrying later", self.name, why)
                         self._deliver(self._on_snapshot, [])
                     missing = True
                     self._stopped.wait(self.timings.missing_retry_s)

@@ -161,17 +161,27 @@ _ACCEPTED = {
 }
 
 
+CONTROLLER_NAME = "inference-gateway.dev/epp"
+
+
 def pool_patch(
     resource: CustomResource, pool: Obj, parents: dict[tuple[str, ...], str], ref_error: str | None
 ) -> StatusPatch | None:
+    """Our entries carry CONTROLLER_NAME; entries other controllers (gateways) wrote are kept
+    as they are, and a parent another controller already reports is left to it (v1 API)."""
     legacy = resource.version == "v1alpha2"
     key = "parent" if legacy else "parents"
-    current = {
-        _current_key(p, legacy): p.get("conditions") or [] for p in (pool.get("status") or {}).get(key) or []
-    }
+    existing = list((pool.get("status") or {}).get(key) or [])
+    foreign = (
+        [] if legacy else [e for e in existing if e.get("controllerName") not in (None, "", CONTROLLER_NAME)]
+    )
+    taken = {_current_key(e, legacy) for e in foreign}
+    current = {_current_key(p, legacy): p.get("conditions") or [] for p in existing if p not in foreign}
     generation = _generation(pool)
     entries: list[Obj] = []
     for parent_key, accepted in sorted(parents.items()):
+        if parent_key in taken:
+            continue
         previous = current.get(parent_key)
         reason, message = _ACCEPTED[accepted]
         resolved = (
@@ -183,14 +193,17 @@ def pool_patch(
             condition("Accepted", accepted, reason, message, generation, previous),
             condition("ResolvedRefs", *resolved, generation, previous),
         ]
-        entries.append({"parentRef": _parent_ref(parent_key, legacy), "conditions": conditions})
+        entry: Obj = {"parentRef": _parent_ref(parent_key, legacy), "conditions": conditions}
+        if not legacy:
+            entry["controllerName"] = CONTROLLER_NAME
+        entries.append(entry)
     unchanged = len(entries) == len(current) and all(
         same_conditions(current.get(_current_key(e, legacy)), e["conditions"]) for e in entries
     )
     if unchanged:
         return None
     meta = pool["metadata"]
-    return StatusPatch(resource, meta.get("namespace", ""), meta["name"], {key: entries})
+    return StatusPatch(resource, meta.get("namespace", ""), meta["name"], {key: [*foreign, *entries]})
 
 
 def _parent_ref(key: tuple[str, ...], legacy: bool) -> Obj:
