@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import openai
+import orjson
 import pytest
 
 from inference_gateway.local.stack import LocalStack
@@ -58,11 +61,38 @@ async def test_completions_and_chat_stream_and_non_stream(stack: LocalStack) -> 
     assert len([p for p in text_pieces if p]) == 4
 
 
-async def test_models_listing_passes_through(stack: LocalStack) -> None:
+async def test_models_listing_has_the_public_names_and_the_pods_models(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     models = await client(stack).models.list()
     ids = {m.id for m in models.data}
-    assert "meta-llama/Llama-2-7b-hf" in ids
-    assert {"food-review-1", "food-review-2"} <= ids
+    public = {m.model_name for m in stack.resources.models}
+    assert public <= ids and "food-review" in ids  # what a client may send, from the InferenceModels
+    assert "meta-llama/Llama-2-7b-hf" in ids and {"food-review-1", "food-review-2"} <= ids  # the pods'
+    async with aiohttp.ClientSession() as s, s.get(f"{stack.base_url}/models") as r:
+        rid = r.headers["x-request-id"]
+    assert any(rid in rec.getMessage() and "/v1/models" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_request_id_in_the_response_matches_the_log(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    body = {"model": "food-review", "prompt": "hi", "max_tokens": 1}
+    url = f"{stack.base_url}/completions"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, json=body, headers={"x-gateway-explain": "true"}) as r:
+            assert r.status == 200
+            rid = r.headers["x-request-id"]
+            explain = orjson.loads(r.headers["x-gateway-explain"])
+        async with s.post(url, data=b'{"model": ', headers={"content-type": "application/json"}) as r:
+            assert r.status == 400
+            rejected = r.headers["x-request-id"]
+    assert explain["model"] == "food-review" and explain["target_model"] in ("food-review-1", "food-review-2")
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert any(rid in line and "food-review" in line for line in lines)
+    assert any(rejected in line and "rejected" in line for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -379,6 +379,8 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "codec_type": "AUTO",
         "stream_idle_timeout": _duration(cfg.stream_idle_timeout_s),
         "strip_any_host_port": True,
+        # The id Envoy makes (or the client sent) goes to the EPP, which logs it, and back to the client.
+        "always_set_request_id_in_response": True,
         "max_request_headers_kb": cfg.max_request_headers_kb,
         "common_http_protocol_options": {"max_headers_count": cfg.max_headers_count},
         "local_reply_config": local_reply_config(),

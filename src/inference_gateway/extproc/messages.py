@@ -101,3 +101,15 @@ def immediate_error(err: GatewayError) -> pb.ProcessingResponse:
             details=f"epp.{err.code}",
         ),
     )
+
+
+def immediate_json(status: int, body: bytes, details: str = "epp.ok") -> pb.ProcessingResponse:
+    """A complete answer from the EPP itself (e.g. the gateway's model list)."""
+    return pb.ProcessingResponse(
+        immediate_response=pb.ImmediateResponse(
+            status=http_status_pb2.HttpStatus(code=status),  # type: ignore[arg-type]
+            headers=header_mutation({"content-type": "application/json"}),
+            body=body,
+            details=details,
+        ),
+    )

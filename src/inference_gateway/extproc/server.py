@@ -43,6 +43,7 @@ from inference_gateway.extproc.modes import (
 from inference_gateway.extproc.observe import ResponseObserver, request_id_attribute
 from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.model_list import is_models_listing, models_body
 from inference_gateway.requestcontrol.resolve import POOL_HEADER
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,9 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         state.headers = _headers_of(msg)
         if state.route_pool:
             state.headers[POOL_HEADER] = state.route_pool
-        self._context(state)
+        ctx = self._context(state)
+        if msg.end_of_stream and is_models_listing(state.headers):
+            return await self._list_models(state, ctx.request_id)
         if msg.end_of_stream or state.modes.route_on_headers:
             # Body-less requests (GET /v1/models), or a body Envoy will not show before routing.
             return self._routed(state, self._decide_without_body(state), header_phase=True)
@@ -259,6 +262,13 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return []
         state.headers_answered = True
         return [messages.continue_headers()]
+
+    async def _list_models(self, state: StreamState, request_id: str) -> list[pb.ProcessingResponse]:
+        pool = state.headers.get(POOL_HEADER)
+        body = await models_body(self.director.store, {pool} if pool else None)
+        state.routed = state.finished = True
+        log.info("request %s GET /v1/models answered by the gateway", request_id)
+        return [messages.immediate_json(200, body, "epp.models")]
 
     def _decide_without_body(self, state: StreamState) -> RoutingDecision | GatewayError:
         try:

@@ -30,6 +30,7 @@ from inference_gateway.observability.tls import (
     self_signed_credentials,
     server_credentials,
 )
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.interfaces import ResponseHeaders
 from inference_gateway.sources.files import FileSource
@@ -303,8 +304,10 @@ class LocalStack:
 
 
 def response_phases(epp: EndpointPicker) -> str:
-    """"send" when a plugin adds response headers (session affinity): only a response phase on
-    the critical path can; otherwise the response is observed off it."""
+    """"send" when a plugin adds response headers (session affinity) or ends streams (gateway
+    preemption): only a response phase on the critical path can; otherwise the response is
+    observed off it."""
     configs = [epp.config, *epp.pool_configs.values()]
-    wanted = any(isinstance(p, ResponseHeaders) for c in configs for p in c.plugins.values())
+    needs = (ResponseHeaders, SheddablePreemption)
+    wanted = any(isinstance(p, needs) for c in configs for p in c.plugins.values())
     return "send" if wanted else "observe"

@@ -18,6 +18,14 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "UTF-8" in str(exc) or "surrogates" in str(exc):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                where = f"byte {bad.start}: {raw[bad.start : bad.start + 1]!r}"
+                raise GatewayError(
+                    400, f"request body is not valid UTF-8 (at {where})", "invalid_json"
+                ) from None
         raise GatewayError(400, f"request body is not valid JSON: {exc}", "invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "request body must be a JSON object", "invalid_json")

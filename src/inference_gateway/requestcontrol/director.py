@@ -307,7 +307,8 @@ class Director:
         new_body = orjson.dumps(body) if changed else None
         headers = _destination_headers(ctx.endpoints)
         if ctx.explain and ctx.result is not None:
-            explanation = orjson.dumps(ctx.result.explain()).decode()
+            targets = {"model": res.model, "target_model": res.target_model}
+            explanation = orjson.dumps({**ctx.result.explain(), **targets}).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
             ctx.explanation = explanation
         log.info(
