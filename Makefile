@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak clean
+.PHONY: demo test lint bench soak clean browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -15,9 +15,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/inference-gateway up --config examples/local
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/pytest -q -m 'serial and not slow'
 	$(BIN)/pytest -n 2 -q --durations=15 -m 'not slow and not serial'
+
+# The status page test loads the page in headless Chromium (Debian package `chromium`); as root
+# (CI on a fresh machine) it is installed here, otherwise the test is skipped with a note.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "note: no chromium; the status page test will be skipped (apt-get install chromium)"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -12,24 +12,22 @@ from prometheus_client import CollectorRegistry
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
-from inference_gateway.flowcontrol import build_flow_controller
+from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
 from inference_gateway.metrics.dcgm import DcgmSource
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.server import HealthServer, MetricsServer
+from inference_gateway.observability.status import StatusBoard
 from inference_gateway.observability.tracing import RequestTracer
 from inference_gateway.requestcontrol.director import Director
-from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.requestcontrol.resolve import ModelResolver
 from inference_gateway.requestcontrol.usage import UsageAccounting
+from inference_gateway.runtime import PoolRuntime, PoolRuntimes
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import Service
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
-from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
-from inference_gateway.scheduling.pools import PoolSchedulers
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
-from inference_gateway.scheduling.profile import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,8 @@ class EPPOptions:
     metrics_port: int | None = 9090
     config_text: str | None = None
     # Per-pool EndpointPickerConfig text, keyed by "namespace/name" or pool name; other pools
-    # use config_text. Only scheduling is per pool; flow control and scraping are EPP-wide.
+    # use config_text. Each gets its own PoolRuntime: plugins, saturation, flow control,
+    # scrape mappings and prefix index. The scrape interval and staleness are EPP-wide.
     pool_configs: dict[str, str] = field(default_factory=dict)
     scrape: ScrapeConfig = field(default_factory=ScrapeConfig)
     max_body_bytes: int = 16 * 1024 * 1024
@@ -67,45 +66,43 @@ class EndpointPicker:
         self.options = options
         self.store = store or Datastore()
         self.config: EndpointPickerConfig = load_config(options.config_text)
-        self.metrics = EPPMetrics(self.store, plugins=self.config.plugins.values())
-        registry = self.metrics.registry
-        self.flow = build_flow_controller(
-            self.config.sections.get("flowControl"),
-            self.config.saturation_detector(),
-            registry,
-            self.config.plugins,
-        )
-        self.pool_configs = {
-            pool: load_config(text, source=f"EndpointPickerConfig for pool {pool}")
-            for pool, text in options.pool_configs.items()
-        }
+        self.registry = CollectorRegistry()
+        self.runtimes = self._runtimes(options)
+        self.metrics = EPPMetrics(self.store, self.registry, plugins=self.runtimes.plugins().values())
+        registry = self.registry
         self.director = Director(
             self.store,
-            self._scheduler(),
+            self.runtimes,
             max_body_bytes=options.max_body_bytes,
-            saturation=self.config.saturation_detector(),
-            flow=self.flow,
             usage=UsageAccounting(registry),
             resolver=ModelResolver(
                 self.store, strict_models=options.strict_models, default_model=options.default_model
             ),
             subset_filter=options.subset_filter,
-            media=next((p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)), None),
-            preemption=self._preemption(registry),
         )
+        self._register_preemption(registry)
         self.director.observers.append(self.metrics)
         self.autoscaling = AutoscalingSignals(self.store)
         registry.register(self.autoscaling)
         self.director.observers.append(self.autoscaling)
         if tracer_provider is not None:
             self.director.observers.append(RequestTracer(tracer_provider))
-        mappings = self.config.metric_mappings.with_default_specs(options.metric_specs)
-        self.scraper = Scraper(self.store, self._scrape_config(), mappings)
-        self.dcgm = _dcgm_source(self.store, [self.config, *self.pool_configs.values()])
-        if self.flow is not None:
-            self.scraper.listeners.append(self.flow.notify)
+        for runtime in self.runtimes:
+            runtime.metric_mappings = runtime.metric_mappings.with_default_specs(options.metric_specs)
+        self.scraper = Scraper(
+            self.store,
+            self._scrape_config(),
+            self.runtimes.default.metric_mappings,
+            self.runtimes.scrape_target,
+        )
+        self.dcgm = _dcgm_source(self.store, [runtime.config for runtime in self.runtimes])
+        for runtime in self.runtimes:
+            if runtime.flow is not None:
+                self.scraper.listeners.append(runtime.flow.notify)
+        self.status = StatusBoard(self.store, self.flow)  # the live page on the metrics port
+        self.director.observers.append(self.status)
         self.metrics_server = (
-            MetricsServer(registry, options.host, options.metrics_port)
+            MetricsServer(registry, options.host, options.metrics_port, self.status.routes())
             if options.metrics_port is not None
             else None
         )
@@ -115,7 +112,7 @@ class EndpointPicker:
             else None
         )
         self.prefix_sync = (
-            PrefixSync.for_plugins(self.config.plugins, options.prefix_sync, registry)
+            PrefixSync.for_plugins(self.runtimes.plugins(), options.prefix_sync, registry)
             if options.prefix_sync is not None
             else None
         )
@@ -123,16 +120,31 @@ class EndpointPicker:
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
-    def _preemption(self, registry: CollectorRegistry) -> SheddablePreemption | None:
-        found = next((p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None)
-        if found is not None:
-            found.register_metrics(registry)
-        return found
+    def _runtimes(self, options: EPPOptions) -> PoolRuntimes:
+        flow_metrics = FlowControlMetrics(self.registry)
+        default = PoolRuntime(self.config, flow_metrics=flow_metrics)
+        per_pool = {
+            pool: PoolRuntime(
+                load_config(text, source=f"EndpointPickerConfig for pool {pool}"),
+                name=pool,
+                flow_metrics=flow_metrics,
+            )
+            for pool, text in options.pool_configs.items()
+        }
+        return PoolRuntimes(default, per_pool)
 
-    def _scheduler(self) -> Scheduler:
-        if not self.pool_configs:
-            return self.config.scheduler
-        return PoolSchedulers(self.config.scheduler, {p: c.scheduler for p, c in self.pool_configs.items()})
+    @property
+    def flow(self) -> FlowController | None:
+        """The default pool's flow controller (None when its config disables flow control)."""
+        return self.runtimes.default.flow
+
+    def _register_preemption(self, registry: CollectorRegistry) -> None:
+        """Sheddable preemption counts per pool on one counter, whichever runtimes configure it."""
+        found = [r.preemption for r in self.runtimes if r.preemption is not None]
+        if found:
+            found[0].register_metrics(registry)
+            for other in found[1:]:
+                other.preemptions = found[0].preemptions
 
     def _scrape_config(self) -> ScrapeConfig:
         from_config = {
@@ -145,7 +157,7 @@ class EndpointPicker:
         return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _services(self) -> list[Service]:
-        plugins = [p for c in (self.config, *self.pool_configs.values()) for p in c.plugins.values()]
+        plugins = [p for r in self.runtimes for p in r.config.plugins.values()]
         return [p for p in plugins if isinstance(p, Service)]
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
@@ -182,8 +194,7 @@ class EndpointPicker:
         if self._server is not None:
             self.extproc.drain()
             await self._server.stop(grace_s)
-        if self.flow is not None:
-            await self.flow.close()
+        await self.runtimes.close()
         for side in (self.health_server, self.metrics_server):
             if side is not None:
                 await side.stop()

@@ -12,6 +12,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from inference_gateway.extproc.server import serve
 from inference_gateway.observability.tls import mint_local_pki, server_credentials
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.extproc.test_extproc_protocol import exchange, request_stream
 from tests.helpers import make_store
@@ -19,7 +20,7 @@ from tests.helpers import make_store
 
 async def test_epp_requires_client_certificate(tmp_path: Path) -> None:
     pki = mint_local_pki(tmp_path)
-    director = Director(make_store(), load_config().scheduler)
+    director = Director(make_store(), PoolRuntime(load_config(), flow_control=False))
     server, port = await serve(director, "127.0.0.1", 0, server_credentials(pki.server))
     body = orjson.dumps({"model": "base-model", "prompt": "x"})
     try:

@@ -14,6 +14,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from inference_gateway.extproc.server import serve
 from inference_gateway.local.stack import LocalStack
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.extproc.test_extproc_protocol import request_stream
 from tests.faults.client import MODEL, send, session, settle
@@ -80,7 +81,7 @@ async def test_a_body_message_as_large_as_envoys_buffer_gets_a_413() -> None:
     """Under load Envoy may send everything it buffered for the connection (the body limit plus
     1 MiB) in one ext_proc message; the EPP must still answer 413, not fail the gRPC stream."""
     limit = 4096
-    director = Director(make_store(), load_config().scheduler, max_body_bytes=limit)
+    director = Director(make_store(), PoolRuntime(load_config(), flow_control=False), max_body_bytes=limit)
     server, port = await serve(director, "127.0.0.1", 0)
     try:
         body = orjson.dumps({"model": "base-model", "prompt": "x" * (limit + MIB)})

@@ -18,6 +18,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from inference_gateway.extproc.server import serve
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.extproc.test_extproc_protocol import headers_msg, request_stream
 from tests.helpers import make_store
@@ -25,7 +26,9 @@ from tests.helpers import make_store
 
 async def test_the_epp_closes_the_stream_after_the_last_response_chunk() -> None:
     store = make_store()
-    server, port = await serve(Director(store, load_config().scheduler), "127.0.0.1", 0)
+    server, port = await serve(
+        Director(store, PoolRuntime(load_config(), flow_control=False)), "127.0.0.1", 0
+    )
     envoy_done = asyncio.Event()
     msgs = request_stream("duplex", orjson.dumps({"model": "base-model", "prompt": "hi"}), chunk=1000)
     status = headers_msg({":status": "200"}).headers

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from inference_gateway.flowcontrol import ConcurrencyDetector, FlowRequest, build_flow_controller
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 
 from .test_flow_director import datastore
@@ -47,15 +48,20 @@ async def per_admit_us() -> float:
 
 
 async def main() -> None:
-    scheduler = load_config(None).scheduler
+    config = load_config(None)
     plain, flow = [], []
     for _ in range(5):
         store = datastore(pods=8)
         plain.append(
-            await per_route_us(Director(store, scheduler, usage=UsageAccounting(CollectorRegistry())))
+            await per_route_us(
+                Director(
+                    store, PoolRuntime(config, flow_control=False), usage=UsageAccounting(CollectorRegistry())
+                )
+            )
         )
         ctl = build_flow_controller({}, ConcurrencyDetector(1000), CollectorRegistry())
-        d = Director(store, scheduler, flow=ctl, usage=UsageAccounting(CollectorRegistry()))
+        assert ctl is not None
+        d = Director(store, PoolRuntime(config, flow=ctl), usage=UsageAccounting(CollectorRegistry()))
         flow.append(await per_route_us(d))
     print(f"Director.route, no flow control:   median {statistics.median(plain):6.1f} us")
     print(f"Director.route, with flow control: median {statistics.median(flow):6.1f} us")

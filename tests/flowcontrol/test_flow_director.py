@@ -30,6 +30,7 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.requestcontrol.director import Director, RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.usage import UsageAccounting, UsageKey
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 
 POOL = ObjectRef("default", "pool")
@@ -57,7 +58,9 @@ def director(store: Datastore, section: dict[str, Any], max_concurrency: int = 1
         ConcurrencyDetector(max_concurrency),
         FlowControlMetrics(CollectorRegistry()),
     )
-    return Director(store, load_config(None).scheduler, flow=flow, usage=UsageAccounting(CollectorRegistry()))
+    return Director(
+        store, PoolRuntime(load_config(None), flow=flow), usage=UsageAccounting(CollectorRegistry())
+    )
 
 
 def body(model: str) -> bytes:
@@ -113,7 +116,9 @@ async def test_queued_request_is_dispatched_when_another_completes() -> None:
     first = await route(d, "chat")
     waiting = asyncio.create_task(route(d, "vip"))
     await asyncio.sleep(0.01)
-    assert not waiting.done() and d.flow is not None and d.flow.queued() == 1
+    assert (
+        not waiting.done() and d.runtimes.default.flow is not None and d.runtimes.default.flow.queued() == 1
+    )
     d.on_response_body(first, b"", end_of_stream=True)
     ctx = await asyncio.wait_for(waiting, 1.0)
     assert ctx.admission is not None and ctx.admission.queued
@@ -139,14 +144,14 @@ async def test_disconnect_while_queued_leaves_no_trace() -> None:
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert d.flow is not None and d.flow.queued() == 0
-    assert d.flow.outcomes[QueueOutcome.EVICTED_CONTEXT_CANCELLED] == 1
+    assert d.runtimes.default.flow is not None and d.runtimes.default.flow.queued() == 0
+    assert d.runtimes.default.flow.outcomes[QueueOutcome.EVICTED_CONTEXT_CANCELLED] == 1
     d.on_complete(first)
     assert first.picked is not None and first.picked.in_flight == 0
 
 
 async def test_without_flow_control_the_director_still_tracks_in_flight() -> None:
-    d = Director(datastore(), load_config(None).scheduler)
+    d = Director(datastore(), PoolRuntime(load_config(None), flow_control=False))
     ctx = await route(d, "chat")
     assert ctx.admission is None and ctx.picked is not None and ctx.picked.in_flight == 1
     d.on_complete(ctx)

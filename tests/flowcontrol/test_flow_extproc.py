@@ -38,7 +38,7 @@ def request_messages(model: str) -> list[pb.ProcessingRequest]:
 
 async def test_closing_the_stream_while_queued_removes_the_request() -> None:
     d = director(datastore(pods=1), {})
-    assert d.flow is not None
+    assert d.runtimes.default.flow is not None
     first = d.new_context({})
     await d.route(first, orjson.dumps({"model": "chat"}))  # fills the only endpoint
     server, port = await serve(d, "127.0.0.1", 0)
@@ -55,17 +55,17 @@ async def test_closing_the_stream_while_queued_removes_the_request() -> None:
             call = stub.Process(envoy_side())
             assert (await call.read()).HasField("request_headers")
             for _ in range(100):
-                if d.flow.queued(flow_id="tenant-x") == 1:
+                if d.runtimes.default.flow.queued(flow_id="tenant-x") == 1:
                     break
                 await asyncio.sleep(0.01)
-            assert d.flow.queued(flow_id="tenant-x") == 1
+            assert d.runtimes.default.flow.queued(flow_id="tenant-x") == 1
             call.cancel()  # what Envoy does when the downstream client disconnects
             for _ in range(100):
-                if d.flow.queued() == 0:
+                if d.runtimes.default.flow.queued() == 0:
                     break
                 await asyncio.sleep(0.01)
-            assert d.flow.queued() == 0
-            assert d.flow.outcomes[QueueOutcome.EVICTED_CONTEXT_CANCELLED] == 1
+            assert d.runtimes.default.flow.queued() == 0
+            assert d.runtimes.default.flow.outcomes[QueueOutcome.EVICTED_CONTEXT_CANCELLED] == 1
             stay_open.set()
     finally:
         await server.stop(0)

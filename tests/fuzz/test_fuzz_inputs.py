@@ -17,6 +17,7 @@ from inference_gateway.api.errors import ManifestError
 from inference_gateway.api.manifests import parse_yaml
 from inference_gateway.extproc.server import ExtProcServicer
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.helpers import make_store
 
@@ -41,7 +42,9 @@ request_bodies = st.one_of(
 
 
 def make_servicer() -> ExtProcServicer:
-    return ExtProcServicer(Director(make_store(), load_config().scheduler, max_body_bytes=4096))
+    return ExtProcServicer(
+        Director(make_store(), PoolRuntime(load_config(), flow_control=False), max_body_bytes=4096)
+    )
 
 
 async def drive(

@@ -8,6 +8,7 @@ from fake_engine import store_for_ports
 
 from inference_gateway.metrics.scraper import Scraper
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.server import SimulatedServer
@@ -55,7 +56,7 @@ async def test_restarted_pod_gets_traffic_again() -> None:
         assert by_port[warm.port].metrics.max_active_adapters == 1
         assert by_port[restarted.port].metrics.max_active_adapters is None  # unknown, not full
         config = load_config(LORA_CONFIG)
-        director = Director(store, config.scheduler, saturation=config.saturation_detector())
+        director = Director(store, PoolRuntime(config, flow_control=False))
         picked = set()
         for i in range(20):
             ctx = director.new_context({"x-gateway-explain": "true"})

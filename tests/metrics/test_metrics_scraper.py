@@ -14,6 +14,7 @@ from inference_gateway.api.manifests import ResourceSet
 from inference_gateway.metrics.mappings import ENGINE_LABEL
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 
 
@@ -153,7 +154,7 @@ async def test_director_routes_around_dead_endpoint_and_back(engines: list[FakeE
     engines[0].waiting, engines[0].kv = 0, 0.0  # the best endpoint on paper
     store = store_for_ports(ports(engines))
     cfg = load_config()
-    director = Director(store, cfg.scheduler, saturation=cfg.saturation_detector())
+    director = Director(store, PoolRuntime(cfg, flow_control=False))
     scraper = Scraper(store, ScrapeConfig(interval_s=0.02, timeout_s=0.3, failure_threshold=3))
     best = f"127.0.0.1:{ports(engines)[0]}"
 

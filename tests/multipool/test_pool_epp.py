@@ -17,8 +17,8 @@ from inference_gateway.datastore.store import Datastore
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.extproc.server import serve
 from inference_gateway.requestcontrol.director import Director
-from inference_gateway.scheduling.config import ConfigError, load_config
-from inference_gateway.scheduling.pools import PoolSchedulers
+from inference_gateway.runtime import PoolRuntime, PoolRuntimes
+from inference_gateway.scheduling.config import ConfigError
 from inference_gateway.scheduling.types import SchedulingRequest
 from tests.extproc.test_extproc_protocol import request_stream, set_headers
 
@@ -72,13 +72,14 @@ def two_pool_store() -> Datastore:
     return store
 
 
-def pool_schedulers() -> PoolSchedulers:
-    return PoolSchedulers(load_config().scheduler, {"pool-b": load_config(QUEUE_ONLY).scheduler})
+def pool_runtimes(**per_pool: str) -> PoolRuntimes:
+    configs = per_pool or {"pool-b": QUEUE_ONLY}
+    return PoolRuntimes(PoolRuntime(), {p: PoolRuntime.from_text(t, name=p) for p, t in configs.items()})
 
 
 @pytest.fixture
 async def stub() -> AsyncIterator[pb_grpc.ExternalProcessorStub]:
-    director = Director(two_pool_store(), pool_schedulers())
+    director = Director(two_pool_store(), pool_runtimes())
     server, port = await serve(director, "127.0.0.1", 0)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
@@ -113,7 +114,7 @@ async def test_route_metadata_names_the_pool_and_beats_a_client_header(
 
 
 def test_each_pool_uses_its_own_config_and_others_the_default() -> None:
-    schedulers = pool_schedulers()
+    runtimes = pool_runtimes()
     store = two_pool_store()
     for pool, scorers in (
         ("default/pool-b", {"queue-scorer"}),
@@ -123,23 +124,25 @@ def test_each_pool_uses_its_own_config_and_others_the_default() -> None:
         name = pool.rpartition("/")[2]
         (view,) = [v for v in store.pools() if v.pool.ref.name == name]
         request = SchedulingRequest("r", "m", "m", prompt="hello", pool=pool)
-        result, _ = schedulers.schedule(request, view.endpoints, explain=True)
+        result, _ = runtimes.for_pool(pool).scheduler.schedule(request, view.endpoints, explain=True)
         explained = result.explain()["profiles"]["default"]
         assert set(explained["weights"]) == scorers, pool
         assert {e.address for e in result.endpoints} <= {e.address for e in view.endpoints}
 
 
 def test_namespaced_key_beats_bare_name() -> None:
-    specific, bare = load_config(QUEUE_ONLY).scheduler, load_config(QUEUE_ONLY).scheduler
-    schedulers = PoolSchedulers(load_config().scheduler, {"team/p": specific, "p": bare})
-    assert schedulers.for_pool("team/p") is specific
-    assert schedulers.for_pool("default/p") is bare
-    assert schedulers.for_pool("default/q") is schedulers.default
+    specific, bare = PoolRuntime.from_text(QUEUE_ONLY), PoolRuntime.from_text(QUEUE_ONLY)
+    runtimes = PoolRuntimes(PoolRuntime(), {"team/p": specific, "p": bare})
+    assert runtimes.for_pool("team/p") is specific
+    assert runtimes.for_pool("default/p") is bare
+    assert runtimes.for_pool("default/q") is runtimes.default
 
 
-def test_the_epp_builds_pool_schedulers_and_names_a_broken_pool_config() -> None:
+def test_the_epp_builds_pool_runtimes_and_names_a_broken_pool_config() -> None:
     epp = EndpointPicker(EPPOptions(metrics_port=None, health_port=None, pool_configs={"pool-b": QUEUE_ONLY}))
-    assert isinstance(epp.director.scheduler, PoolSchedulers)
-    assert EndpointPicker(EPPOptions(metrics_port=None, health_port=None)).director.scheduler is not None
+    pool_b = epp.director.runtimes.for_pool("default/pool-b")
+    assert pool_b is not epp.director.runtimes.default
+    assert "queue-scorer" in pool_b.config.plugins and "prefix-cache-scorer" not in pool_b.config.plugins
+    assert list(EndpointPicker(EPPOptions(metrics_port=None, health_port=None)).director.runtimes) != []
     with pytest.raises(ConfigError, match="pool pool-b"):
         EndpointPicker(EPPOptions(metrics_port=None, health_port=None, pool_configs={"pool-b": "plugins: 3"}))

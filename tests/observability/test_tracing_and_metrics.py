@@ -12,6 +12,7 @@ from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.observability.tracing import RequestTracer, make_provider
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.helpers import make_store
 
@@ -21,7 +22,7 @@ PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 def director_with_observers() -> tuple[Director, InMemorySpanExporter, EPPMetrics]:
     store = make_store()
-    director = Director(store, load_config().scheduler)
+    director = Director(store, PoolRuntime(load_config(), flow_control=False))
     exporter = InMemorySpanExporter()
     provider = make_provider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -9,6 +9,7 @@ from inference_gateway.api.manifests import ResourceSet
 from inference_gateway.api.types import EndpointPickerRef, InferenceModel, InferencePool, ObjectRef, Pod
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import Director, RoutingDecision
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import ConfigError, load_config
 from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL, DecodeFilter, PrefillFilter
 from inference_gateway.scheduling.plugins.pd_profile_handler import PREFILL_HEADER
@@ -51,39 +52,40 @@ def test_role_filters_follow_llm_d_labels(role: str | None, prefill: bool, decod
     assert bool(DecodeFilter().filter(state, req, [ep])) is decode
 
 
-def test_long_prompt_gets_one_prefill_and_one_decode_endpoint_by_role() -> None:
-    scheduler = load_config(pd_config(threshold=256)).scheduler
+async def test_long_prompt_gets_one_prefill_and_one_decode_endpoint_by_role() -> None:
+    runtime = PoolRuntime(load_config(pd_config(threshold=256)))
     for i in range(8):
         req = request(f"Document {i}. " + LONG, request_id=f"r{i}")  # nothing cached anywhere
-        result, state = scheduler.schedule(req, FLEET)
-        scheduler.bind(state, req, result)
+        decision = await runtime.decide(req, lambda: FLEET)
+        result = decision.result
         assert result.primary_profile == "decode"
         assert all(ROLE[e.address] in ("decode", None) for e in result.endpoints)
         prefill = result.profiles["prefill"].picked
         assert prefill and ROLE[prefill[0].address] == "prefill"
-        headers = scheduler.request_headers(req, result)
-        assert headers == {PREFILL_HEADER: prefill[0].address}
+        assert decision.set_headers == {PREFILL_HEADER: prefill[0].address}
+        assert decision.strip_headers == ()
+        decision.complete()
 
 
-def test_without_prefill_pods_the_request_is_served_aggregated() -> None:
-    scheduler = load_config(pd_config()).scheduler
+async def test_without_prefill_pods_the_request_is_served_aggregated() -> None:
+    runtime = PoolRuntime(load_config(pd_config()))
     decoders = [e for e in FLEET if ROLE[e.address] != "prefill"]
-    req = request(LONG)
-    result, _ = scheduler.schedule(req, decoders)
-    assert result.endpoints[0] in decoders
-    assert not result.profiles["prefill"].picked
-    assert scheduler.request_headers(req, result) == {PREFILL_HEADER: ""}  # "" = strip it
+    decision = await runtime.decide(request(LONG), lambda: decoders)
+    assert decision.endpoints[0] in decoders
+    assert not decision.result.profiles["prefill"].picked
+    assert decision.set_headers == {}
+    assert decision.strip_headers == (PREFILL_HEADER,)
 
 
-def test_short_prompt_skips_prefill_below_the_threshold() -> None:
-    scheduler = load_config(pd_config(threshold=256)).scheduler
-    req = request(SHORT)
-    result, _ = scheduler.schedule(req, FLEET)
-    assert "prefill" not in result.profiles
-    assert scheduler.request_headers(req, result) == {PREFILL_HEADER: ""}
+async def test_short_prompt_skips_prefill_below_the_threshold() -> None:
+    runtime = PoolRuntime(load_config(pd_config(threshold=256)))
+    decision = await runtime.decide(request(SHORT), lambda: FLEET)
+    assert "prefill" not in decision.result.profiles
+    assert decision.set_headers == {}
+    assert decision.strip_headers == (PREFILL_HEADER,)
     # the same threshold lets a long prompt through
-    long_result, _ = scheduler.schedule(request(LONG), FLEET)
-    assert long_result.profiles["prefill"].picked
+    long_decision = await runtime.decide(request(LONG), lambda: FLEET)
+    assert long_decision.result.profiles["prefill"].picked
 
 
 def test_prompt_cached_on_the_decode_endpoint_is_not_disaggregated() -> None:
@@ -107,13 +109,12 @@ def test_legacy_threshold_counts_non_cached_characters() -> None:
     assert scheduler.schedule(request("x" * 1000), FLEET)[0].profiles["prefill"].picked
 
 
-def test_both_role_pod_picked_for_both_profiles_prefills_itself() -> None:
-    scheduler = load_config(pd_config()).scheduler
+async def test_both_role_pod_picked_for_both_profiles_prefills_itself() -> None:
+    runtime = PoolRuntime(load_config(pd_config()))
     both = [endpoint("both-0", "10.0.4.1", "both")]
-    req = request(LONG)
-    result, _ = scheduler.schedule(req, both)
-    assert result.profiles["prefill"].picked == result.endpoints[:1]
-    assert scheduler.request_headers(req, result) == {PREFILL_HEADER: ""}
+    decision = await runtime.decide(request(LONG), lambda: both)
+    assert decision.result.profiles["prefill"].picked == decision.endpoints[:1]
+    assert decision.set_headers == {} and decision.strip_headers == (PREFILL_HEADER,)
 
 
 def test_disagg_profile_handler_spelling_and_its_missing_decider() -> None:
@@ -169,7 +170,7 @@ def pd_director(roles: dict[str, str], threshold: int = 0) -> Director:
             pods=pods,
         )
     )
-    return Director(store, load_config(pd_config(threshold)).scheduler)
+    return Director(store, PoolRuntime(load_config(pd_config(threshold)), flow_control=False))
 
 
 async def route(director: Director, prompt: str, headers: dict[str, str] | None = None) -> RoutingDecision:

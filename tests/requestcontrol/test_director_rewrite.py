@@ -11,13 +11,18 @@ import pytest
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import REWRITE_HEADER, ModelResolver
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.requestcontrol.fleet import MODELS, make_store
 
 
 def _director(seed: int = 1) -> Director:
     store = make_store(MODELS)
-    return Director(store, load_config().scheduler, resolver=ModelResolver(store, random.Random(seed)))
+    return Director(
+        store,
+        PoolRuntime(load_config(), flow_control=False),
+        resolver=ModelResolver(store, random.Random(seed)),
+    )
 
 
 def _body(model: str) -> bytes:
@@ -85,7 +90,11 @@ async def test_strict_models_refuses_unknown_model_with_404() -> None:
     store = make_store(MODELS)
     for endpoint in store.endpoints():
         endpoint.metrics.updated_at = 1.0
-    director = Director(store, load_config().scheduler, resolver=ModelResolver(store, strict_models=True))
+    director = Director(
+        store,
+        PoolRuntime(load_config(), flow_control=False),
+        resolver=ModelResolver(store, strict_models=True),
+    )
     with pytest.raises(GatewayError) as info:
         await director.route(director.new_context({}), _body("nope"))
     assert info.value.status == 404 and info.value.code == "model_not_found"
@@ -108,7 +117,7 @@ async def test_request_without_model_gets_the_pools_single_served_model() -> Non
 async def test_request_without_model_uses_the_configured_default() -> None:
     store = make_store(MODELS)
     resolver = ModelResolver(store, random.Random(1), default_model="food-review")
-    director = Director(store, load_config().scheduler, resolver=resolver)
+    director = Director(store, PoolRuntime(load_config(), flow_control=False), resolver=resolver)
     for endpoint in store.endpoints():
         endpoint.metrics.served_models = frozenset({"a", "b"})
     decision = await director.route(director.new_context({}), _no_model_body())

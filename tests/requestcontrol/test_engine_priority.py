@@ -10,6 +10,7 @@ import pytest
 
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.resolve import OBJECTIVE_HEADER, ModelResolver
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
 from tests.requestcontrol.fleet import MODELS, make_store
@@ -30,7 +31,9 @@ schedulingProfiles:
 def _director(params: str | None) -> Director:
     store = make_store(MODELS)
     config = load_config(None) if params is None else load_config(CONFIG.replace("{PARAMS}", params))
-    return Director(store, config.scheduler, resolver=ModelResolver(store, random.Random(1)))
+    return Director(
+        store, PoolRuntime(config, flow_control=False), resolver=ModelResolver(store, random.Random(1))
+    )
 
 
 async def _sent(director: Director, body: dict[str, object], headers: dict[str, str] | None = None) -> dict:

@@ -10,6 +10,7 @@ from inference_gateway.api.manifests import ResourceSet
 from inference_gateway.api.types import Criticality
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 
 PODS = {"pod-a": "10.0.0.1", "pod-b": "10.0.0.2", "pod-c": "10.0.0.3"}
@@ -21,7 +22,7 @@ def make_director(config: str | None = None, **store_kwargs: object) -> Director
     for e in store.endpoints():
         set_metrics(e, waiting_queue=0, kv_cache_usage=0.1)
     cfg = load_config(config)
-    return Director(store, cfg.scheduler, saturation=cfg.saturation_detector())
+    return Director(store, PoolRuntime(cfg, flow_control=False))
 
 
 def body(prompt: str, model: str = MODEL, **extra: object) -> bytes:
@@ -171,7 +172,7 @@ async def test_explain_header_returns_decision_json() -> None:
 async def test_removed_pods_are_dropped_from_the_prefix_index() -> None:
     director = make_director()
     await route(director, body(SYSTEM))
-    prefix = director.scheduler.profiles["default"].post_pick[0]
+    prefix = director.runtimes.default.scheduler.profiles["default"].post_pick[0]
     assert prefix.index.servers()  # type: ignore[attr-defined]
     director.store.replace_all(ResourceSet())  # every pod deleted
     assert prefix.index.servers() == []  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from inference_gateway.api.types import Criticality, ObjectRef
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.resolve import ModelResolver
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.sources.files import FileSource
 
@@ -206,7 +207,9 @@ async def test_weights_change_under_load_without_a_failed_request(
     )
     await wait_until(lambda: len(store.endpoints()) == 2)
     endpoints = {e.address: e for e in store.endpoints()}
-    director = Director(store, load_config().scheduler, resolver=ModelResolver(store, random.Random(5)))
+    director = Director(
+        store, PoolRuntime(load_config(), flow_control=False), resolver=ModelResolver(store, random.Random(5))
+    )
     stop = asyncio.Event()
     served: Counter[str] = Counter()
     attempts = 0

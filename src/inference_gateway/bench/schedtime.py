@@ -18,6 +18,7 @@ from inference_gateway.bench.pool import pod_ips, pool_resources, synthetic_endp
 from inference_gateway.bench.text import synthetic_text, text_of_bytes
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.types import SchedulingRequest
 
@@ -53,7 +54,7 @@ async def _time_route(
     store.replace_all(pool_resources(pod_ips(endpoints, 200), 8000))
     for ep, fake in zip(store.endpoints(), synthetic_endpoints(endpoints), strict=True):
         ep.metrics = fake.metrics
-    director = Director(store, load_config(config_text).scheduler)
+    director = Director(store, PoolRuntime.from_text(config_text))
     body = orjson.dumps({"model": MODEL, "prompt": text_of_bytes(body_bytes, 3), "max_tokens": 8})
     samples: list[float] = []
     for _ in range(iterations):

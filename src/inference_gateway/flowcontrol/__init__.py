@@ -51,9 +51,11 @@ def build_flow_controller(
     detector: SaturationDetector | SaturationCheck,
     registry: CollectorRegistry | None = None,
     plugins: dict[str, Any] | None = None,
+    metrics: FlowControlMetrics | None = None,
 ) -> FlowController | None:
     """From EndpointPickerConfig's `flowControl` section; None when it is disabled.
 
+    `metrics` lets several controllers (one per pool runtime) share one set of collectors.
     `maxConcurrency` adds the in-flight detector to `detector` (either saturating is enough).
     """
     config = parse_flow_control(section, plugins)
@@ -61,4 +63,4 @@ def build_flow_controller(
         return None
     if config.max_concurrency:
         detector = AnySaturated([detector, ConcurrencyDetector(config.max_concurrency)])
-    return FlowController(config, detector, FlowControlMetrics(registry))
+    return FlowController(config, detector, metrics or FlowControlMetrics(registry))

@@ -134,6 +134,13 @@ class FlowController:
                     total += len(flow.queue)
         return total
 
+    def band_depths(self) -> dict[str, dict[int, int]]:
+        """Queued requests per pool and priority band (the status page shows them)."""
+        return {
+            name: {p: queues.bands[p].occupancy.requests for p in queues.order}
+            for name, queues in self._pools.items()
+        }
+
     def in_flight(self, pool: str) -> int:
         queues = self._pools.get(pool)
         return queues.in_flight if queues else 0

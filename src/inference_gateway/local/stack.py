@@ -30,9 +30,7 @@ from inference_gateway.observability.tls import (
     self_signed_credentials,
     server_credentials,
 )
-from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling.config import load_config
-from inference_gateway.scheduling.interfaces import ResponseHeaders
 from inference_gateway.sources.files import FileSource
 
 log = logging.getLogger(__name__)
@@ -307,7 +305,5 @@ def response_phases(epp: EndpointPicker) -> str:
     """"send" when a plugin adds response headers (session affinity) or ends streams (gateway
     preemption): only a response phase on the critical path can; otherwise the response is
     observed off it."""
-    configs = [epp.config, *epp.pool_configs.values()]
-    needs = (ResponseHeaders, SheddablePreemption)
-    wanted = any(isinstance(p, needs) for c in configs for p in c.plugins.values())
+    wanted = any(r.adds_response_headers or r.preemption is not None for r in epp.runtimes)
     return "send" if wanted else "observe"

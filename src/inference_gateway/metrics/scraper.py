@@ -36,13 +36,29 @@ class ScrapeConfig:
     insecure_skip_verify: bool = True  # https scrapes: upstream's metrics-data-source default
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """Where an endpoint's metrics page is and how to read it (its pool's data-layer config)."""
+
+    scheme: str
+    path: str
+    mappings: MappingRegistry
+
+
 class Scraper:
     def __init__(
-        self, store: Datastore, config: ScrapeConfig | None = None, mappings: MappingRegistry | None = None
+        self,
+        store: Datastore,
+        config: ScrapeConfig | None = None,
+        mappings: MappingRegistry | None = None,
+        targets: Callable[[Endpoint], ScrapeTarget] | None = None,
     ) -> None:
         self.store = store
         self.config = config or ScrapeConfig()
         self.mappings = mappings or MappingRegistry()
+        default = ScrapeTarget(self.config.scheme, self.config.path, self.mappings)
+        # Per pool when the EPP serves several pools with their own configs.
+        self.target_for: Callable[[Endpoint], ScrapeTarget] = targets or (lambda _e: default)
         self._session: aiohttp.ClientSession | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._pollers: dict[str, tuple[Endpoint, asyncio.Task[None]]] = {}
@@ -89,13 +105,14 @@ class Scraper:
 
     async def scrape_endpoint(self, endpoint: Endpoint) -> bool:
         session = self._open_session()
-        url = f"{self.config.scheme}://{endpoint.address}{self.config.path}"
+        target = self.target_for(endpoint)
+        url = f"{target.scheme}://{endpoint.address}{target.path}"
         try:
             async with session.get(url) as resp:
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}")
                 text = await resp.text()
-            mapping = self.mappings.for_labels(endpoint.labels)
+            mapping = target.mappings.for_labels(endpoint.labels)
             seen_before = endpoint.metrics.updated_at > 0
             endpoint.metrics = metrics_from_page(text, mapping, endpoint.metrics)
         except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError, UnicodeDecodeError) as exc:

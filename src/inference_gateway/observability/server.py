@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from aiohttp import web
@@ -19,16 +19,24 @@ log = logging.getLogger(__name__)
 EXTPROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
 
 
+Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 class MetricsServer:
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, host: str, port: int, pages: Sequence[tuple[str, Page]] = ()
+    ) -> None:
         self.registry = registry
         self.host = host
         self.port = port
+        self.pages = list(pages)  # more GET routes beside /metrics (the status page)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
+        for path, handler in self.pages:
+            app.router.add_get(path, handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -16,26 +16,15 @@ from typing import Any, Protocol
 
 import orjson
 
-from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
-from inference_gateway.flowcontrol import (
-    DEFAULT_FLOW_ID,
-    FAIRNESS_HEADER,
-    Admission,
-    FlowController,
-    FlowControlRejected,
-    FlowRequest,
-)
+from inference_gateway.flowcontrol import DEFAULT_FLOW_ID, FAIRNESS_HEADER, Admission
 from inference_gateway.requestcontrol.body import parse_body, prompt_and_media, requested_model
 from inference_gateway.requestcontrol.errors import GatewayError
-from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
-from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
-from inference_gateway.scheduling.profile import Scheduler
-from inference_gateway.scheduling.saturation import SaturationDetector
-from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
+from inference_gateway.runtime import Decision, PoolRuntime, PoolRuntimes
+from inference_gateway.scheduling.types import SchedulingRequest, SchedulingResult
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +44,13 @@ class RequestContext:
     body_size: int = 0
     resolution: Resolution | None = None
     request: SchedulingRequest | None = None
-    result: SchedulingResult | None = None
+    decision: Decision | None = None
+    # The primary first, then fallbacks (the decision's; a body-less request's random pick).
     endpoints: list[Endpoint] = field(default_factory=list)
     served: Endpoint | None = None
     explain: bool = False
     response_status: int = 0
     explanation: str | None = None
-    scheduling_seconds: float = 0.0
-    queue_seconds: float = 0.0
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
     first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
@@ -75,15 +63,30 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     finished: bool = False
     flow_id: str = DEFAULT_FLOW_ID
-    admission: Admission | None = None
     usage_scanner: UsageScanner | None = None
     usage: Usage | None = None
     # The data plane's endpoint subset hint (envoy.lb.subset_hint); None: the whole pool.
     subset: tuple[str, ...] | None = None
 
     @property
+    def result(self) -> SchedulingResult | None:
+        return self.decision.result if self.decision is not None else None
+
+    @property
     def picked(self) -> Endpoint | None:
         return self.endpoints[0] if self.endpoints else None
+
+    @property
+    def admission(self) -> Admission | None:
+        return self.decision.admission if self.decision is not None else None
+
+    @property
+    def scheduling_seconds(self) -> float:
+        return self.decision.scheduling_seconds if self.decision is not None else 0.0
+
+    @property
+    def queue_seconds(self) -> float:
+        return self.decision.queue_seconds if self.decision is not None else 0.0
 
 
 class RequestObserver(Protocol):
@@ -107,30 +110,24 @@ class RoutingDecision:
 
 
 class Director:
+    """Parses, resolves the pool and asks that pool's runtime for the decision."""
+
     def __init__(
         self,
         store: Datastore,
-        scheduler: Scheduler,
+        runtimes: PoolRuntimes | PoolRuntime,
         resolver: ModelResolver | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
-        saturation: SaturationDetector | None = None,
-        flow: FlowController | None = None,
         usage: UsageAccounting | None = None,
-        media: MediaTokenEstimator | None = None,
-        preemption: SheddablePreemption | None = None,
         subset_filter: bool = True,
     ) -> None:
         self.store = store
-        self.scheduler = scheduler
+        self.runtimes = runtimes if isinstance(runtimes, PoolRuntimes) else PoolRuntimes(runtimes)
         self.resolver = resolver or ModelResolver(store)
         self.max_body_bytes = max_body_bytes
         self.observers: list[RequestObserver] = []
-        self.saturation = saturation or SaturationDetector()
         store.on_change(self._on_endpoints_changed)
-        self.flow = flow
         self.usage = usage or UsageAccounting()
-        self.media = media or MediaTokenEstimator()
-        self.preemption = preemption
         self.subset_filter = subset_filter  # honour envoy.lb.subset_hint (upstream's default)
         self._rng = random.Random()
 
@@ -179,7 +176,9 @@ class Director:
         body = parse_body(raw_body)
         res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
-        prompt, media_tokens = prompt_and_media(body, self.media.rule_for(res.target_model))
+        pool = str(res.view.pool.ref)
+        runtime = self.runtimes.for_pool(pool)
+        prompt, media_tokens = prompt_and_media(body, runtime.media.rule_for(res.target_model))
         request = SchedulingRequest(
             request_id=ctx.request_id,
             model=res.model,
@@ -189,73 +188,37 @@ class Director:
             criticality=res.criticality,
             priority=res.priority,
             body_size=ctx.body_size,
-            pool=str(res.view.pool.ref),
+            pool=pool,
             cache_salt=_cache_salt(body),
             messages=body["messages"] if isinstance(body.get("messages"), list) else None,
             media_tokens=media_tokens,
         )
         ctx.request = request
-        candidates = self._in_subset(ctx, self._candidates(res))
-        if self.flow is None:
-            self._shed_if_saturated(request, res)
-        elif await self._admit(ctx, res):  # flow control sheds, queues or lets through
-            # The pool may have changed while it queued.
-            candidates = self._in_subset(ctx, self._candidates(res))
-        started = time.perf_counter()
-        try:
-            result, state = self.scheduler.schedule(request, candidates, explain=ctx.explain)
-        except SchedulingError as exc:
-            raise GatewayError(exc.status, str(exc), exc.code) from None
-        ctx.scheduling_seconds = time.perf_counter() - started
-        self.scheduler.bind(state, request, result)
-        ctx.result = result
-        ctx.endpoints = result.endpoints
-        self.usage.started(ctx.endpoints[0])
-        if self.preemption is not None:
-            self.preemption.routed(ctx)
-            self.preemption.make_room(ctx, str(res.view.pool.ref), candidates)
-        return self._decision(ctx, body, res)
 
-    # --- flow control -------------------------------------------------------
-    async def _admit(self, ctx: RequestContext, res: Resolution) -> bool:
-        """Wait for flow control to let the request through; True if it had to queue."""
-        assert self.flow is not None
-        ref = res.view.pool.ref
-        flow_request = FlowRequest(
-            request_id=ctx.request_id,
-            priority=res.priority,
-            flow_id=ctx.flow_id,
-            byte_size=ctx.body_size,
-            pool=str(ref),
-            model=res.model,
-            target_model=res.target_model,
-        )
-        try:
-            ctx.admission = await self.flow.admit(flow_request, lambda: self._live_candidates(ref))
-        except FlowControlRejected as exc:
-            raise GatewayError(exc.status, exc.message, exc.code, dict(exc.headers)) from None
-        if not ctx.admission.queued:
-            return False
-        res.view = self.store.pool(ref) or res.view
-        return True
+        def candidates() -> Sequence[Endpoint]:
+            return self._in_subset(ctx, self._candidates(res))
 
-    def _live_candidates(self, ref: ObjectRef) -> list[Endpoint]:
-        view = self.store.pool(ref)
-        if view is None:
-            return []
-        ready = [e for e in view.endpoints if e.ready]
-        return [e for e in ready if e.metrics_ok] or ready
+        candidates()  # 503 at once when the pool (or the subset) has no ready endpoint
+        ctx.decision = await runtime.decide(request, candidates, explain=ctx.explain, body=body)
+        ctx.endpoints = ctx.decision.endpoints
+        if runtime.preemption is not None:
+            runtime.preemption.routed(ctx)
+            runtime.preemption.make_room(ctx, pool, candidates())
+        return self._routing(ctx, body, res)
 
     def _candidates(self, res: Resolution) -> Sequence[Endpoint]:
-        endpoints = res.view.endpoints
+        """Ready endpoints with fresh metrics, or every ready one when none is fresh."""
+        view = self.store.pool(res.view.pool.ref) or res.view  # it may have changed while queued
+        res.view = view
+        endpoints = view.endpoints
         if all(e.ready and e.metrics_ok for e in endpoints):
             return endpoints  # the common case: no per-request copy
         ready = [e for e in endpoints if e.ready]
         fresh = [e for e in ready if e.metrics_ok]
         if not ready:
-            raise GatewayError(503, f"no ready endpoints in pool {res.view.pool.ref}", "no_endpoints")
+            raise GatewayError(503, f"no ready endpoints in pool {view.pool.ref}", "no_endpoints")
         if not fresh:
-            log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", res.view.pool.ref)
+            log.warning("pool %s: no endpoint has fresh metrics; scheduling on stale data", view.pool.ref)
             return ready
         return fresh
 
@@ -271,44 +234,21 @@ class Director:
             )
         return inside
 
-    def _shed_if_saturated(self, request: SchedulingRequest, res: Resolution) -> None:
-        """Without flow control: sheddable requests (priority < 0) get 429 while the pool is saturated.
-
-        Standard and Critical requests are never shed here. Stale or failing metrics count as
-        saturated, as upstream does.
-        """
-        if not request.sheddable:
-            return
-        if self.saturation.is_saturated(e for e in res.view.endpoints if e.ready):
-            log.info(
-                "request %s shed: pool %s saturated, priority %d",
-                request.request_id,
-                res.view.pool.ref,
-                request.priority,
-            )
-            raise GatewayError(
-                429,
-                f"InferencePool {res.view.pool.ref} is saturated; sheddable request dropped. Retry later.",
-                "pool_saturated",
-                {"retry-after": "1"},
-            )
-
     def _on_endpoints_changed(self) -> None:
-        self.scheduler.endpoints_changed({e.address for e in self.store.endpoints()})
+        self.runtimes.datastore_changed(self.store)
 
-    def _decision(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
-        destination = ",".join(e.address for e in ctx.endpoints)
-        changed = res.target_model != body.get("model")
-        if changed:
+    def _routing(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
+        decision = ctx.decision
+        assert decision is not None
+        destination = ",".join(e.address for e in decision.endpoints)
+        changed = decision.body_changed
+        if res.target_model != body.get("model"):
             body["model"] = res.target_model
-        if ctx.request is not None and ctx.result is not None:
-            # body plugins, e.g. engine-priority writing the request's priority for vLLM
-            changed = self.scheduler.request_body(ctx.request, ctx.result, body) or changed
+            changed = True
         new_body = orjson.dumps(body) if changed else None
-        headers = _destination_headers(ctx.endpoints)
-        if ctx.explain and ctx.result is not None:
+        if ctx.explain:
             targets = {"model": res.model, "target_model": res.target_model}
-            explanation = orjson.dumps({**ctx.result.explain(), **targets}).decode()
+            explanation = orjson.dumps({**decision.explain(), **targets}).decode()
             log.debug("request %s decision: %s", ctx.request_id, explanation)
             ctx.explanation = explanation
         log.info(
@@ -319,25 +259,16 @@ class Director:
             res.criticality.label,
             destination,
         )
-        metadata = _destination_metadata(ctx.endpoints)
-        remove = self._plugin_request_headers(ctx, headers)
-        return RoutingDecision(destination, headers, new_body, metadata, remove)
-
-    def _plugin_request_headers(self, ctx: RequestContext, headers: dict[str, str]) -> tuple[str, ...]:
-        """Scheduling plugins' upstream headers (e.g. the P/D prefill endpoint) go into `headers`;
-        the names they left empty come back as headers to remove."""
-        if ctx.request is None or ctx.result is None:
-            return ()
-        extra = self.scheduler.request_headers(ctx.request, ctx.result)
-        headers.update((k, v) for k, v in extra.items() if v)
-        return tuple(k for k, v in extra.items() if not v)
+        headers = {**_destination_headers(decision.endpoints), **decision.set_headers}
+        metadata = _destination_metadata(decision.endpoints)
+        return RoutingDecision(destination, headers, new_body, metadata, decision.strip_headers)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
         ctx.response_status = status
         if served:
             ctx.served = self.store.endpoint(served) or ctx.picked
-        if ctx.served is not None and ctx.request is not None:
-            ctx.response_headers = self.scheduler.response_headers(ctx.request, ctx.served)
+        if ctx.served is not None and ctx.decision is not None:
+            ctx.response_headers = ctx.decision.response_headers(ctx.served)
 
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
@@ -356,12 +287,10 @@ class Director:
             return
         ctx.finished = True
         res = ctx.resolution
-        if ctx.picked is not None and res is not None:
-            self.usage.finished(ctx.picked)
-        if ctx.admission is not None:
-            ctx.admission.release()
-        if self.preemption is not None:
-            self.preemption.finished(ctx)
+        if ctx.decision is not None:
+            ctx.decision.complete()
+            if (preemption := ctx.decision.runtime.preemption) is not None:
+                preemption.finished(ctx)
         if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
             ctx.usage = ctx.usage_scanner.usage
             ctx.prompt_tokens = ctx.usage.prompt_tokens

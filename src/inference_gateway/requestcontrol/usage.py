@@ -15,8 +15,6 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from inference_gateway.datastore.endpoint import Endpoint
-
 _USAGE_KEY = b'"usage"'
 _USAGE_AT = re.compile(rb'"usage"\s{0,16}:\s{0,16}\{')
 CARRY_BYTES = 48  # enough to find the key when a chunk boundary splits it
@@ -131,7 +129,7 @@ ACCOUNT_LABELS = ("model_name", "target_model_name", "objective", "fairness_id")
 
 
 class UsageAccounting:
-    """Token counts per model, objective and flow, and in-flight requests per endpoint and model."""
+    """Token counts per model, objective and flow."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.totals: dict[UsageKey, TokenTotals] = {}
@@ -159,9 +157,3 @@ class UsageAccounting:
         labels = (key.model, key.target_model, key.objective, key.flow_id)
         self.prompt_total.labels(*labels).inc(usage.prompt_tokens)
         self.completion_total.labels(*labels).inc(usage.completion_tokens)
-
-    def started(self, endpoint: Endpoint) -> None:
-        endpoint.in_flight += 1
-
-    def finished(self, endpoint: Endpoint) -> None:
-        endpoint.in_flight = max(0, endpoint.in_flight - 1)

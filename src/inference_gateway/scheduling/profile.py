@@ -6,22 +6,17 @@ count; explanations are only materialised when asked for.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.interfaces import (
-    EndpointsChanged,
     Filter,
     Picker,
     Plugin,
     PostPick,
     PreRequest,
     ProfileHandler,
-    RequestBody,
-    RequestHeaders,
-    ResponseHeaders,
     Scorer,
 )
 from inference_gateway.scheduling.types import (
@@ -124,12 +119,9 @@ class Scheduler:
         self.profiles = profiles
         self.handler = handler
         self._names: Sequence[str] = tuple(profiles)
-        everything = _unique([handler, *plugins, *(p for prof in profiles.values() for p in prof.plugins())])
-        self._request_plugins = [p for p in everything if isinstance(p, RequestHeaders)]
-        self._body_plugins = [p for p in everything if isinstance(p, RequestBody)]
-        self._response_plugins = [p for p in everything if isinstance(p, ResponseHeaders)]
-        self._change_plugins = [p for p in everything if isinstance(p, EndpointsChanged)]
-        self._pre_request_plugins = [p for p in everything if isinstance(p, PreRequest)]
+        in_profiles = (p for prof in profiles.values() for p in prof.plugins())
+        self._plugins = _unique([handler, *plugins, *in_profiles])
+        self._pre_request_plugins = [p for p in self._plugins if isinstance(p, PreRequest)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -163,31 +155,9 @@ class Scheduler:
         for pre in self._pre_request_plugins:
             pre.pre_request(state, request, result)
 
-    def request_headers(self, request: SchedulingRequest, result: SchedulingResult) -> dict[str, str]:
-        """Headers the plugins add to the upstream request; an empty value means "remove"."""
-        headers: dict[str, str] = {}
-        for plugin in self._request_plugins:
-            headers.update(plugin.request_headers(request, result))
-        return headers
-
-    def request_body(
-        self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]
-    ) -> bool:
-        """Let body plugins edit the upstream JSON body in place; True if any changed it."""
-        changed = False
-        for plugin in self._body_plugins:
-            changed = plugin.request_body(request, result, body) or changed
-        return changed
-
-    def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for plugin in self._response_plugins:
-            headers.update(plugin.response_headers(request, served))
-        return headers
-
-    def endpoints_changed(self, addresses: Collection[str]) -> None:
-        for plugin in self._change_plugins:
-            plugin.endpoints_changed(addresses)
+    def plugins(self) -> list[Plugin]:
+        """Every plugin the scheduler runs (handler included), each once."""
+        return list(self._plugins)
 
 
 def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:

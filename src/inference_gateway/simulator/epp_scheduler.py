@@ -18,6 +18,7 @@ from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
 from inference_gateway.metrics.dcgm import GPU_UTIL
 from inference_gateway.metrics.dcgm import UPDATED_AT as DCGM_UPDATED_AT
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
@@ -50,6 +51,7 @@ def attach_gpu(endpoint: Endpoint, snap: EndpointSnapshot, updated_at: float) ->
 class EPPFleetScheduler:
     def __init__(self, config_text: str | None = None, pool: str = "sim/pool") -> None:
         self.config: EndpointPickerConfig = load_config(config_text)
+        self.runtime = PoolRuntime(self.config)
         self.scheduler = self.config.scheduler
         self.pool = pool
         self.endpoints: list[Endpoint] = []
@@ -74,7 +76,7 @@ class EPPFleetScheduler:
             return None
         self.scheduler.bind(state, req, result)
         body: dict[str, Any] = {}  # what body plugins (engine-priority) would write upstream
-        if self.scheduler.request_body(req, result, body):
+        if self.runtime.edit_body(req, result, body):
             request.engine_priority = int(body.get("priority", 0))
         chosen = result.endpoints[0]
         chosen.in_flight += 1
@@ -104,4 +106,4 @@ class EPPFleetScheduler:
         ]
         self._seen = [-1.0] * len(snapshots)
         self._index = {e.address: i for i, e in enumerate(self.endpoints)}
-        self.scheduler.endpoints_changed(set(self._index))
+        self.runtime.endpoints_changed(set(self._index))

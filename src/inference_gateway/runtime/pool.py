@@ -1,0 +1,245 @@
+"""One InferencePool's decision core: its plugins, saturation detector and flow-control queues.
+
+The director resolves a request's pool and asks that pool's `PoolRuntime` for one `Decision`
+(admit or shed, queue, schedule, bind, the headers to set and strip); the decision's
+`complete()` is the one callback when the request ends. Real traffic (ext_proc) and the
+simulators' drivers reach scheduling only through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.flowcontrol import (
+    DEFAULT_FLOW_ID,
+    FAIRNESS_HEADER,
+    Admission,
+    FlowController,
+    FlowControlMetrics,
+    FlowControlRejected,
+    FlowRequest,
+    build_flow_controller,
+)
+from inference_gateway.metrics.scraper import ScrapeTarget
+from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.interfaces import (
+    EndpointsChanged,
+    RequestBody,
+    RequestHeaders,
+    ResponseHeaders,
+)
+from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
+from inference_gateway.scheduling.profile import Scheduler
+from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
+
+log = logging.getLogger(__name__)
+
+CandidateSource = Callable[[], Sequence[Endpoint]]
+
+
+@dataclass(eq=False)
+class Decision:
+    """Where one request goes, and what to change on its way there.
+
+    `set_headers` go on the upstream request; `strip_headers` are removed from it (a plugin
+    owns them, so a client-forged copy must not reach the model server).
+    """
+
+    request: SchedulingRequest
+    result: SchedulingResult
+    set_headers: dict[str, str]
+    strip_headers: tuple[str, ...]
+    runtime: PoolRuntime = field(repr=False)
+    admission: Admission | None = None
+    scheduling_seconds: float = 0.0
+    body_changed: bool = False  # body plugins edited the request body (e.g. engine-priority)
+    completed: bool = False
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Preference order: the pick first, then fallbacks."""
+        return self.result.endpoints
+
+    @property
+    def queue_seconds(self) -> float:
+        return self.admission.waited_s if self.admission is not None else 0.0
+
+    def explain(self) -> dict[str, Any]:
+        return self.result.explain()
+
+    def response_headers(self, served: Endpoint) -> dict[str, str]:
+        """Headers for the client's response once the serving endpoint is known."""
+        return self.runtime.response_headers(self.request, served)
+
+    def complete(self) -> None:
+        """The request ended (success, error or cancel); idempotent."""
+        if not self.completed:
+            self.completed = True
+            self.runtime.completed(self)
+
+
+class PoolRuntime:
+    """Built from one EndpointPickerConfig; owns every piece of per-pool decision state."""
+
+    def __init__(
+        self,
+        config: EndpointPickerConfig | None = None,
+        *,
+        name: str = "default",
+        flow: FlowController | None = None,
+        flow_control: bool = True,
+        flow_metrics: FlowControlMetrics | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config()
+        self.name = name
+        self.scheduler: Scheduler = self.config.scheduler
+        self.saturation = self.config.saturation_detector()
+        self.metric_mappings = self.config.metric_mappings
+        # `flow` replaces the config's flowControl section; flow_control=False turns it off.
+        self.flow = flow if flow is not None or not flow_control else self._build_flow(flow_metrics)
+        plugins = self.scheduler.plugins()
+        self._request_plugins = [p for p in plugins if isinstance(p, RequestHeaders)]
+        self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
+        self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
+        self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
+        self.preemption = next(
+            (p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None
+        )
+        # How image/audio parts count as prompt tokens for this pool's models.
+        self.media = next(
+            (p for p in self.config.plugins.values() if isinstance(p, MediaTokenEstimator)),
+            MediaTokenEstimator(),
+        )
+
+    @classmethod
+    def from_text(cls, text: str | None = None, **kwargs: Any) -> PoolRuntime:
+        return cls(load_config(text), **kwargs)
+
+    def _build_flow(self, metrics: FlowControlMetrics | None) -> FlowController | None:
+        section = self.config.sections.get("flowControl")
+        return build_flow_controller(section, self.saturation, metrics=metrics, plugins=self.config.plugins)
+
+    # --- the request path -------------------------------------------------
+    async def decide(
+        self,
+        request: SchedulingRequest,
+        candidates: CandidateSource,
+        explain: bool = False,
+        body: dict[str, Any] | None = None,
+    ) -> Decision:
+        """Shed, queue or admit; then schedule on the candidates and bind the result. Body
+        plugins may edit `body` (the parsed JSON request) in place.
+
+        Raises GatewayError with the status the client should see.
+        """
+        admission = await self._admit(request, candidates)
+        try:
+            decision = self._schedule(request, candidates(), explain, admission)
+        except BaseException:
+            if admission is not None:
+                admission.release()
+            raise
+        if body is not None:
+            decision.body_changed = self.edit_body(request, decision.result, body)
+        return decision
+
+    def edit_body(self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]) -> bool:
+        """Body plugins edit the upstream JSON body in place; True if any changed it."""
+        changed = False
+        for plugin in self._body_plugins:
+            changed = plugin.request_body(request, result, body) or changed
+        return changed
+
+    async def _admit(self, request: SchedulingRequest, candidates: CandidateSource) -> Admission | None:
+        """The one place Sheddable requests are dropped: by flow control when it is on,
+        else here while the pool is saturated."""
+        if self.flow is None:
+            if request.sheddable and self.saturation.is_saturated(candidates()):
+                log.info("request %s shed: pool %s saturated", request.request_id, request.pool)
+                raise GatewayError(
+                    429,
+                    f"InferencePool {request.pool} is saturated; sheddable request dropped. Retry later.",
+                    "pool_saturated",
+                    {"retry-after": "1"},
+                )
+            return None
+        flow_request = FlowRequest(
+            request_id=request.request_id,
+            priority=request.priority,
+            flow_id=request.headers.get(FAIRNESS_HEADER) or DEFAULT_FLOW_ID,
+            byte_size=request.body_size,
+            pool=request.pool,
+            model=request.model,
+            target_model=request.target_model,
+        )
+        try:
+            return await self.flow.admit(flow_request, lambda: list(candidates()))
+        except FlowControlRejected as exc:
+            raise GatewayError(exc.status, exc.message, exc.code, dict(exc.headers)) from None
+
+    def _schedule(
+        self,
+        request: SchedulingRequest,
+        endpoints: Sequence[Endpoint],
+        explain: bool,
+        admission: Admission | None,
+    ) -> Decision:
+        started = time.perf_counter()
+        try:
+            result, state = self.scheduler.schedule(request, endpoints, explain=explain)
+        except SchedulingError as exc:
+            raise GatewayError(exc.status, str(exc), exc.code) from None
+        self.scheduler.bind(state, request, result)
+        elapsed = time.perf_counter() - started
+        set_headers, strip = self._request_headers(request, result)
+        decision = Decision(request, result, set_headers, strip, self, admission, elapsed)
+        result.endpoints[0].in_flight += 1
+        return decision
+
+    def _request_headers(
+        self, request: SchedulingRequest, result: SchedulingResult
+    ) -> tuple[dict[str, str], tuple[str, ...]]:
+        """Plugins' upstream headers; a name given an empty value is one to strip."""
+        extra: dict[str, str] = {}
+        for plugin in self._request_plugins:
+            extra.update(plugin.request_headers(request, result))
+        return {k: v for k, v in extra.items() if v}, tuple(k for k, v in extra.items() if not v)
+
+    @property
+    def adds_response_headers(self) -> bool:
+        """A plugin answers the response phase (e.g. session affinity's token)."""
+        return bool(self._response_plugins)
+
+    def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for plugin in self._response_plugins:
+            headers.update(plugin.response_headers(request, served))
+        return headers
+
+    def completed(self, decision: Decision) -> None:
+        picked = decision.endpoints[0]
+        picked.in_flight = max(0, picked.in_flight - 1)
+        if decision.admission is not None:
+            decision.admission.release()
+
+    # --- the pool's data producers and lifecycle ------------------------------
+    def scrape_target(self) -> ScrapeTarget:
+        """How this pool's endpoints are scraped (its data-layer plugins)."""
+        c = self.config
+        return ScrapeTarget(c.metrics_scheme, c.metrics_path, self.metric_mappings)
+
+    def endpoints_changed(self, addresses: Collection[str]) -> None:
+        """The datastore changed; plugins drop state for endpoints that are gone."""
+        for plugin in self._change_plugins:
+            plugin.endpoints_changed(addresses)
+
+    async def close(self) -> None:
+        if self.flow is not None:
+            await self.flow.close()
