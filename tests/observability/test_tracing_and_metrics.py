@@ -106,7 +106,7 @@ async def test_metrics_use_upstream_names_and_track_requests() -> None:
 async def test_upstream_v15_families_priority_attempts_ttft_tpot_and_prefix_hits() -> None:
     store = make_store()
     config = load_config()
-    director = Director(store, config.scheduler)
+    director = Director(store, PoolRuntime(config, flow_control=False))
     metrics = EPPMetrics(store, plugins=config.plugins.values())
     director.observers.append(metrics)
     prompt = "a shared system prompt " * 20
