@@ -36,6 +36,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
@@ -51,6 +52,7 @@ from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCache
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
+from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
@@ -76,11 +78,13 @@ BUILTIN = (
     LeastQueueFilter,
     LeastKVCacheFilter,
     LoraAffinityFilter,
+    ServedModelFilter,
     SheddableCapacityFilter,
     SingleProfileHandler,
     ModelServerMetrics,
     CoreMetricsExtractor,
     MetricsDataSource,
+    ModelsDataSource,
     EnginePriority,
     DcgmDataSource,
     GpuUtilizationScorer,
