@@ -37,6 +37,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
@@ -53,6 +54,7 @@ from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
 from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
+from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
@@ -80,11 +82,13 @@ BUILTIN = (
     LeastQueueFilter,
     LeastKVCacheFilter,
     LoraAffinityFilter,
+    ServedModelFilter,
     SheddableCapacityFilter,
     SingleProfileHandler,
     ModelServerMetrics,
     CoreMetricsExtractor,
     MetricsDataSource,
+    ModelsDataSource,
     EnginePriority,
     DcgmDataSource,
     GpuUtilizationScorer,
