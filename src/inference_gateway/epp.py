@@ -15,6 +15,7 @@ from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
 from inference_gateway.metrics.dcgm import DcgmSource
+from inference_gateway.metrics.inventory import InventoryConfig, ModelInventory
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.observability.autoscaling import AutoscalingSignals
 from inference_gateway.observability.metrics import EPPMetrics
@@ -28,6 +29,7 @@ from inference_gateway.runtime import PoolRuntime, PoolRuntimes
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import Service
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,8 @@ class EndpointPicker:
             self.runtimes.scrape_target,
         )
         self.dcgm = _dcgm_source(self.store, [runtime.config for runtime in self.runtimes])
+        self.inventory = ModelInventory(self.store, self._inventory_config())
+        self.director.observers.append(self.inventory)  # a server's 404 re-reads its model list
         for runtime in self.runtimes:
             if runtime.flow is not None:
                 self.scraper.listeners.append(runtime.flow.notify)
@@ -161,12 +165,22 @@ class EndpointPicker:
         # Scrape flags given on the command line win over the config.
         return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
+    def _inventory_config(self) -> InventoryConfig:
+        declared = (
+            p.config
+            for r in self.runtimes
+            for p in r.config.plugins.values()
+            if isinstance(p, ModelsDataSource)
+        )
+        return replace(next(declared, InventoryConfig()), scheme=self.config.metrics_scheme)
+
     def _services(self) -> list[Service]:
         plugins = [p for r in self.runtimes for p in r.config.plugins.values()]
         return [p for p in plugins if isinstance(p, Service)]
 
     async def start(self, credentials: grpc.ServerCredentials | None = None) -> int:
         await self.scraper.start()
+        await self.inventory.start()
         for service in self._services():
             await service.start()
         if self.dcgm is not None:
@@ -204,6 +218,7 @@ class EndpointPicker:
             if side is not None:
                 await side.stop()
         await self.scraper.stop()
+        await self.inventory.stop()
         for service in self._services():
             await service.stop()
         if self.dcgm is not None:

@@ -4,7 +4,9 @@ affinity, shedding under saturation, live config reload."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from inference_gateway.local.stack import LocalStack
+from inference_gateway.metrics.inventory import served_models
 from tests.conftest import make_config_dir, start_stack
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +56,11 @@ async def test_shared_prefix_requests_land_on_the_same_pod(stack: LocalStack) ->
 
 
 def lora_fleet(doc: dict[str, Any]) -> None:
+    """Two pods without the adapter, two with `sql-lora`, and an InferenceModel splitting
+    traffic between the base model and the adapter."""
+    if doc["kind"] == "InferenceModel" and doc["metadata"]["name"] == "batch-summaries":
+        doc["metadata"]["name"] = doc["spec"]["modelName"] = "sql-split"
+        doc["spec"]["targetModels"] = [{"name": BASE, "weight": 50}, {"name": "sql-lora", "weight": 50}]
     if doc["kind"] != "LocalFleet":
         return
     group = doc["spec"]["pods"][0]
@@ -60,7 +68,7 @@ def lora_fleet(doc: dict[str, Any]) -> None:
     group["simulator"]["loras"] = []
     with_adapter = {
         **group,
-        "replicas": 1,
+        "replicas": 2,
         "namePrefix": "lora-pod",
         "simulator": {**group["simulator"], "loras": ["sql-lora"]},
     }
@@ -82,38 +90,59 @@ schedulingProfiles:
   plugins:
   - {pluginRef: queue-scorer, weight: 1}
   - {pluginRef: kv-cache-utilization-scorer, weight: 1}
-  - {pluginRef: lora-affinity-scorer, weight: 3}
+  - {pluginRef: lora-affinity-scorer, weight: 10}  # beats a momentary queue on the active pod
   - {pluginRef: max-score-picker}
+saturationDetector:
+  metricsStalenessThreshold: 60s  # a starved test machine must not make the adapter pods "stale"
 """
 
 
 async def test_lora_request_prefers_the_pod_with_the_adapter_active(tmp_path: Path) -> None:
     stack = await start_stack(make_config_dir(tmp_path, lora_fleet), time_scale=1.0, epp_config=LORA_CONFIG)
     try:
-        lora_pod = next(p for p in stack.pods if p.pod.ref.name.startswith("lora-pod")).addresses[0]
+        store = stack.epp.store  # type: ignore[union-attr]
+        lora_pods = sorted(
+            a for p in stack.pods if p.pod.ref.name.startswith("lora-pod") for a in p.addresses
+        )
+        # The EPP learns each pod's adapters from GET /v1/models, idle adapters included.
+        await wait_until(lambda: all(served_models(e) is not None for e in store.endpoints()))
+        idle = [
+            await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2})
+            for i in range(8)
+        ]
+        assert [r[0] for r in idle] == [200] * 8, [r[1] for r in idle]
+        assert {r[2][SERVED] for r in idle} <= set(lora_pods)
+        # Half of sql-split goes to the adapter: never to a pod without it (that pod would 404).
+        split = [
+            await post(stack, {"model": "sql-split", "prompt": f"q {i}", "max_tokens": 2}) for i in range(20)
+        ]
+        assert [r[0] for r in split] == [200] * 20, [r[1] for r in split if r[0] != 200]
         async with aiohttp.ClientSession() as s:
-            # Make the adapter active on its pod (vLLM reports adapters of running requests).
+            # Make the adapter active on one of its pods (vLLM reports adapters of running requests).
+            active = lora_pods[0]
             warm = asyncio.create_task(
                 s.post(
-                    f"http://{lora_pod}/v1/completions",
-                    json={"model": "sql-lora", "prompt": "x", "max_tokens": 2000},
+                    f"http://{active}/v1/completions",
+                    json={"model": "sql-lora", "prompt": "x", "max_tokens": 3000},
                 )
             )
-            store = stack.epp.store  # type: ignore[union-attr]
-            for _ in range(400):
-                if "sql-lora" in store.endpoint(lora_pod).metrics.active_adapters:  # type: ignore[union-attr]
-                    break
-                await asyncio.sleep(0.05)
-            assert "sql-lora" in store.endpoint(lora_pod).metrics.active_adapters  # type: ignore[union-attr]
+            await wait_until(lambda: "sql-lora" in store.endpoint(active).metrics.active_adapters)  # type: ignore[union-attr]
             served = [
-                (await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2}))
+                await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2})
                 for i in range(6)
             ]
             warm.cancel()
         assert [r[0] for r in served] == [200] * 6, [r[1] for r in served]
-        assert {r[2][SERVED] for r in served} == {lora_pod}
+        assert {r[2][SERVED] for r in served} == {active}
     finally:
         await stack.stop()
+
+
+async def wait_until(cond: Callable[[], bool], within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
 
 
 def saturating_fleet(doc: dict[str, Any]) -> None:

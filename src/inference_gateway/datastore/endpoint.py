@@ -32,6 +32,10 @@ class EndpointMetrics:
     itl_read_at: float = 0.0  # when they were read (the scraper reads them every ~0.5 s)
     updated_at: float = 0.0
     scrape_failures: int = 0
+    # The in-flight ledger when this snapshot was taken (scheduling/projection.py); None until
+    # marked.
+    in_flight_at_scrape: int | None = None
+    in_flight_tokens_at_scrape: int = 0
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.monotonic()) - self.updated_at
@@ -50,6 +54,14 @@ class EndpointLoad:
 
     requests: int = 0
     prompt_tokens: int = 0
+
+    def add(self, prompt_tokens: int) -> None:
+        self.requests += 1
+        self.prompt_tokens += prompt_tokens
+
+    def remove(self, prompt_tokens: int) -> None:
+        self.requests = max(0, self.requests - 1)
+        self.prompt_tokens = max(0, self.prompt_tokens - prompt_tokens)
 
 
 @dataclass(slots=True, eq=False)
@@ -77,6 +89,11 @@ class Endpoint:
     def in_flight(self) -> int:
         """Requests this EPP has in flight on the endpoint (the ledger's count)."""
         return self.load.requests
+
+    @property
+    def in_flight_tokens(self) -> int:
+        """Estimated prompt tokens of those requests."""
+        return self.load.prompt_tokens
 
     @property
     def engine(self) -> str:

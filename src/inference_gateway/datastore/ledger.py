@@ -51,8 +51,7 @@ class InFlightLedger:
         if record.released or record.endpoint is not None:
             return
         record.endpoint, record.prompt_tokens, record.dispatched_at = endpoint, prompt_tokens, self._clock()
-        endpoint.load.requests += 1
-        endpoint.load.prompt_tokens += prompt_tokens
+        endpoint.load.add(prompt_tokens)
 
     def release(self, record: Dispatch) -> None:
         """The request completed, failed or was cancelled; idempotent."""
@@ -63,9 +62,7 @@ class InFlightLedger:
         _decrement(self._per_pool, record.pool)
         _decrement(self._per_band, (record.pool, record.priority))
         if record.endpoint is not None:
-            load = record.endpoint.load
-            load.requests = max(0, load.requests - 1)
-            load.prompt_tokens = max(0, load.prompt_tokens - record.prompt_tokens)
+            record.endpoint.load.remove(record.prompt_tokens)
 
     # --- readers -------------------------------------------------------------
     def pool_requests(self, pool: str) -> int:

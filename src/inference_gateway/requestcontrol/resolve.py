@@ -16,6 +16,7 @@ from inference_gateway.api.types import (
     TargetModel,
 )
 from inference_gateway.datastore.store import Datastore, PoolView
+from inference_gateway.metrics.inventory import can_serve
 from inference_gateway.requestcontrol.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def _rewrite_for(view: PoolView, model: str) -> InferenceModelRewrite | None:
 
 
 def _served_by(view: PoolView, model: str) -> bool:
-    return any(model in e.metrics.served_models or model in e.metrics.active_adapters for e in view.endpoints)
+    return any(can_serve(e, model) for e in view.endpoints)
 
 
 def pick_target_model(targets: tuple[TargetModel, ...], rng: random.Random) -> str:

@@ -26,10 +26,10 @@ from inference_gateway.flowcontrol import (
     FlowRequest,
     build_flow_controller,
 )
-from inference_gateway.media import CHARS_PER_TOKEN
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
     EndpointsChanged,
@@ -44,11 +44,6 @@ from inference_gateway.scheduling.types import SchedulingError, SchedulingReques
 log = logging.getLogger(__name__)
 
 CandidateSource = Callable[[], Sequence[Endpoint]]
-
-
-def estimated_prompt_tokens(request: SchedulingRequest) -> int:
-    """The ledger's prompt size: characters / CHARS_PER_TOKEN plus image and audio tokens."""
-    return len(request.prompt) // CHARS_PER_TOKEN + request.media_tokens
 
 
 @dataclass(eq=False)
@@ -86,11 +81,12 @@ class Decision:
         """Headers for the client's response once the serving endpoint is known."""
         return self.runtime.response_headers(self.request, served)
 
-    def complete(self) -> None:
-        """The request ended (success, error or cancel); idempotent."""
+    def complete(self, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
+        """The request ended (success, error or cancel), with its measured time to first token
+        and per output token when known; idempotent."""
         if not self.completed:
             self.completed = True
-            self.runtime.completed(self)
+            self.runtime.completed(self, ttft_s, tpot_s)
 
 
 class PoolRuntime:
@@ -215,7 +211,7 @@ class PoolRuntime:
         self.scheduler.bind(state, request, result)
         elapsed = time.perf_counter() - started
         set_headers, strip = self._request_headers(request, result)
-        self.ledger.bind(record, result.endpoints[0], estimated_prompt_tokens(request))
+        self.ledger.bind(record, result.endpoints[0], projection.prompt_tokens(request))
         return Decision(request, result, set_headers, strip, self, record, admission, elapsed)
 
     def _request_headers(
@@ -238,8 +234,10 @@ class PoolRuntime:
             headers.update(plugin.response_headers(request, served))
         return headers
 
-    def completed(self, decision: Decision) -> None:
+    def completed(self, decision: Decision, ttft_s: float | None, tpot_s: float | None) -> None:
         self._release(decision.admission, decision.record)
+        if ttft_s is not None:
+            self.scheduler.observe_latency(decision.request.request_id, ttft_s, tpot_s)
 
     def _release(self, admission: Admission | None, record: Dispatch) -> None:
         if admission is not None:

@@ -1,7 +1,9 @@
 """EndpointPickerConfig (inference.networking.x-k8s.io/v1alpha1) -> a Scheduler and friends.
 
 Follows upstream's loader: plugins are built in order (a decision tree may reference plugins
-defined above it); a profile without a picker gets max-score-picker; a single profile needs
+defined above it); a profile without a picker gets max-score-picker; unless the config declares
+a served-model-filter itself, every profile starts with one (never send a LoRA adapter to a
+server that does not have it, whatever the scorers say); a single profile needs
 no profile handler; with no `schedulingProfiles`, one `default` profile uses every filter,
 scorer (weight 1) and picker defined. The `saturationDetector` section and the metrics
 data-layer plugins are exposed for the director and the scraper.
@@ -32,6 +34,7 @@ from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import ModelServerMetrics
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.profile import Scheduler, SchedulingProfile, WeightedScorer
 from inference_gateway.scheduling.registry import PluginHandle, PluginRegistry, default_registry
 from inference_gateway.scheduling.saturation import SaturationConfig, SaturationDetector
@@ -110,6 +113,7 @@ def load_config(
     _link_prefix_cache(plugins)
     raw_profiles = doc.get("schedulingProfiles") or [_implicit_profile(plugins)]
     profiles = _build_profiles(raw_profiles, plugins, decoded)
+    _guard_served_models(profiles, plugins)
     handler = _profile_handler(plugins, profiles, registry, decoded)
     try:
         wired = wire_sections(doc, plugins, registry, gates, decoded.where)
@@ -224,6 +228,14 @@ def _build_profiles(
             profile.picker = _default_picker(plugins)
         profiles[profile.name] = profile
     return profiles
+
+
+def _guard_served_models(profiles: dict[str, SchedulingProfile], plugins: dict[str, Plugin]) -> None:
+    if any(isinstance(p, ServedModelFilter) for p in plugins.values()):
+        return  # the config places it (or leaves it out) on purpose
+    guard = ServedModelFilter()
+    for profile in profiles.values():
+        profile.filters.insert(0, guard)
 
 
 def _default_picker(plugins: dict[str, Plugin]) -> Picker:

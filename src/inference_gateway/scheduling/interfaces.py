@@ -71,6 +71,13 @@ class EndpointsChanged(Plugin, Protocol):
 
 
 @runtime_checkable
+class LatencyFeedback(Plugin, Protocol):
+    """Told each request's measured latency once it is known (e.g. to train a predictor)."""
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None: ...
+
+
+@runtime_checkable
 class Service(Plugin, Protocol):
     """A plugin with background work (e.g. KV-event subscriptions), started and stopped with
     the EPP."""
@@ -188,6 +195,6 @@ class SharedPrefixIndex(Plugin, Protocol):
 
     def index_size(self) -> int: ...
 
-    def hit_ratio(self) -> float:
-        """Share of looked-up prompt blocks found in the index since start (0-1)."""
+    def observe_hits(self, observer: Callable[[int, int], None]) -> None:
+        """Call `observer(matched characters, prompt characters)` for each pick."""
         ...

@@ -297,7 +297,8 @@ class SimulatedServer:
             "owned_by": "vllm",
             "root": root,
             "parent": parent,
-            "max_model_len": self.engine.cfg.max_model_len,
+            # As vLLM: only the base model's card carries max_model_len.
+            "max_model_len": self.engine.cfg.max_model_len if parent is None else None,
             "permission": [],
         }
 

@@ -23,6 +23,7 @@ from inference_gateway.scheduling.plugins.header_testing_filter import HeaderBas
 from inference_gateway.scheduling.plugins.inflight_load_producer import InFlightLoadProducer
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.label_selector_filter import ByLabelSelector, LabelSelectorFilter
+from inference_gateway.scheduling.plugins.latency_scorer import LatencyScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
 from inference_gateway.scheduling.plugins.load_aware_scorer import LoadAwareScorer
@@ -36,6 +37,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
@@ -50,7 +52,9 @@ from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import Pr
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
+from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
@@ -71,16 +75,20 @@ BUILTIN = (
     CapacityLoadScorer,
     MaxScorePicker,
     RandomPicker,
+    RoundRobinPicker,
+    LatencyScorer,
     WeightedRandomPicker,
     LowQueueFilter,
     LeastQueueFilter,
     LeastKVCacheFilter,
     LoraAffinityFilter,
+    ServedModelFilter,
     SheddableCapacityFilter,
     SingleProfileHandler,
     ModelServerMetrics,
     CoreMetricsExtractor,
     MetricsDataSource,
+    ModelsDataSource,
     EnginePriority,
     DcgmDataSource,
     GpuUtilizationScorer,

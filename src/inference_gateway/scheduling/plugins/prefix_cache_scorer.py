@@ -16,7 +16,7 @@ prefix_sync does for its peers' updates, are not reported, so shared updates nev
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -55,6 +55,8 @@ class PrefixCacheScorer:
         self.blocks_looked_up = 0
         self.blocks_matched = 0
         self.listeners: list[IndexListener] = []
+        # (matched characters, prompt characters) of each pick: the prefix_indexer_hit_* metrics.
+        self.hit_observers: list[Callable[[int, int], None]] = []
 
     def match(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
@@ -96,6 +98,11 @@ class PrefixCacheScorer:
         entry = state.get(self.name)
         if not entry or not entry[0]:
             return
+        if self.hit_observers:
+            chars = self._block_size([endpoint])
+            matched = entry[1].get(endpoint.address, 0)
+            for observe in self.hit_observers:
+                observe(matched * chars, len(entry[0]) * chars)
         capacity = (endpoint.metrics.num_gpu_blocks if self.auto_tune else 0) or None
         self.index.add(entry[0], endpoint.address, capacity)
         for listener in self.listeners:
@@ -115,8 +122,8 @@ class PrefixCacheScorer:
     def index_size(self) -> int:
         return self.index.size()
 
-    def hit_ratio(self) -> float:
-        return self.blocks_matched / self.blocks_looked_up if self.blocks_looked_up else 0.0
+    def observe_hits(self, observer: Callable[[int, int], None]) -> None:
+        self.hit_observers.append(observer)
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         self.index.retain(addresses)

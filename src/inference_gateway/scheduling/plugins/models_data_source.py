@@ -1,0 +1,40 @@
+"""models-data-source: where and how often the EPP reads each server's model list.
+
+Not a scheduling step: the EPP's metrics.inventory.ModelInventory reads these settings (it runs
+with the defaults when no such plugin is configured) and attaches each endpoint's base models
+and LoRA adapters as the `models.served` attribute, which served-model-filter, the model
+resolver and lora-affinity scoring read.
+
+Parameters:
+  path: the OpenAI model-list path (default /v1/models, as vLLM, SGLang and TensorRT-LLM serve)
+  interval: how often each server's list is re-read (default 30s); a server's 404 for a model
+    also triggers a re-read
+  timeout: per-request timeout (default 2s)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference_gateway.metrics.inventory import InventoryConfig
+from inference_gateway.scheduling.params import get_duration_s, get_str
+
+
+class ModelsDataSource:
+    type_name = "models-data-source"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        params = parameters or {}
+        unknown = set(params) - {"path", "interval", "timeout"}
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
+        self.name = name
+        defaults = InventoryConfig()
+        path = get_str(params, "path", defaults.path)
+        if not path.startswith("/"):
+            raise ValueError(f"parameter 'path' must start with '/', got {path!r}")
+        interval = get_duration_s(params, "interval", defaults.interval_s)
+        timeout = get_duration_s(params, "timeout", defaults.timeout_s)
+        if interval <= 0 or timeout <= 0:
+            raise ValueError("parameters 'interval' and 'timeout' must be > 0")
+        self.config = InventoryConfig(path=path, interval_s=interval, timeout_s=timeout)
