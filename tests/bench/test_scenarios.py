@@ -37,7 +37,10 @@ def test_unknown_policy_is_rejected(tmp_path: Path) -> None:
         load_scenario(bad, ROOT)
 
 
-@pytest.mark.parametrize("path", [p for p in SCENARIOS if p.stem != "overhead"], ids=lambda p: p.stem)
+VIRTUAL = [p for p in SCENARIOS if not p.stem.startswith("overhead")]
+
+
+@pytest.mark.parametrize("path", VIRTUAL, ids=lambda p: p.stem)
 def test_smoke_virtual_run_and_report(path: Path, tmp_path: Path) -> None:
     pytest.importorskip("inference_gateway.simulator.fleet")
     scenario = load_scenario(path, ROOT).smoke_version()

@@ -45,15 +45,18 @@ async def test_realtime_smoke_round_robin_vs_epp() -> None:
 async def test_overhead_smoke() -> None:
     options = OverheadOptions(
         qps=[40], duration_s=0.5, pods=2, large_prompt_bytes=50_000, large_qps=8, large_duration_s=0.5,
-        profile_s=0.2, subnet=61, client_process=False, repeats=1,
+        profile_s=0.2, subnet=61, client_process=False, repeats=1, itl_tokens=4, itl_ms=20, itl_qps=10,
+        itl_duration_s=0.5,
     )  # fmt: skip
     rows, profile = await run_overhead(options)
-    assert [r.get("prompt_bytes", 0) for r in rows] == [0, 50_000]
+    assert [r.get("prompt_bytes", 0) for r in rows] == [0, 50_000, 0]
     for row in rows:
-        for mode in ("backend", "envoy", "envoy+noop", "envoy+epp"):
+        for mode in ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send"):
             assert row[mode]["errors"] == {}, (mode, row[mode])
             assert row[mode]["p50_ms"] > 0
-        assert "added_p50_ms" in row and "floor_p99_ms" in row
+        assert "added_p50_ms" in row and "floor_p99_ms" in row and "added_send_p50_ms" in row
+    # the streaming row measures the gaps between tokens (20 ms apart at the backend)
+    assert rows[-1]["itl_tokens"] == 4 and rows[-1]["envoy+epp"]["p50_ms"] >= 15
     assert "extproc" in profile
 
 

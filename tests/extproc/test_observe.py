@@ -134,7 +134,7 @@ def test_observe_keeps_response_phases_off_the_routing_filter() -> None:
     assert (mode["response_header_mode"], mode["response_body_mode"]) == ("SEND", "STREAMED")
 
 
-def test_plugins_that_add_response_headers_keep_the_response_phase() -> None:
+def test_plugins_that_need_the_response_keep_the_response_phase() -> None:
     plain = EndpointPicker(EPPOptions(grpc_port=0, metrics_port=None, health_port=None))
     assert response_phases(plain) == "observe"
     text = (
@@ -145,6 +145,10 @@ def test_plugins_that_add_response_headers_keep_the_response_phase() -> None:
     )
     sticky = EndpointPicker(EPPOptions(grpc_port=0, metrics_port=None, health_port=None, config_text=text))
     assert response_phases(sticky) == "send"
+    # gateway preemption ends a routed request through its (still open) routing stream
+    preempting = text.replace("session-affinity-scorer", "sheddable-preemption")
+    epp = EndpointPicker(EPPOptions(grpc_port=0, metrics_port=None, health_port=None, config_text=preempting))
+    assert response_phases(epp) == "send"
 
 
 def test_a_context_whose_observer_never_came_is_completed_after_max_age() -> None:

@@ -14,6 +14,7 @@ import pytest
 from inference_gateway.local.stack import LocalStack
 from tests.faults.client import (
     completion_body,
+    eventually,
     prefer,
     send,
     send_many,
@@ -135,6 +136,7 @@ async def test_sigkill_mid_stream_ends_the_client_stream(tmp_path: Path) -> None
         ):
             assert r.status == 200
             served = r.headers["x-gateway-destination-endpoint-served"]
+            request_id = r.headers["x-request-id"]
             await r.content.readuntil(b"\n\n")
             proc = stack.simulators.procs[pod_addresses(stack).index(served)]
             os.kill(proc.pid, signal.SIGKILL)
@@ -143,6 +145,17 @@ async def test_sigkill_mid_stream_ends_the_client_stream(tmp_path: Path) -> None
                 await asyncio.wait_for(r.read(), 10)
             assert not isinstance(failure.value, TimeoutError)
             assert time.monotonic() - started < 5
+        # The cut stream is in Envoy's log, with its request id and the reset flag.
+        assert stack.envoy is not None
+        log_path = stack.envoy.log_path
+
+        def logged() -> bool:
+            return any(
+                request_id in line and "abnormal request" in line and "flags=U" in line
+                for line in log_path.read_text(errors="replace").splitlines()
+            )
+
+        await eventually(logged, 10, "the cut stream in Envoy's log")
         async with session() as s:
             outcome = await send(s, f"{stack.base_url}/completions", completion_body())
         assert outcome.kind == "ok"

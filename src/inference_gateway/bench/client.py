@@ -70,7 +70,8 @@ async def run_fixed_rate(
 ) -> dict[str, Any]:
     offsets = list(arrival_times("poisson", qps, duration_s, seed))
     requests = fixed_requests(len(offsets), prompt_tokens, max_tokens, model, prompt_bytes)
-    row = await _open_loop(url, zip(offsets, requests, strict=True), duration_s, stream, keep_itl=False)
+    keep_itl = stream and max_tokens > 1
+    row = await _open_loop(url, zip(offsets, requests, strict=True), duration_s, stream, keep_itl)
     return {"qps": qps, **row}
 
 

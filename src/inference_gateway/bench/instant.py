@@ -68,9 +68,10 @@ class InstantBackend:
         usage = orjson.dumps({"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1})
         last = head + b',"choices":[],"usage":' + usage + b"}\n\ndata: [DONE]\n\n"
         if self.itl_s > 0:
-            for chunk in chunks:
+            for i, chunk in enumerate(chunks):
+                if i:
+                    await asyncio.sleep(self.itl_s)
                 await resp.write(chunk)
-                await asyncio.sleep(self.itl_s)
             chunks = []
         await resp.write(b"".join([*chunks, last]))
         await resp.write_eof()

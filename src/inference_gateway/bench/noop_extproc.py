@@ -1,7 +1,8 @@
 """A do-nothing ext_proc server speaking the EPP's exact protocol: the floor of the EPP path.
 
 It answers the same messages the EPP answers (deferred headers response, body streamed back,
-response headers) but parses nothing and picks endpoints round robin. The latency it adds
+response headers when Envoy sends them; observer streams read to the end) but parses nothing
+and picks endpoints round robin. The latency it adds
 over Envoy alone is what Python gRPC plus the ext_proc round trips cost before any of the
 EPP's own work; the EPP's added latency minus this is the EPP's own code.
 """
@@ -15,7 +16,7 @@ import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from inference_gateway.envoy.bootstrap import DESTINATION_HEADER
+from inference_gateway.envoy.bootstrap import DESTINATION_HEADER, EXT_PROC_ROLE, OBSERVE_ROLE
 from inference_gateway.extproc import messages
 
 
@@ -26,6 +27,10 @@ class NoopExtProc(pb_grpc.ExternalProcessorServicer):
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
+        if (EXT_PROC_ROLE, OBSERVE_ROLE) in (context.invocation_metadata() or ()):
+            async for _ in request_iterator:  # observability mode: read, never answer
+                pass
+            return
         body = bytearray()
         async for req in request_iterator:
             kind = req.WhichOneof("request")

@@ -41,7 +41,10 @@ from inference_gateway.local.stack import free_port
 
 log = logging.getLogger(__name__)
 
-MODES = ("backend", "envoy", "envoy+noop", "envoy+epp")
+MODES = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")
+# Envoy's response phases per mode: the EPP's default (observed off the critical path), and the
+# response on the critical path (every chunk a round trip), as gateways configured by others do.
+RESPONSE_PHASES = {"envoy+epp-send": "send"}
 
 
 @dataclass
@@ -60,6 +63,11 @@ class OverheadOptions:
     client_process: bool = True  # False: run the client on this loop (smoke tests only)
     modes: tuple[str, ...] = MODES
     repeats: int = 3  # interleaved runs per mode and rate; rows keep the medians
+    # Streaming: one run at itl_qps with itl_tokens tokens itl_ms apart (0 tokens = skip).
+    itl_tokens: int = 0
+    itl_ms: float = 5.0
+    itl_qps: float = 50.0
+    itl_duration_s: float = 5.0
 
 
 @dataclass
@@ -77,6 +85,8 @@ class OverheadHarness:
         port = free_port()
         ips = pod_ips(self.options.pods, self.options.subnet)
         args = [sys.executable, "-m", "inference_gateway.bench.instant"]
+        if self.options.itl_tokens:
+            args += ["--tokens", str(self.options.itl_tokens), "--itl-ms", str(self.options.itl_ms)]
         for ip in ips:
             args += ["--listen", f"{ip}:{port}"]
         self.backend = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
@@ -95,11 +105,17 @@ class OverheadHarness:
         addresses = [f"{ip}:{port}" for ip in ips]
         self.noop, noop_port = await serve_noop(addresses)
         ext_proc_ports = {"envoy": 0, "envoy+noop": noop_port, "envoy+epp": self.epp.port}
+        ext_proc_ports["envoy+epp-send"] = self.epp.port
         for mode in self.options.modes:
             if mode == "backend":
                 continue
             listen = free_port()
-            cfg = EnvoyConfig(listen_port=listen, epp_port=ext_proc_ports[mode], use_epp=mode != "envoy")
+            cfg = EnvoyConfig(
+                listen_port=listen,
+                epp_port=ext_proc_ports[mode],
+                use_epp=mode != "envoy",
+                response_phases=RESPONSE_PHASES.get(mode, "observe"),
+            )
             envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"))
             await envoy.start(addresses)
             self.envoys[mode] = envoy
@@ -116,12 +132,14 @@ class OverheadHarness:
             self.backend.terminate()
             await self.backend.wait()
 
-    async def client(self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0) -> dict[str, Any]:
+    async def client(
+        self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0, max_tokens: int = 1
+    ) -> dict[str, Any]:
         """One client process at `qps` against `mode`; returns its summary row."""
         if not self.options.client_process:
             local = await run_fixed_rate(
                 self.urls[mode], qps, duration_s, self.options.prompt_tokens, prompt_bytes,
-                stream=self.options.stream,
+                max_tokens, stream=self.options.stream,
             )  # fmt: skip
             return {**local, "mode": mode}
         out = self.workdir / f"client-{mode.replace('+', '-')}-{qps}.json"
@@ -129,6 +147,7 @@ class OverheadHarness:
             sys.executable, "-m", "inference_gateway.bench.client",
             "--url", self.urls[mode], "--qps", str(qps), "--duration", str(duration_s),
             "--prompt-tokens", str(self.options.prompt_tokens), "--out", str(out),
+            "--max-tokens", str(max_tokens),
         ]  # fmt: skip
         if prompt_bytes:
             args += ["--prompt-bytes", str(prompt_bytes)]
@@ -168,25 +187,31 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """One table row: per mode, the median over repeated runs of p50/p99 e2e; what the EPP adds.
+def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]], metric: str = "e2e") -> dict[str, Any]:
+    """One table row: per mode, the median over repeated runs of p50/p99 `metric` (e2e latency,
+    or itl: inter-token latency of streamed answers); what the EPP adds.
 
     Other processes on a small machine inflate single runs; the median of a few interleaved
     runs is steadier. The 1-minute load average is kept with the row.
     """
-    out: dict[str, Any] = {"kind": "overhead", "qps": qps, "loadavg": round(os.getloadavg()[0], 2)}
+    out: dict[str, Any] = {
+        "kind": "overhead",
+        "qps": qps,
+        "loadavg": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
+    }
     for mode, rows in runs.items():
         out[mode] = {
-            "p50_ms": _median([r["e2e"]["p50"] for r in rows]),
-            "p99_ms": _median([r["e2e"]["p99"] for r in rows]),
-            "p50_runs_ms": [round(r["e2e"]["p50"], 3) for r in rows],
+            "p50_ms": _median([r[metric]["p50"] for r in rows]),
+            "p99_ms": _median([r[metric]["p99"] for r in rows]),
+            "p50_runs_ms": [round(r[metric]["p50"], 3) for r in rows],
             "achieved_qps": _median([r["achieved_qps"] for r in rows]),
             "throughput_rps": _median([r["throughput_rps"] for r in rows]),
             "errors": dict(sum((Counter(r["errors"]) for r in rows), Counter())),
             "client_lag_p99_ms": _median([r.get("client_lag", {}).get("p99") or 0.0 for r in rows]),
             "gateway_cpu_ms_per_request": _median([r.get("gateway_cpu_ms_per_request") or 0.0 for r in rows]),
         }
-    for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop")):
+    for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop"), ("added_send", "envoy+epp-send")):
         if "envoy" in out and mode in out:
             for pct in ("p50", "p99"):
                 out[f"{name}_{pct}_ms"] = out[mode][f"{pct}_ms"] - out["envoy"][f"{pct}_ms"]
@@ -195,7 +220,7 @@ def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]]) -> dict[str,
 
 async def _measure(
     harness: OverheadHarness, qps: float, duration_s: float, prompt_bytes: int, label: str,
-    progress: Callable[[str], None] | None,
+    progress: Callable[[str], None] | None, max_tokens: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Every mode `repeats` times, interleaved (the order rotates each round)."""
     modes = list(harness.options.modes)
@@ -205,8 +230,8 @@ async def _measure(
         for mode in modes[shift:] + modes[:shift]:
             if progress:
                 progress(f"overhead {mode} {label} ({round_no + 1}/{harness.options.repeats})")
-            runs[mode].append(await harness.client(mode, qps, duration_s, prompt_bytes))
-    return overhead_row(qps, runs)
+            runs[mode].append(await harness.client(mode, qps, duration_s, prompt_bytes, max_tokens))
+    return overhead_row(qps, runs, "itl" if max_tokens > 1 else "e2e")
 
 
 async def run_overhead(
@@ -234,6 +259,13 @@ async def run_overhead(
             )
             big["prompt_bytes"] = options.large_prompt_bytes
             results.append(big)
+        if options.itl_tokens:
+            label = f"streaming {options.itl_tokens} tokens"
+            itl = await _measure(
+                harness, options.itl_qps, options.itl_duration_s, 0, label, progress, options.itl_tokens
+            )
+            itl["itl_tokens"] = options.itl_tokens
+            results.append(itl)
         profile = ""
         if options.profile_s > 0:
             if progress:

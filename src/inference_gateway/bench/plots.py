@@ -108,7 +108,7 @@ def plot_realtime(rows: list[dict[str, Any]], out: Path, name: str) -> Path:
 
 
 def plot_overhead(rows: list[dict[str, Any]], out: Path, name: str) -> Path:
-    rates = [r for r in rows if not r.get("prompt_bytes")]
+    rates = [r for r in rows if not r.get("prompt_bytes") and not r.get("itl_tokens")]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     for ax, pct in zip(axes, ("p50_ms", "p99_ms"), strict=True):
         for mode, style in (
@@ -116,6 +116,7 @@ def plot_overhead(rows: list[dict[str, Any]], out: Path, name: str) -> Path:
             ("envoy", "k--"),
             ("envoy+noop", "C2-."),
             ("envoy+epp", "C0-"),
+            ("envoy+epp-send", "C3-"),
         ):
             xs = [r["qps"] for r in rates if mode in r]
             ax.plot(xs, [r[mode][pct] for r in rates if mode in r], style, marker="o", label=mode)

@@ -164,10 +164,12 @@ def realtime_table(rows: list[dict[str, Any]]) -> str:
 def overhead_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
-    modes = ("backend", "envoy", "envoy+noop", "envoy+epp")
+    modes = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")
     body = []
     for r in rows:
         label = f"{r['qps']:g}" + (f" ({r['prompt_bytes'] // 1000} KB)" if r.get("prompt_bytes") else "")
+        if r.get("itl_tokens"):  # a streaming row: inter-token latency instead of e2e
+            label = f"{r['qps']:g} (ITL, {r['itl_tokens']} tokens)"
         cells = [label]
         for mode in modes:
             m = r.get(mode, {})
@@ -176,19 +178,26 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
         errors = sum(sum(r.get(m, {}).get("errors", {}).values()) for m in modes)
         cells += [
             f"**{_fmt(r.get('added_p50_ms'), 2)} / {_fmt(r.get('added_p99_ms'), 2)}**",
+            f"{_fmt(r.get('added_send_p50_ms'), 2)} / {_fmt(r.get('added_send_p99_ms'), 2)}",
             f"{_fmt(r.get('floor_p50_ms'), 2)} / {_fmt(r.get('floor_p99_ms'), 2)}",
             _fmt(epp.get("gateway_cpu_ms_per_request"), 2),
             _fmt(epp.get("achieved_qps"), 0),
             _fmt(epp.get("client_lag_p99_ms"), 1),
             str(errors),
+            f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
         ]
         body.append(cells)
-    header = ["QPS", "backend", "Envoy", "Envoy + no-op ext_proc", "Envoy + EPP", "EPP adds",
-              "no-op ext_proc adds", "EPP CPU ms/req", "sent QPS", "send lag p99", "errors"]  # fmt: skip
+    header = ["QPS", "backend", "Envoy", "Envoy + no-op ext_proc", "Envoy + EPP",
+              "Envoy + EPP, response on path", "EPP adds", "EPP adds, response on path",
+              "no-op ext_proc adds", "EPP CPU ms/req", "sent QPS", "send lag p99", "errors",
+              "cores / load"]  # fmt: skip
     return (
         _table(header, body)
-        + '\n\nEnd-to-end latency at the client, p50 / p99 in ms. "EPP adds" = Envoy + EPP minus Envoy'
-        + ' alone; "no-op ext_proc adds" is the same for a Python ext_proc server that does nothing.'
+        + '\n\nEnd-to-end latency at the client (ITL rows: inter-token latency), p50 / p99 in ms.'
+        + ' "EPP adds" = Envoy + EPP minus Envoy alone; the EPP\'s default Envoy config observes the'
+        + " response off the critical path (observability-mode ext_proc); \"response on path\" sends"
+        + " the response phases through the EPP as a gateway configured that way does. The no-op"
+        + " ext_proc speaks the default protocol and does nothing. Load: 1-minute load average."
     )
 
 

@@ -127,8 +127,13 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
         large_duration_s=o.large_duration_s,
         profile_s=o.profile_s,
         epp_config=epp,
+        itl_tokens=o.itl_tokens,
+        itl_ms=o.itl_ms,
+        itl_qps=o.itl_qps,
+        itl_duration_s=o.duration_s,
     )
-    steps = len(options.modes) * o.repeats * (len(o.qps) + bool(o.large_prompt_bytes)) + bool(o.profile_s)
+    rows_per_mode = len(o.qps) + bool(o.large_prompt_bytes) + bool(o.itl_tokens)
+    steps = len(options.modes) * o.repeats * rows_per_mode + bool(o.profile_s)
     task = progress.add_task(f"{scenario.name}: overhead", total=steps)
 
     def step(label: str) -> None:

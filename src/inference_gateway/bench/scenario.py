@@ -59,6 +59,9 @@ class OverheadSection(_Section):
     decision_sizes: list[int] = Field(default_factory=lambda: [10, 100, 1000])
     decision_policies: list[str] = Field(default_factory=list)
     decision_iterations: int = 2000
+    itl_tokens: int = 0  # > 0: a streaming row, tokens itl_ms apart, inter-token latency compared
+    itl_ms: float = 5.0
+    itl_qps: float = 50.0
 
 
 class Scenario(_Section):

@@ -372,6 +372,26 @@ def _route_config(cfg: EnvoyConfig) -> dict[str, Any]:
     return config
 
 
+# One line per request that ended abnormally (an upstream reset or a stream cut mid-response,
+# a timeout, no healthy upstream, the client going away): Envoy's response flags say which.
+ABNORMAL_LOG_FORMAT = (
+    "[%START_TIME%] abnormal request %REQ(X-REQUEST-ID)% %REQ(:METHOD)% %REQ(:PATH)% "
+    "status=%RESPONSE_CODE% flags=%RESPONSE_FLAGS% details=%RESPONSE_CODE_DETAILS% "
+    "upstream=%UPSTREAM_HOST% sent_bytes=%BYTES_SENT% duration_ms=%DURATION%\n"
+)
+
+
+def abnormal_access_log() -> dict[str, Any]:
+    return {
+        "name": "envoy.access_loggers.stdout",
+        "filter": {"response_flag_filter": {}},  # any response flag set
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            "log_format": {"text_format_source": {"inline_string": ABNORMAL_LOG_FORMAT}},
+        },
+    }
+
+
 def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -384,6 +404,7 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "max_request_headers_kb": cfg.max_request_headers_kb,
         "common_http_protocol_options": {"max_headers_count": cfg.max_headers_count},
         "local_reply_config": local_reply_config(),
+        "access_log": [abnormal_access_log()],
         "route_config": _route_config(cfg),
         "http_filters": [
             *_ext_proc_filters(cfg),
