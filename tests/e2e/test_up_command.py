@@ -94,6 +94,7 @@ def test_up_serves_and_sigint_stops_every_child(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out.decode()
         assert b"Traceback" not in out
+        assert b"fork_posix" not in out and b"epoll" not in out.lower()  # no gRPC fork noise
         # The work dir (Envoy's config and log) goes away without --keep.
         workdir = re.search(rb"log (\S+)/envoy\.log", out)
         assert workdir is not None, out.decode()
@@ -143,6 +144,46 @@ def test_children_die_even_when_up_is_killed(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while [p for p in children if alive(p)] and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert [p for p in children if alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_up_reports_envoy_dying_and_stops(tmp_path: Path) -> None:
+    config = make_config_dir(tmp_path)
+    args = [
+        sys.executable,
+        "-m",
+        "inference_gateway.cli",
+        "up",
+        "--config",
+        str(config),
+        "--time-scale",
+        "0.05",
+    ]
+    for flag in ("--port", "--epp-port", "--metrics-port", "--health-port"):
+        args += [flag, str(free_port())]
+    proc = subprocess.Popen(
+        [*args, "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "Ctrl-C to stop" in line:
+                break
+        children = descendants(proc.pid)
+        envoy = next(p for p in children if b"envoy.yaml" in Path(f"/proc/{p}/cmdline").read_bytes())
+        os.kill(envoy, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 2, out
+        assert "Envoy exited with status -9" in out and "Traceback" not in out
+        time.sleep(0.2)
         assert [p for p in children if alive(p)] == []
     finally:
         if proc.poll() is None:

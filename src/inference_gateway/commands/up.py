@@ -60,7 +60,7 @@ def build_stack(flags: UpFlags) -> LocalStack:
 def run_up(flags: UpFlags, console: Console) -> None:
     stack = build_stack(flags)
 
-    async def main() -> None:
+    async def main() -> str:
         loop = asyncio.get_running_loop()
         stopped = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -68,14 +68,30 @@ def run_up(flags: UpFlags, console: Console) -> None:
         try:
             await stack.start()
             _announce(stack, console)
-            await stopped.wait()
+            return await _until_stopped_or_envoy_exits(stack, stopped)
         finally:
             await stack.stop()
 
-    asyncio.run(main())
+    failure = asyncio.run(main())
     if flags.keep:
         console.print(f"kept {stack.workdir}", soft_wrap=True, highlight=False)
     console.print("stopped; all child processes are gone.")
+    if failure:
+        raise UsageError(failure)
+
+
+async def _until_stopped_or_envoy_exits(stack: LocalStack, stopped: asyncio.Event) -> str:
+    """'' after Ctrl-C; a message if Envoy died (the gateway is gone, so `up` ends too)."""
+    assert stack.envoy is not None and stack.envoy.proc is not None
+    envoy = stack.envoy
+    signalled = asyncio.create_task(stopped.wait())
+    exited = asyncio.create_task(envoy.proc.wait())  # type: ignore[union-attr]
+    done, pending = await asyncio.wait({signalled, exited}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if exited in done and not stopped.is_set():
+        return f"Envoy exited with status {exited.result()}; the last lines of its log:\n{envoy.log_tail(5)}"
+    return ""
 
 
 def _announce(stack: LocalStack, console: Console) -> None:
