@@ -32,6 +32,10 @@ class EndpointMetrics:
     itl_read_at: float = 0.0  # when they were read (the scraper reads them every ~0.5 s)
     updated_at: float = 0.0
     scrape_failures: int = 0
+    # The in-flight ledger when this snapshot was taken (scheduling/projection.py); None until
+    # marked.
+    in_flight_at_scrape: int | None = None
+    in_flight_tokens_at_scrape: int = 0
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.monotonic()) - self.updated_at
@@ -55,6 +59,7 @@ class Endpoint:
     rank: int = 0
     metrics: EndpointMetrics = field(default_factory=EndpointMetrics)
     in_flight: int = 0
+    in_flight_tokens: int = 0  # prompt tokens of the in-flight requests (estimated)
     ready: bool = True
     metrics_ok: bool = True
     address: str = ""

@@ -85,15 +85,19 @@ class FlowController:
         if self._closed:
             raise self._reject(request, QueueOutcome.REJECTED_OTHER, started, "the gateway is shutting down")
         if not pool.unbound and not pool.backlog_at_or_above(request.priority) and not self._saturated(pool):
+            self.metrics.entered(request, QueueOutcome.DISPATCHED, self._clock() - started)
             return self._admit_now(pool, request, started)
         if request.sheddable and self.config.reject_sheddable:
             msg = f"InferencePool {request.pool} is saturated; sheddable requests are not queued"
+            self.metrics.entered(request, QueueOutcome.REJECTED_SHEDDABLE, self._clock() - started)
             raise self._reject(request, QueueOutcome.REJECTED_SHEDDABLE, started, msg)
         band = pool.bands.get(request.priority) or pool.band(self.config.band(request.priority))
         if not self._has_room(band, request.byte_size):
             msg = f"the flow-control queue for priority {request.priority} ({band.config.name}) is full"
+            self.metrics.entered(request, QueueOutcome.REJECTED_CAPACITY, self._clock() - started)
             raise self._reject(request, QueueOutcome.REJECTED_CAPACITY, started, msg)
         item = self._enqueue(pool, band, request, started)
+        self.metrics.entered(request, None, self._clock() - started)
         return await self._wait(pool, band, item)
 
     def notify(self, pool: str | None = None) -> None:
@@ -152,7 +156,9 @@ class FlowController:
 
     def _saturated(self, pool: PoolQueues) -> bool:
         try:
-            return self._is_saturated(list(pool.candidates()))
+            saturated = self._is_saturated(list(pool.candidates()))
+            self.metrics.pool_saturation.labels(pool.name).set(1.0 if saturated else 0.0)
+            return saturated
         except Exception:  # a broken detector must not take the request path down: fail open
             log.exception("saturation detector failed for pool %s; treating it as not saturated", pool.name)
             return False
@@ -271,6 +277,13 @@ class FlowController:
         pool.dispatcher = None
 
     def _dispatch_ready(self, pool: PoolQueues) -> None:
+        started = self._clock()
+        try:
+            self._dispatch_one(pool)
+        finally:
+            self.metrics.dispatch_cycle.observe(self._clock() - started)
+
+    def _dispatch_one(self, pool: PoolQueues) -> None:
         # One dispatch at a time: until the released request is scheduled (and counted in
         # in-flight), the saturation signal cannot see it.
         if pool.unbound or not pool.occupancy.requests or self._saturated(pool):

@@ -22,6 +22,7 @@ from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.metrics.extract import metrics_from_page
 from inference_gateway.metrics.mappings import MappingRegistry
+from inference_gateway.scheduling.projection import mark_scraped
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Scraper:
             mapping = target.mappings.for_labels(endpoint.labels)
             seen_before = endpoint.metrics.updated_at > 0
             endpoint.metrics = metrics_from_page(text, mapping, endpoint.metrics)
+            mark_scraped(endpoint)
         except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
             self._record_failure(endpoint, exc)
             return False

@@ -28,6 +28,7 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
     EndpointsChanged,
@@ -200,7 +201,7 @@ class PoolRuntime:
         elapsed = time.perf_counter() - started
         set_headers, strip = self._request_headers(request, result)
         decision = Decision(request, result, set_headers, strip, self, admission, elapsed)
-        result.endpoints[0].in_flight += 1
+        projection.dispatched(result.endpoints[0], projection.prompt_tokens(request))
         return decision
 
     def _request_headers(
@@ -224,8 +225,7 @@ class PoolRuntime:
         return headers
 
     def completed(self, decision: Decision) -> None:
-        picked = decision.endpoints[0]
-        picked.in_flight = max(0, picked.in_flight - 1)
+        projection.finished(decision.endpoints[0], projection.prompt_tokens(decision.request))
         if decision.admission is not None:
             decision.admission.release()
 

@@ -71,6 +71,13 @@ class EndpointsChanged(Plugin, Protocol):
 
 
 @runtime_checkable
+class LatencyFeedback(Plugin, Protocol):
+    """Told each request's measured latency once it is known (e.g. to train a predictor)."""
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None: ...
+
+
+@runtime_checkable
 class Service(Plugin, Protocol):
     """A plugin with background work (e.g. KV-event subscriptions), started and stopped with
     the EPP."""

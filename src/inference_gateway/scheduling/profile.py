@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.interfaces import (
     Filter,
+    LatencyFeedback,
     Picker,
     Plugin,
     PostPick,
@@ -122,6 +123,7 @@ class Scheduler:
         in_profiles = (p for prof in profiles.values() for p in prof.plugins())
         self._plugins = _unique([handler, *plugins, *in_profiles])
         self._pre_request_plugins = [p for p in self._plugins if isinstance(p, PreRequest)]
+        self._latency_plugins = [p for p in self._plugins if isinstance(p, LatencyFeedback)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -158,6 +160,11 @@ class Scheduler:
     def plugins(self) -> list[Plugin]:
         """Every plugin the scheduler runs (handler included), each once."""
         return list(self._plugins)
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
+        """A request's measured TTFT and TPOT (None when not measured), for plugins that learn."""
+        for plugin in self._latency_plugins:
+            plugin.observe_latency(request_id, ttft_s, tpot_s)
 
 
 def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:

@@ -56,6 +56,8 @@ class PrefixCacheScorer:
         self.blocks_looked_up = 0
         self.blocks_matched = 0
         self.listeners: list[IndexListener] = []
+        # (matched characters, prompt characters) of each pick: the prefix_indexer_hit_* metrics.
+        self.hit_observers: list[Callable[[int, int], None]] = []
 
     def match(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
@@ -97,6 +99,11 @@ class PrefixCacheScorer:
         entry = state.get(self.name)
         if not entry or not entry[0]:
             return
+        if self.hit_observers:
+            chars = self._block_size([endpoint])
+            matched = entry[1].get(endpoint.address, 0)
+            for observe in self.hit_observers:
+                observe(matched * chars, len(entry[0]) * chars)
         capacity = (endpoint.metrics.num_gpu_blocks if self.auto_tune else 0) or None
         self.index.add(entry[0], endpoint.address, capacity)
         for listener in self.listeners:
