@@ -27,5 +27,5 @@ def test_up_scrape_flags_override_the_scraper_settings() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [("scrape_interval", "fast"), ("scrape_timeout", "0")])
 def test_bad_durations_are_usage_errors(field: str, value: str) -> None:
-    with pytest.raises(UsageError, match="--refresh-metrics-interval|--metrics-scrape-timeout"):
+    with pytest.raises(UsageError, match=r"--refresh-metrics-interval|--metrics-scrape-timeout"):
         build_stack(UpFlags(EXAMPLES, **{field: value}))
