@@ -99,6 +99,7 @@ class EndpointPicker:
             self._scrape_config(),
             self.runtimes.default.metric_mappings,
             self.runtimes.scrape_target,
+            registry,
         )
         self.dcgm = _dcgm_source(self.store, [runtime.config for runtime in self.runtimes])
         self.inventory = ModelInventory(self.store, self._inventory_config())

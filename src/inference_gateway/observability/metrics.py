@@ -272,7 +272,9 @@ class PoolCollector(Collector):
         )
         for view in self.store.pools():
             name = view.pool.ref.name
-            endpoints = view.ready_endpoints()
+            # As upstream: pods whose metrics are fresh. A dead server stays Ready in the
+            # datastore until Kubernetes notices (never, with --resources files).
+            endpoints = tuple(e for e in view.ready_endpoints() if e.metrics_ok)
             n = len(endpoints)
             kv.add_metric([name], sum(e.metrics.kv_cache_usage for e in endpoints) / n if n else 0.0)
             queue.add_metric([name], sum(e.metrics.waiting_queue for e in endpoints) / n if n else 0.0)
