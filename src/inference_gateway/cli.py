@@ -62,13 +62,25 @@ def up(
     keep: Annotated[
         bool, typer.Option(help="Keep the work dir (Envoy config and log, certificates) after exit")
     ] = False,
+    refresh_metrics_interval: Annotated[
+        str | None, typer.Option(help="EPP scrape interval, Go duration (default 50ms)")
+    ] = None,
+    metrics_staleness_threshold: Annotated[
+        str | None, typer.Option(help="Metrics older than this are stale (default 2s)")
+    ] = None,
+    metrics_scrape_timeout: Annotated[
+        str | None, typer.Option(help="Give up on one scrape after this (default 1s)")
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run simulated model servers, the EPP and a real Envoy on loopback until Ctrl-C."""
     from inference_gateway.commands.up import UpFlags, run_up
 
     setup_logging(log_level)
-    flags = UpFlags(config, port, epp_port, metrics_port, health_port, epp_config, time_scale, tls, keep)
+    flags = UpFlags(
+        config, port, epp_port, metrics_port, health_port, epp_config, time_scale, tls, keep,
+        refresh_metrics_interval, metrics_staleness_threshold, metrics_scrape_timeout,
+    )  # fmt: skip
     run_up(flags, console)
 
 

@@ -10,6 +10,7 @@ import grpc
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from inference_gateway.datastore.ledger import InFlightLedger
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.extproc.server import ExtProcServicer, serve
 from inference_gateway.flowcontrol import FlowController, FlowControlMetrics
@@ -72,6 +73,8 @@ class EndpointPicker:
         self.runtimes = self._runtimes(options)
         self.metrics = EPPMetrics(self.store, self.registry, plugins=self.runtimes.plugins().values())
         registry = self.registry
+        for runtime in self.runtimes:
+            runtime.scheduler.time_plugins(self.metrics.time_plugin)
         self.director = Director(
             self.store,
             self.runtimes,
@@ -96,6 +99,7 @@ class EndpointPicker:
             self._scrape_config(),
             self.runtimes.default.metric_mappings,
             self.runtimes.scrape_target,
+            registry,
         )
         self.dcgm = _dcgm_source(self.store, [runtime.config for runtime in self.runtimes])
         self.inventory = ModelInventory(self.store, self._inventory_config())
@@ -126,12 +130,14 @@ class EndpointPicker:
 
     def _runtimes(self, options: EPPOptions) -> PoolRuntimes:
         flow_metrics = FlowControlMetrics(self.registry)
-        default = PoolRuntime(self.config, flow_metrics=flow_metrics)
+        self.ledger = InFlightLedger()
+        default = PoolRuntime(self.config, flow_metrics=flow_metrics, ledger=self.ledger)
         per_pool = {
             pool: PoolRuntime(
                 load_config(text, source=f"EndpointPickerConfig for pool {pool}"),
                 name=pool,
                 flow_metrics=flow_metrics,
+                ledger=self.ledger,
             )
             for pool, text in options.pool_configs.items()
         }

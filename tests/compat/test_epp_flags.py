@@ -132,6 +132,7 @@ def test_scrape_and_request_flags_reach_the_epp() -> None:
     cmd = parse(
         [
             "--pool-name", "p", "--refresh-metrics-interval", "250ms", "--metrics-staleness-threshold", "5s",
+            "--metrics-scrape-timeout", "300ms",
             "--model-server-metrics-path", "/prometheus/metrics", "--model-server-metrics-scheme", "https",
             "--model-server-metrics-https-insecure-skip-verify=false", "--disable-endpoint-subset-filter",
             "--reject-unknown-models", "--default-model", "base-model",
@@ -147,6 +148,7 @@ def test_scrape_and_request_flags_reach_the_epp() -> None:
         "https",
     )
     assert scrape.insecure_skip_verify is False
+    assert scrape.timeout_s == 0.3
     assert epp.director.subset_filter is False
     assert epp.director.resolver.strict_models and epp.director.resolver.default_model == "base-model"
 

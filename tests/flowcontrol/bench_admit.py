@@ -14,11 +14,12 @@ import time
 import orjson
 from prometheus_client import CollectorRegistry
 
-from inference_gateway.flowcontrol import ConcurrencyDetector, FlowRequest, build_flow_controller
+from inference_gateway.flowcontrol import FlowRequest, build_flow_controller
 from inference_gateway.requestcontrol.director import Director
 from inference_gateway.requestcontrol.usage import UsageAccounting
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
 
 from .test_flow_director import datastore
 
@@ -36,7 +37,9 @@ async def per_route_us(director: Director) -> float:
 
 
 async def per_admit_us() -> float:
-    ctl = build_flow_controller({}, ConcurrencyDetector(1000), CollectorRegistry())
+    ctl = build_flow_controller(
+        {}, ConcurrencyDetector(parameters={"maxConcurrency": 1000}), CollectorRegistry()
+    )
     assert ctl is not None
     store = datastore(pods=8)
     endpoints = store.endpoints()
@@ -59,7 +62,9 @@ async def main() -> None:
                 )
             )
         )
-        ctl = build_flow_controller({}, ConcurrencyDetector(1000), CollectorRegistry())
+        ctl = build_flow_controller(
+            {}, ConcurrencyDetector(parameters={"maxConcurrency": 1000}), CollectorRegistry()
+        )
         assert ctl is not None
         d = Director(store, PoolRuntime(config, flow=ctl), usage=UsageAccounting(CollectorRegistry()))
         flow.append(await per_route_us(d))

@@ -128,11 +128,11 @@ async def client(
             status = exc.status
         else:
             endpoint = fleet.pick()
-            endpoint.in_flight += 1
+            endpoint.load.requests += 1
             try:
                 await fleet.serve(endpoint)
             finally:
-                endpoint.in_flight -= 1
+                endpoint.load.requests -= 1
                 admission.release()
     except asyncio.CancelledError:
         status = 499  # the client went away, queued or while being served

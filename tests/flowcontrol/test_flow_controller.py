@@ -40,6 +40,9 @@ def make(gate: Gate, **section: Any) -> tuple[FlowController, CollectorRegistry]
     return FlowController(parse_flow_control(section), gate, FlowControlMetrics(registry)), registry
 
 
+MODELS = {"model_name": "model-a", "target_model_name": "model-a"}
+
+
 def req(rid: str, priority: int = 0, flow: str = "default-flow", size: int = 100) -> FlowRequest:
     return FlowRequest(rid, priority, flow, size, POOL, "model-a", "model-a")
 
@@ -87,14 +90,23 @@ async def test_queues_while_saturated_and_dispatches_in_arrival_order() -> None:
     tasks = await admit_all(ctl, [req("a"), req("b"), req("c")], order)
     assert order == [] and ctl.queued() == 3
     labels = {"fairness_id": "default-flow", "priority": "0", "inference_pool": POOL}
-    assert sample(registry, "inference_extension_flow_control_queue_size", **labels) == 3
-    assert sample(registry, "inference_extension_flow_control_queue_bytes", **labels) == 300
+    queue = labels | MODELS
+    assert sample(registry, "inference_extension_flow_control_queue_size", **queue) == 3
+    assert sample(registry, "inference_extension_flow_control_queue_bytes", **queue) == 300
+    assert sample(registry, "inference_extension_flow_control_pool_saturation", inference_pool=POOL) == 1
+    entered = {"fairness_id": "default-flow", "priority": "0", "outcome": "NotYetFinalized"}
+    assert (
+        sample(registry, "inference_extension_flow_control_request_enqueue_duration_seconds_count", **entered)
+        == 3
+    )
     gate.saturated = False
     ctl.notify()
     admissions = await asyncio.gather(*tasks)
     assert order == ["a", "b", "c"]
     assert all(a.queued for a in admissions)
-    assert sample(registry, "inference_extension_flow_control_queue_size", **labels) == 0
+    assert sample(registry, "inference_extension_flow_control_queue_size", **queue) == 0
+    assert sample(registry, "inference_extension_flow_control_pool_saturation", inference_pool=POOL) == 0
+    assert sample(registry, "inference_extension_flow_control_dispatch_cycle_duration_seconds_count") >= 3
     assert sample(registry, "inference_extension_flow_control_dispatch_total", **labels, queued="true") == 3
 
 
@@ -229,7 +241,7 @@ async def test_a_disconnected_client_leaves_the_queue_at_once() -> None:
     assert ctl.queued() == 2 and ctl.occupancy.bytes == 200
     assert ctl.outcomes[QueueOutcome.EVICTED_CONTEXT_CANCELLED] == 1
     labels = {"fairness_id": "default-flow", "priority": "0", "inference_pool": POOL}
-    assert sample(registry, "inference_extension_flow_control_queue_size", **labels) == 2
+    assert sample(registry, "inference_extension_flow_control_queue_size", **labels, **MODELS) == 2
     gate.saturated = False
     ctl.notify()
     await asyncio.gather(*tasks[::2])

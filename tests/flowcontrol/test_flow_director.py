@@ -21,7 +21,6 @@ from inference_gateway.api.types import (
 )
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.flowcontrol import (
-    ConcurrencyDetector,
     FlowController,
     FlowControlMetrics,
     QueueOutcome,
@@ -32,6 +31,7 @@ from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.usage import UsageAccounting, UsageKey
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
 
 POOL = ObjectRef("default", "pool")
 
@@ -55,7 +55,7 @@ def datastore(pods: int = 2) -> Datastore:
 def director(store: Datastore, section: dict[str, Any], max_concurrency: int = 1) -> Director:
     flow = FlowController(
         parse_flow_control(section),
-        ConcurrencyDetector(max_concurrency),
+        ConcurrencyDetector(parameters={"maxConcurrency": max_concurrency}),
         FlowControlMetrics(CollectorRegistry()),
     )
     return Director(

@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from inference_gateway.flowcontrol import (
-    ConcurrencyDetector,
     FlowController,
     FlowControlMetrics,
     QueueOutcome,
     parse_flow_control,
 )
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
 
 from .harness import Fleet, Result, TrafficClass, VirtualTimeLoop, offer_load, percentile, run_virtual
 
@@ -25,7 +25,12 @@ from .harness import Fleet, Result, TrafficClass, VirtualTimeLoop, offer_load, p
 def controller(loop: asyncio.AbstractEventLoop, fleet: Fleet, section: dict[str, Any]) -> FlowController:
     registry = CollectorRegistry()
     config = parse_flow_control(section)
-    return FlowController(config, ConcurrencyDetector(fleet.slots), FlowControlMetrics(registry), loop.time)
+    return FlowController(
+        config,
+        ConcurrencyDetector(parameters={"maxConcurrency": fleet.slots}),
+        FlowControlMetrics(registry),
+        loop.time,
+    )
 
 
 def by_class(results: list[Result], name: str) -> list[Result]:

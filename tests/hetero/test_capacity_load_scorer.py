@@ -83,7 +83,7 @@ def test_requests_sent_since_the_last_scrape_count_through_in_flight() -> None:
     a, b = endpoint("a", "10.0.0.1"), endpoint("b", "10.0.0.2")
     scrape(a, 1.0, None, running=0)
     scrape(b, 1.0, None, running=0)
-    a.in_flight = 3
+    a.load.requests = 3
     assert CapacityLoadScorer().score(CycleState(), REQUEST, [a, b]) == [0.25, 1.0]
     ignoring = CapacityLoadScorer(parameters={"useInFlight": False})
     assert ignoring.score(CycleState(), REQUEST, [a, b]) == [1.0, 1.0]

@@ -12,6 +12,7 @@ from kubernetes import client as k8s
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.sources.kubernetes import KubernetesController
 from inference_gateway.sources.kubernetes.client import GATEWAY_GROUP
@@ -40,7 +41,7 @@ async def test_forbidden_optional_resources_are_skipped_and_the_epp_serves(
     try:
         await eventually(lambda: controller.synced, what="sync without the forbidden kinds")
         await eventually(lambda: len(store.endpoints()) == 2, what="pods")
-        director = Director(store, load_config().scheduler)
+        director = Director(store, PoolRuntime(load_config(), flow_control=False))
         decision = await director.route(director.new_context({}), orjson.dumps({"model": "m", "prompt": "x"}))
         assert decision.destination.split(",")[0] in {"10.8.0.1:8000", "10.8.0.2:8000"}
         await eventually(lambda: apiserver.count("inferencemodels") >= 3, what="a later retry", within=5)

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
@@ -119,8 +120,9 @@ async def test_requests_follow_blocks_the_pods_report(fleet: Fleet) -> None:
     config = load_config(_config(fleet.offset))
     scorer = config.plugins["precise-prefix-cache-scorer"]
     assert isinstance(scorer, PrecisePrefixCacheScorer)
-    scheduler = config.scheduler
-    scheduler.endpoints_changed({e.address for e in fleet.endpoints})
+    runtime = PoolRuntime(config)
+    scheduler = runtime.scheduler
+    runtime.endpoints_changed({e.address for e in fleet.endpoints})
     await scorer.start()
     try:
         await _subscribed(fleet, scorer, 1)

@@ -101,3 +101,43 @@ async def test_metrics_use_upstream_names_and_track_requests() -> None:
         s.value for s in families["inference_objective_output_tokens"].samples if s.name.endswith("_count")
     ]
     assert counts == [3]
+
+
+async def test_upstream_v15_families_priority_attempts_ttft_tpot_and_prefix_hits() -> None:
+    store = make_store()
+    config = load_config()
+    director = Director(store, PoolRuntime(config, flow_control=False))
+    metrics = EPPMetrics(store, plugins=config.plugins.values())
+    director.observers.append(metrics)
+    prompt = "a shared system prompt " * 20
+    contexts = []
+    for _ in range(2):
+        ctx = director.new_context({})
+        await director.route(ctx, orjson.dumps({"model": "base-model", "prompt": prompt}))
+        ctx.first_byte_at = ctx.started + 0.2
+        ctx.completion_tokens = 11
+        director.on_complete(ctx)
+        contexts.append(ctx)
+    r = metrics.registry
+    assert r.get_sample_value(
+        "inference_objective_request_total",
+        {"model_name": "base-model", "target_model_name": "base-model", "priority": "0"},
+    ) == 2
+    picked = contexts[0].picked
+    assert picked is not None
+    attempt = {
+        "status": "success",
+        "target_model_name": "base-model",
+        "pod_name": picked.pod.name,
+        "namespace": picked.pod.namespace,
+        "port": str(picked.port),
+    }
+    assert (r.get_sample_value("inference_extension_scheduler_attempts_total", attempt) or 0) >= 1
+    model = {"model_name": "base-model", "target_model_name": "base-model"}
+    assert r.get_sample_value("inference_objective_request_ttft_seconds_count", model) == 2
+    assert r.get_sample_value("inference_objective_request_tpot_seconds_count", model) == 2
+    # The second request found the first one's prefix on the endpoint it went to.
+    assert r.get_sample_value("inference_extension_prefix_indexer_hit_ratio_count", {}) == 2
+    assert r.get_sample_value("inference_extension_prefix_indexer_hit_ratio_sum", {}) >= 0.9
+    assert (r.get_sample_value("inference_extension_prefix_indexer_size", {}) or 0) > 0
+    assert r.get_sample_value("inference_pool_average_running_requests", {"name": "pool"}) is not None

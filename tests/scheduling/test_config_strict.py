@@ -134,12 +134,12 @@ def test_concurrency_detector_counts_in_flight_requests() -> None:
     detector = cfg.saturation_detector()
     assert isinstance(detector, ConcurrencyDetector)
     a, b = endpoint("a"), endpoint("b")
-    a.in_flight, b.in_flight = 2, 1
+    a.load.requests, b.load.requests = 2, 1
     assert not detector.is_saturated([a, b])  # 3 of 4
-    b.in_flight = 2
+    b.load.requests = 2
     assert detector.is_saturated([a, b]) and detector.is_saturated([])
     assert [e.name for e in detector.filter({}, None, [a, b])] == [a.name, b.name]  # type: ignore[arg-type]
-    a.in_flight = 3  # limit is 2 x 1.5
+    a.load.requests = 3  # limit is 2 x 1.5
     assert detector.filter({}, None, [a, b]) == [b]  # type: ignore[arg-type]
 
 

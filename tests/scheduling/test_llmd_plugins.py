@@ -30,7 +30,7 @@ def test_load_aware_scorer_is_absolute() -> None:
 
 def test_active_request_scorer_uses_in_flight_counts() -> None:
     a, b, c = endpoint("a"), endpoint("b"), endpoint("c")
-    a.in_flight, b.in_flight, c.in_flight = 0, 2, 4
+    a.load.requests, b.load.requests, c.load.requests = 0, 2, 4
     scorer = ActiveRequestScorer(parameters={"maxBusyScore": 0.8})
     assert scorer.score(CycleState(), request(), [a, b, c]) == [1.0, pytest.approx(0.4), 0.0]
     lenient = ActiveRequestScorer(parameters={"idleThreshold": 2})

@@ -55,6 +55,7 @@ class EPPCommand:
     metrics_insecure_skip_verify: bool | None = None
     scrape_interval_s: float | None = None
     staleness_s: float | None = None
+    scrape_timeout_s: float | None = None
     metric_specs: dict[str, str] = field(default_factory=dict)
     prefix_sync_port: int | None = None
     prefix_sync_peers: tuple[str, ...] = ()
@@ -80,6 +81,7 @@ class EPPCommand:
             "insecure_skip_verify": self.metrics_insecure_skip_verify,
             "interval_s": self.scrape_interval_s,
             "stale_after_s": self.staleness_s,
+            "timeout_s": self.scrape_timeout_s,
         }
         return {k: v for k, v in given.items() if v is not None}
 

@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     flag("refresh-metrics-interval", go_duration, None, "scrape interval (Go duration; default 50ms)")
     flag("refresh-prometheus-metrics-interval", go_duration, 5.0, "accepted and ignored")
     flag("metrics-staleness-threshold", go_duration, None, "metrics older than this are stale (default 2s)")
+    flag("metrics-scrape-timeout", go_duration, None, "give up on one scrape after this (ours; default 1s)")
     for metric_flag in METRIC_FLAGS:
         flag(metric_flag, str, None, "Prometheus metric spec, name{label=value} ('' disables it)")
     flag("v", int, 0, "log verbosity (4 and above: debug)", short="-v")
@@ -219,6 +220,7 @@ def _command(args: dict[str, Any], env: Mapping[str, str]) -> EPPCommand:
         metrics_insecure_skip_verify=a["model_server_metrics_https_insecure_skip_verify"],
         scrape_interval_s=a["refresh_metrics_interval"],
         staleness_s=a["metrics_staleness_threshold"],
+        scrape_timeout_s=a["metrics_scrape_timeout"],
         metric_specs={k: v for k, v in metric_specs.items() if v is not None},
         prefix_sync_port=a["prefix_sync_port"],
         prefix_sync_peers=tuple(a["prefix_sync_peer"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import shutil
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from inference_gateway.commands.epp_flags import go_duration
 from inference_gateway.commands.errors import UsageError, ensure_ports_free
 from inference_gateway.local.stack import LocalStack, StackOptions
 
@@ -25,6 +27,29 @@ class UpFlags:
     time_scale: float | None = None
     tls: bool = False
     keep: bool = False
+    scrape_interval: str | None = None  # Go-style durations, as the epp command's flags
+    staleness: str | None = None
+    scrape_timeout: str | None = None
+
+
+def _scrape_overrides(flags: UpFlags) -> dict[str, float]:
+    given = {
+        "interval_s": ("--refresh-metrics-interval", flags.scrape_interval),
+        "stale_after_s": ("--metrics-staleness-threshold", flags.staleness),
+        "timeout_s": ("--metrics-scrape-timeout", flags.scrape_timeout),
+    }
+    out: dict[str, float] = {}
+    for key, (name, text) in given.items():
+        if text is None:
+            continue
+        try:
+            seconds = go_duration(text)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise UsageError(f"{name}: {exc}") from None
+        if seconds <= 0:
+            raise UsageError(f"{name}: must be > 0, got {text!r}")
+        out[key] = seconds
+    return out
 
 
 def build_stack(flags: UpFlags) -> LocalStack:
@@ -46,6 +71,7 @@ def build_stack(flags: UpFlags) -> LocalStack:
         epp_config_source=str(flags.epp_config or "--epp-config"),
         tls=flags.tls,
         keep_workdir=flags.keep,
+        scrape_overrides=_scrape_overrides(flags),
         restart_pods=True,
     )
     stack = LocalStack(options)  # parses every file, so mistakes surface before anything starts

@@ -32,6 +32,10 @@ class EndpointMetrics:
     itl_read_at: float = 0.0  # when they were read (the scraper reads them every ~0.5 s)
     updated_at: float = 0.0
     scrape_failures: int = 0
+    # The in-flight ledger when this snapshot was taken (scheduling/projection.py); None until
+    # marked.
+    in_flight_at_scrape: int | None = None
+    in_flight_tokens_at_scrape: int = 0
 
     def age(self, now: float | None = None) -> float:
         return (now if now is not None else time.monotonic()) - self.updated_at
@@ -41,6 +45,23 @@ class EndpointMetrics:
         if self.max_active_adapters is None:
             return True
         return len(self.active_adapters) + len(self.waiting_adapters) < self.max_active_adapters
+
+
+@dataclass(slots=True)
+class EndpointLoad:
+    """What this EPP dispatched to the endpoint and has not seen complete; written only by
+    the in-flight ledger (datastore/ledger.py)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+
+    def add(self, prompt_tokens: int) -> None:
+        self.requests += 1
+        self.prompt_tokens += prompt_tokens
+
+    def remove(self, prompt_tokens: int) -> None:
+        self.requests = max(0, self.requests - 1)
+        self.prompt_tokens = max(0, self.prompt_tokens - prompt_tokens)
 
 
 @dataclass(slots=True, eq=False)
@@ -54,7 +75,7 @@ class Endpoint:
     labels: dict[str, str]
     rank: int = 0
     metrics: EndpointMetrics = field(default_factory=EndpointMetrics)
-    in_flight: int = 0
+    load: EndpointLoad = field(default_factory=EndpointLoad)
     ready: bool = True
     metrics_ok: bool = True
     address: str = ""
@@ -63,6 +84,16 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         self.address = f"{self.ip}:{self.port}"
+
+    @property
+    def in_flight(self) -> int:
+        """Requests this EPP has in flight on the endpoint (the ledger's count)."""
+        return self.load.requests
+
+    @property
+    def in_flight_tokens(self) -> int:
+        """Estimated prompt tokens of those requests."""
+        return self.load.prompt_tokens
 
     @property
     def engine(self) -> str:

@@ -7,7 +7,7 @@ needed; readers on the hot path get immutable tuples and dict lookups, O(1) per 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from inference_gateway.api.manifests import ResourceSet
@@ -183,10 +183,3 @@ class Datastore:
             for rule in rw.rules:
                 for name in rule.match_models or (MATCH_ANY_MODEL,):
                     view.rewrites.setdefault(name, rw)
-
-
-def apply_resources(store: Datastore, resources: Iterable[ResourceSet]) -> None:
-    merged = ResourceSet()
-    for r in resources:
-        merged.extend(r)
-    store.replace_all(merged)

@@ -9,9 +9,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from inference_gateway.datastore.ledger import InFlightLedger
 from inference_gateway.flowcontrol.config import FlowControlConfig, FlowControlConfigError, parse_flow_control
 from inference_gateway.flowcontrol.controller import Admission, FlowController
-from inference_gateway.flowcontrol.detectors import AnySaturated, ConcurrencyDetector, NeverSaturated
+from inference_gateway.flowcontrol.detectors import AnySaturated, NeverSaturated
 from inference_gateway.flowcontrol.metrics import FlowControlMetrics
 from inference_gateway.flowcontrol.policies import register_flow_control_plugins
 from inference_gateway.flowcontrol.types import (
@@ -21,15 +22,15 @@ from inference_gateway.flowcontrol.types import (
     FlowRequest,
     QueueOutcome,
     SaturationCheck,
-    SaturationDetector,
 )
+from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
+from inference_gateway.scheduling.saturation import SaturationSignal
 
 __all__ = [
     "DEFAULT_FLOW_ID",
     "FAIRNESS_HEADER",
     "Admission",
     "AnySaturated",
-    "ConcurrencyDetector",
     "FlowControlConfig",
     "FlowControlConfigError",
     "FlowControlMetrics",
@@ -39,7 +40,6 @@ __all__ = [
     "NeverSaturated",
     "QueueOutcome",
     "SaturationCheck",
-    "SaturationDetector",
     "build_flow_controller",
     "parse_flow_control",
     "register_flow_control_plugins",
@@ -48,10 +48,11 @@ __all__ = [
 
 def build_flow_controller(
     section: Any,
-    detector: SaturationDetector | SaturationCheck,
+    detector: SaturationSignal | SaturationCheck,
     registry: CollectorRegistry | None = None,
     plugins: dict[str, Any] | None = None,
     metrics: FlowControlMetrics | None = None,
+    ledger: InFlightLedger | None = None,
 ) -> FlowController | None:
     """From EndpointPickerConfig's `flowControl` section; None when it is disabled.
 
@@ -62,5 +63,6 @@ def build_flow_controller(
     if not config.enabled:
         return None
     if config.max_concurrency:
-        detector = AnySaturated([detector, ConcurrencyDetector(config.max_concurrency)])
-    return FlowController(config, detector, metrics or FlowControlMetrics(registry))
+        in_flight = ConcurrencyDetector(parameters={"maxConcurrency": config.max_concurrency})
+        detector = AnySaturated([detector, in_flight]).is_saturated
+    return FlowController(config, detector, metrics or FlowControlMetrics(registry), ledger=ledger)

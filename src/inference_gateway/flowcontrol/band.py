@@ -99,8 +99,7 @@ class PoolQueues:
     bands: dict[int, PriorityBand] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
     occupancy: Occupancy = field(default_factory=Occupancy)
-    in_flight: int = 0
-    unbound: int = 0
+    unbound: int = 0  # dispatched from the queue, its task not yet run (not yet in the ledger)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     dispatcher: asyncio.Task[None] | None = None
 

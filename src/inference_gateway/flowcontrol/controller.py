@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from inference_gateway.datastore.ledger import Dispatch, InFlightLedger
 from inference_gateway.flowcontrol.band import Occupancy, PoolQueues, PriorityBand
 from inference_gateway.flowcontrol.config import FlowControlConfig
 from inference_gateway.flowcontrol.metrics import FlowControlMetrics
@@ -25,9 +26,9 @@ from inference_gateway.flowcontrol.types import (
     QueueItem,
     QueueOutcome,
     SaturationCheck,
-    SaturationDetector,
     saturation_check,
 )
+from inference_gateway.scheduling.saturation import SaturationSignal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Admission:
     waited_s: float
     queued: bool
     _release: Callable[[], None] = field(repr=False)
+    record: Dispatch | None = None  # its entry in the in-flight ledger
     released: bool = False
 
     def release(self) -> None:
@@ -60,11 +62,13 @@ class FlowController:
     def __init__(
         self,
         config: FlowControlConfig,
-        detector: SaturationDetector | SaturationCheck,
+        detector: SaturationSignal | SaturationCheck,
         metrics: FlowControlMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ledger: InFlightLedger | None = None,
     ) -> None:
         self.config = config
+        self.ledger = ledger if ledger is not None else InFlightLedger(clock)
         self.metrics = metrics or FlowControlMetrics()
         self.occupancy = Occupancy()
         self.outcomes: Counter[QueueOutcome] = Counter()
@@ -85,15 +89,19 @@ class FlowController:
         if self._closed:
             raise self._reject(request, QueueOutcome.REJECTED_OTHER, started, "the gateway is shutting down")
         if not pool.unbound and not pool.backlog_at_or_above(request.priority) and not self._saturated(pool):
+            self.metrics.entered(request, QueueOutcome.DISPATCHED, self._clock() - started)
             return self._admit_now(pool, request, started)
         if request.sheddable and self.config.reject_sheddable:
             msg = f"InferencePool {request.pool} is saturated; sheddable requests are not queued"
+            self.metrics.entered(request, QueueOutcome.REJECTED_SHEDDABLE, self._clock() - started)
             raise self._reject(request, QueueOutcome.REJECTED_SHEDDABLE, started, msg)
         band = pool.bands.get(request.priority) or pool.band(self.config.band(request.priority))
         if not self._has_room(band, request.byte_size):
             msg = f"the flow-control queue for priority {request.priority} ({band.config.name}) is full"
+            self.metrics.entered(request, QueueOutcome.REJECTED_CAPACITY, self._clock() - started)
             raise self._reject(request, QueueOutcome.REJECTED_CAPACITY, started, msg)
         item = self._enqueue(pool, band, request, started)
+        self.metrics.entered(request, None, self._clock() - started)
         return await self._wait(pool, band, item)
 
     def notify(self, pool: str | None = None) -> None:
@@ -138,8 +146,7 @@ class FlowController:
         }
 
     def in_flight(self, pool: str) -> int:
-        queues = self._pools.get(pool)
-        return queues.in_flight if queues else 0
+        return self.ledger.pool_requests(pool)
 
     # --- internals --------------------------------------------------------
     def _pool(self, name: str, candidates: CandidateSource) -> PoolQueues:
@@ -152,7 +159,9 @@ class FlowController:
 
     def _saturated(self, pool: PoolQueues) -> bool:
         try:
-            return self._is_saturated(list(pool.candidates()))
+            saturated = self._is_saturated(list(pool.candidates()))
+            self.metrics.pool_saturation.labels(pool.name).set(1.0 if saturated else 0.0)
+            return saturated
         except Exception:  # a broken detector must not take the request path down: fail open
             log.exception("saturation detector failed for pool %s; treating it as not saturated", pool.name)
             return False
@@ -162,9 +171,12 @@ class FlowController:
         return band.has_room(size) and self.occupancy.has_room(size, cfg.max_requests, cfg.max_bytes)
 
     def _admit_now(self, pool: PoolQueues, request: FlowRequest, started: float) -> Admission:
-        pool.in_flight += 1
         self._count(request, QueueOutcome.DISPATCHED, 0.0, queued=False)
-        return Admission(request, 0.0, False, lambda: self._released(pool))
+        return self._admission(pool, request, 0.0, queued=False)
+
+    def _admission(self, pool: PoolQueues, request: FlowRequest, waited: float, queued: bool) -> Admission:
+        record = self.ledger.admit(request.request_id, request.pool, request.priority)
+        return Admission(request, waited, queued, lambda: self._released(pool, record), record)
 
     def _enqueue(self, pool: PoolQueues, band: PriorityBand, request: FlowRequest, now: float) -> QueueItem:
         ttl = request.ttl_s if request.ttl_s is not None else self.config.default_request_ttl_s
@@ -192,8 +204,7 @@ class FlowController:
             raise self._rejection(item.request, QueueOutcome.EVICTED_TTL, f"{ttl:.3g}s")
         item.future.result()  # raises FlowControlRejected when evicted at shutdown
         self._bound(pool)
-        waited = self._clock() - item.enqueued_at
-        return Admission(item.request, waited, True, lambda: self._released(pool))
+        return self._admission(pool, item.request, self._clock() - item.enqueued_at, queued=True)
 
     def _evict(self, pool: PoolQueues, band: PriorityBand, item: QueueItem, outcome: QueueOutcome) -> bool:
         """Take a still-queued item out with this outcome; False if it already has one."""
@@ -206,8 +217,7 @@ class FlowController:
     def _abandon(self, pool: PoolQueues, item: QueueItem) -> None:
         """The waiter was cancelled after its item got an outcome: give back what it held."""
         if item.outcome is QueueOutcome.DISPATCHED:
-            self._bound(pool)
-            self._released(pool)
+            self._bound(pool)  # never recorded in the ledger: nothing else to give back
         elif item.future.done() and not item.future.cancelled():
             item.future.exception()  # mark retrieved: nobody is left to read it
 
@@ -240,8 +250,8 @@ class FlowController:
             message = detail
         return FlowControlRejected(outcome, _STATUS.get(outcome, 503), message, self.config.retry_after_s)
 
-    def _released(self, pool: PoolQueues) -> None:
-        pool.in_flight -= 1
+    def _released(self, pool: PoolQueues, record: Dispatch) -> None:
+        self.ledger.release(record)
         if pool.occupancy.requests:
             pool.wakeup.set()
 
@@ -271,6 +281,13 @@ class FlowController:
         pool.dispatcher = None
 
     def _dispatch_ready(self, pool: PoolQueues) -> None:
+        started = self._clock()
+        try:
+            self._dispatch_one(pool)
+        finally:
+            self.metrics.dispatch_cycle.observe(self._clock() - started)
+
+    def _dispatch_one(self, pool: PoolQueues) -> None:
         # One dispatch at a time: until the released request is scheduled (and counted in
         # in-flight), the saturation signal cannot see it.
         if pool.unbound or not pool.occupancy.requests or self._saturated(pool):
@@ -279,6 +296,5 @@ class FlowController:
         if item is None:
             return
         self._finalize_removed(pool, item, QueueOutcome.DISPATCHED)
-        pool.in_flight += 1
         pool.unbound += 1
         item.future.set_result(None)

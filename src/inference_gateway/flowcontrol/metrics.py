@@ -16,6 +16,9 @@ QUEUE_DURATION_BUCKETS = (
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
 QUEUE_LABELS = ("fairness_id", "priority", "inference_pool")
+MODEL_LABELS = ("model_name", "target_model_name")
+# Upstream's outcome label while a request waits in its queue (processor.go's enqueue).
+NOT_YET_FINALIZED = "NotYetFinalized"
 
 
 class FlowControlMetrics:
@@ -23,13 +26,32 @@ class FlowControlMetrics:
         self.queue_size = Gauge(
             PREFIX + "queue_size",
             "Requests currently waiting in the EPP flow-control queues.",
-            QUEUE_LABELS,
+            (*QUEUE_LABELS, *MODEL_LABELS),
             registry=registry,
         )
         self.queue_bytes = Gauge(
             PREFIX + "queue_bytes",
             "Bytes of request bodies currently waiting in the EPP flow-control queues.",
-            QUEUE_LABELS,
+            (*QUEUE_LABELS, *MODEL_LABELS),
+            registry=registry,
+        )
+        self.enqueue_duration = Histogram(
+            PREFIX + "request_enqueue_duration_seconds",
+            "Time to decide a request's entry into flow control (outcome NotYetFinalized: it queued).",
+            ("fairness_id", "priority", "outcome"),
+            buckets=QUEUE_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.dispatch_cycle = Histogram(
+            PREFIX + "dispatch_cycle_duration_seconds",
+            "Time one dispatch cycle over a pool's queues takes.",
+            buckets=QUEUE_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.pool_saturation = Gauge(
+            PREFIX + "pool_saturation",
+            "The saturation detector's last reading for the pool (1 or more: saturated).",
+            ("inference_pool",),
             registry=registry,
         )
         self.queue_duration = Histogram(
@@ -57,7 +79,7 @@ class FlowControlMetrics:
         self._outcome_children: dict[tuple[str, int, str, str, str, QueueOutcome, bool], tuple[Any, Any]] = {}
 
     def queued(self, request: FlowRequest, delta: int) -> None:
-        labels = (request.flow_id, str(request.priority), request.pool)
+        labels = (request.flow_id, str(request.priority), request.pool, request.model, request.target_model)
         self.queue_size.labels(*labels).inc(delta)
         if request.byte_size:
             self.queue_bytes.labels(*labels).inc(delta * request.byte_size)
@@ -85,3 +107,8 @@ class FlowControlMetrics:
         if outcome is QueueOutcome.DISPATCHED:
             return duration, self.dispatched.labels(*labels, "true" if queued else "false")
         return duration, self.rejections.labels(*labels, outcome.reason)
+
+    def entered(self, request: FlowRequest, outcome: QueueOutcome | None, seconds: float) -> None:
+        """The admission decision: dispatched or rejected at once, or queued (outcome None)."""
+        label = NOT_YET_FINALIZED if outcome is None else outcome.value
+        self.enqueue_duration.labels(request.flow_id, str(request.priority), label).observe(seconds)

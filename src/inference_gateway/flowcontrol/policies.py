@@ -16,6 +16,7 @@ from inference_gateway.flowcontrol.types import QueueItem
 
 if TYPE_CHECKING:
     from inference_gateway.flowcontrol.band import FlowQueue
+    from inference_gateway.scheduling.registry import PluginRegistry
 
 DEFAULT_FAIRNESS_POLICY = "round-robin-fairness-policy"
 DEFAULT_ORDERING_POLICY = "fcfs-ordering-policy"
@@ -218,7 +219,7 @@ def resolve_ordering(ref: str, plugins: dict[str, Any] | None = None) -> Orderin
     return policy
 
 
-def register_flow_control_plugins(registry: Any) -> None:
+def register_flow_control_plugins(registry: PluginRegistry) -> None:
     """Let `plugins:` entries of these types load (scheduling.registry.PluginRegistry)."""
     for cls in (*FAIRNESS_TYPES.values(), *ORDERING_TYPES.values()):
         registry.register(cls.type_name, cls)

@@ -7,9 +7,9 @@ import enum
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.saturation import SaturationSignal
 
 DEFAULT_FLOW_ID = "default-flow"
 FAIRNESS_HEADER = "x-gateway-inference-fairness-id"
@@ -119,19 +119,12 @@ class FlowControlRejected(Exception):
         return {"retry-after": str(self.retry_after_s)}
 
 
-@runtime_checkable
-class SaturationDetector(Protocol):
-    """scheduling.saturation.SaturationDetector satisfies this."""
-
-    def is_saturated(self, endpoints: list[Endpoint]) -> bool: ...
-
-
 SaturationCheck = Callable[[list[Endpoint]], bool]
 CandidateSource = Callable[[], Sequence[Endpoint]]
 
 
-def saturation_check(detector: SaturationDetector | SaturationCheck) -> SaturationCheck:
-    """Accept either a detector object or a plain function."""
-    if isinstance(detector, SaturationDetector):
+def saturation_check(detector: SaturationSignal | SaturationCheck) -> SaturationCheck:
+    """Accept the pool's saturation detector (scheduling.saturation) or a plain function."""
+    if isinstance(detector, SaturationSignal):
         return detector.is_saturated
     return detector

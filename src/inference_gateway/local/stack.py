@@ -61,6 +61,8 @@ class StackOptions:
     epp_config_source: str = "--epp-config"  # how errors in epp_config name it
     # EnvoyConfig fields to override (tests: short route/idle timeouts, buffer limits).
     envoy_overrides: dict[str, Any] = field(default_factory=dict)
+    # ScrapeConfig fields that beat the EndpointPickerConfig (up's --refresh-metrics-interval...).
+    scrape_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
@@ -156,6 +158,7 @@ class LocalStack:
                 health_port=_pick(self.options.health_port, self.fleet.health_port),
                 config_text=self.options.epp_config,
                 pool_configs=self._pool_configs(),
+                scrape_overrides=self.options.scrape_overrides,
             )
         )
         # The YAML directory stays live: edits (weights, criticality, pods) apply within ~0.1 s.
@@ -289,16 +292,9 @@ class LocalStack:
         if not self.options.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    async def run_forever(self) -> None:
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await asyncio.shield(self.stop())
-
 
 def response_phases(epp: EndpointPicker) -> str:
-    """"send" when a plugin adds response headers (session affinity) or ends streams (gateway
+    """ "send" when a plugin adds response headers (session affinity) or ends streams (gateway
     preemption): only a response phase on the critical path can; otherwise the response is
     observed off it."""
     wanted = any(r.adds_response_headers or r.preemption is not None for r in epp.runtimes)

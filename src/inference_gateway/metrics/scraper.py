@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
+from prometheus_client import CollectorRegistry, Counter
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.metrics.extract import metrics_from_page
 from inference_gateway.metrics.mappings import MappingRegistry
+from inference_gateway.scheduling.projection import mark_scraped
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class ScrapeConfig:
     timeout_s: float = 1.0
     stale_after_s: float = 2.0
     failure_threshold: int = 3
+    max_backoff_s: float = 1.0  # longest wait between scrapes of a failing or slow server
     path: str = "/metrics"
     scheme: str = "http"
     insecure_skip_verify: bool = True  # https scrapes: upstream's metrics-data-source default
@@ -52,6 +55,7 @@ class Scraper:
         config: ScrapeConfig | None = None,
         mappings: MappingRegistry | None = None,
         targets: Callable[[Endpoint], ScrapeTarget] | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.store = store
         self.config = config or ScrapeConfig()
@@ -64,6 +68,13 @@ class Scraper:
         self._pollers: dict[str, tuple[Endpoint, asyncio.Task[None]]] = {}
         # Called after every successful scrape (flow control re-checks capacity then).
         self.listeners: list[Callable[[], None]] = []
+        self.failures_total = Counter(
+            "inference_extension_metrics_scrape_failures_total",
+            "Failed scrapes of model servers' metrics, per pod and reason "
+            "(timeout, connection, http, parse).",
+            ["model_server_pod", "reason"],
+            registry=registry,
+        )
 
     # --- lifecycle --------------------------------------------------------
     async def start(self) -> None:
@@ -115,6 +126,7 @@ class Scraper:
             mapping = target.mappings.for_labels(endpoint.labels)
             seen_before = endpoint.metrics.updated_at > 0
             endpoint.metrics = metrics_from_page(text, mapping, endpoint.metrics)
+            mark_scraped(endpoint)
         except (aiohttp.ClientError, TimeoutError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
             self._record_failure(endpoint, exc)
             return False
@@ -127,18 +139,29 @@ class Scraper:
         return True
 
     def _record_failure(self, endpoint: Endpoint, exc: BaseException) -> None:
+        reason, message = self.describe_failure(exc)
+        self.failures_total.labels(endpoint.pod.name, reason).inc()
         m = endpoint.metrics
         m.scrape_failures += 1
         if m.scrape_failures == self.config.failure_threshold:
             endpoint.metrics_ok = False
             log.warning(
-                "endpoint %s (%s): %d failed scrapes (%s: %s); excluding it until it recovers",
+                "endpoint %s (%s): %d failed scrapes (%s); excluding it until it recovers",
                 endpoint.name,
                 endpoint.address,
                 m.scrape_failures,
-                type(exc).__name__,
-                exc,
+                message,
             )
+
+    def describe_failure(self, exc: BaseException) -> tuple[str, str]:
+        """(metric reason, log message); aiohttp's timeout error carries no text of its own."""
+        if isinstance(exc, TimeoutError):
+            return "timeout", f"no answer within the {self.config.timeout_s:g}s scrape timeout"
+        if isinstance(exc, aiohttp.ClientConnectionError):
+            return "connection", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, RuntimeError):
+            return "http", str(exc)
+        return "parse", f"{type(exc).__name__}: {exc}"
 
     def refresh_health(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -169,8 +192,21 @@ class Scraper:
                 self._pollers[address] = (endpoint, task)
 
     async def _poll(self, endpoint: Endpoint) -> None:
-        interval = self.config.interval_s
         while True:
             started = time.monotonic()
-            await self.scrape_endpoint(endpoint)
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+            ok = await self.scrape_endpoint(endpoint)
+            await asyncio.sleep(
+                self.next_delay(ok, time.monotonic() - started, endpoint.metrics.scrape_failures)
+            )
+
+    def next_delay(self, ok: bool, took_s: float, failures: int) -> float:
+        """Seconds until an endpoint's next scrape. A healthy, quick server is read every
+        interval; a failing one backs off exponentially and a slow one waits as long as its
+        last answer took, both capped at max_backoff_s, so a starved or dead server is not
+        hammered while the others stay fresh."""
+        cfg = self.config
+        if not ok:
+            return min(cfg.interval_s * 2 ** min(failures, 16), max(cfg.max_backoff_s, cfg.interval_s))
+        if took_s > cfg.interval_s:
+            return min(took_s, max(cfg.max_backoff_s, cfg.interval_s))
+        return cfg.interval_s - took_s

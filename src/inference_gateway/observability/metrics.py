@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -13,86 +14,25 @@ from inference_gateway import __version__
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.requestcontrol.director import RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
-from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.interfaces import Plugin, SharedPrefixIndex
 
 LATENCY_BUCKETS = (
-    0.005,
-    0.025,
-    0.05,
-    0.1,
-    0.2,
-    0.4,
-    0.6,
-    0.8,
-    1,
-    1.25,
-    1.5,
-    2,
-    3,
-    4,
-    5,
-    6,
-    8,
-    10,
-    15,
-    20,
-    30,
-    45,
-    60,
-    120,
-    180,
-    240,
-    300,
-    360,
-    480,
-    600,
-    900,
-    1200,
-    1800,
-    2700,
-    3600,
-)
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30,
+    45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600,
+)  # fmt: skip
 NTPOT_BUCKETS = (
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.02,
-    0.04,
-    0.06,
-    0.08,
-    0.1,
-    0.125,
-    0.15,
-    0.2,
-    0.3,
-    0.4,
-    0.5,
-    0.6,
-    0.8,
-    1,
-    1.5,
-    2,
-    3,
-    4.5,
-    6,
-    12,
-    18,
-    24,
-    30,
-    36,
-    48,
-    60,
-    120,
-    180,
-    240,
-    300,
-)
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.125, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6,
+    0.8, 1, 1.5, 2, 3, 4.5, 6, 12, 18, 24, 30, 36, 48, 60, 120, 180, 240, 300,
+)  # fmt: skip
 SIZE_BUCKETS = tuple(float(4**i) for i in range(3, 14))
 TOKEN_BUCKETS = tuple(float(2**i) for i in range(0, 17))
 SCHED_BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+TPOT_BUCKETS = (0.0005, 0.00205, *NTPOT_BUCKETS[2:])
+RATIO_BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+HIT_BYTES_BUCKETS = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 OBJECTIVE = ("model_name", "target_model_name")
+ENDPOINT = ("pod_name", "namespace", "port")
 
 
 class EPPMetrics:
@@ -106,7 +46,52 @@ class EPPMetrics:
         self.requests = Counter(
             "inference_objective_request_total",
             "Counter of inference objective requests broken out for each model and target model.",
+            (*OBJECTIVE, "priority"),
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "inference_objective_request_ttft_seconds",
+            "Inference objective time to first token distribution in seconds.",
             OBJECTIVE,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "inference_objective_request_tpot_seconds",
+            "Inference objective time per output token (after the first) distribution in seconds.",
+            OBJECTIVE,
+            buckets=TPOT_BUCKETS,
+            registry=r,
+        )
+        self.cached_tokens = Histogram(
+            "inference_objective_prompt_cached_tokens",
+            "Inference objective prompt cached token count distribution.",
+            OBJECTIVE,
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.attempts = Counter(
+            "inference_extension_scheduler_attempts",
+            "Scheduling attempts by status (success, failure) and the endpoint picked.",
+            ("status", "target_model_name", *ENDPOINT),
+            registry=r,
+        )
+        self.rewrites = Counter(
+            "inference_extension_model_rewrite_decisions",
+            "Requests an InferenceModelRewrite sent to another model.",
+            ("model_rewrite_name", "model_name", "target_model"),
+            registry=r,
+        )
+        self.prefix_hit_ratio = Histogram(
+            "inference_extension_prefix_indexer_hit_ratio",
+            "Share of a request's prompt found cached on the endpoint it was sent to (0-1).",
+            buckets=RATIO_BUCKETS,
+            registry=r,
+        )
+        self.prefix_hit_bytes = Histogram(
+            "inference_extension_prefix_indexer_hit_bytes",
+            "Length of the prompt prefix found cached on the endpoint it was sent to, in characters.",
+            buckets=HIT_BYTES_BUCKETS,
             registry=r,
         )
         self.errors = Counter(
@@ -176,22 +161,50 @@ class EPPMetrics:
             buckets=SCHED_BUCKETS,
             registry=r,
         )
+        self._plugin_timers: dict[tuple[str, int], Any] = {}
         r.register(PoolCollector(store))
-        prefix_scorers = [p for p in plugins if isinstance(p, PrefixCacheScorer)]
+        prefix_scorers = [p for p in plugins if isinstance(p, SharedPrefixIndex)]
         if prefix_scorers:
             r.register(PrefixIndexCollector(prefix_scorers))
+        for scorer in prefix_scorers:
+            scorer.observe_hits(self.on_prefix_hit)
+
+    def on_prefix_hit(self, matched_chars: int, prompt_chars: int) -> None:
+        self.prefix_hit_ratio.observe(matched_chars / prompt_chars if prompt_chars else 0.0)
+        self.prefix_hit_bytes.observe(matched_chars)
 
     # --- director observer hooks -----------------------------------------------------
+    def time_plugin(self, extension_point: str, plugin: Plugin, seconds: float) -> None:
+        """A scheduling profile's PluginTimer; each plugin's histogram child is looked up once."""
+        key = (extension_point, id(plugin))
+        child = self._plugin_timers.get(key)
+        if child is None:
+            child = self._plugin_timers[key] = self.plugin_duration.labels(
+                extension_point, plugin.type_name, plugin.name
+            )
+        child.observe(seconds)
+
     def on_routed(self, ctx: RequestContext) -> None:
         labels = _labels(ctx)
-        self.requests.labels(*labels).inc()
+        res = ctx.resolution
+        self.requests.labels(*labels, str(res.priority) if res is not None else "0").inc()
+        picked = ctx.picked
+        if picked is not None:
+            self.attempts.labels(
+                "success", labels[1], picked.pod.name, picked.pod.namespace, str(picked.port)
+            ).inc()
+        if res is not None and res.rewrite is not None:
+            self.rewrites.labels(res.rewrite.ref.name, res.model, res.target_model).inc()
         self.request_sizes.labels(*labels).observe(ctx.body_size)
         self.running.labels(labels[0]).inc()
         if ctx.scheduling_seconds:
             self.scheduler_duration.observe(ctx.scheduling_seconds)
 
     def on_error(self, ctx: RequestContext, error: GatewayError) -> None:
-        self.errors.labels(*_labels(ctx), error.canonical_code).inc()  # upstream's label values
+        labels = _labels(ctx)
+        self.errors.labels(*labels, error.canonical_code).inc()  # upstream's label values
+        if ctx.resolution is not None and ctx.picked is None and error.status in (429, 503):
+            self.attempts.labels("failure", labels[1], "", "", "").inc()  # the scheduler found no endpoint
 
     def on_complete(self, ctx: RequestContext) -> None:
         if ctx.picked is None or ctx.resolution is None:  # not routed, or routed without a body
@@ -209,6 +222,13 @@ class EPPMetrics:
         if ctx.completion_tokens:
             self.output_tokens.labels(*labels).observe(ctx.completion_tokens)
             self.ntpot.labels(*labels).observe(elapsed / ctx.completion_tokens)
+        if ctx.first_byte_at:
+            self.ttft.labels(*labels).observe(max(0.0, ctx.first_byte_at - ctx.started))
+            if ctx.completion_tokens > 1:
+                decode_s = max(0.0, ctx.started + elapsed - ctx.first_byte_at)
+                self.tpot.labels(*labels).observe(decode_s / (ctx.completion_tokens - 1))
+        if ctx.usage is not None and ctx.usage.cached_tokens:
+            self.cached_tokens.labels(*labels).observe(ctx.usage.cached_tokens)
 
 
 def _labels(ctx: RequestContext) -> tuple[str, str]:
@@ -235,6 +255,11 @@ class PoolCollector(Collector):
             "The average number of requests pending in the model server queue.",
             labels=["name"],
         )
+        running = GaugeMetricFamily(
+            "inference_pool_average_running_requests",
+            "The average number of requests running on the model servers of the pool.",
+            labels=["name"],
+        )
         per_pod = GaugeMetricFamily(
             "inference_pool_per_pod_queue_size",
             "The total number of requests pending in the model server queue for each underlying pod.",
@@ -247,15 +272,19 @@ class PoolCollector(Collector):
         )
         for view in self.store.pools():
             name = view.pool.ref.name
-            endpoints = view.ready_endpoints()
+            # As upstream: pods whose metrics are fresh. A dead server stays Ready in the
+            # datastore until Kubernetes notices (never, with --resources files).
+            endpoints = tuple(e for e in view.ready_endpoints() if e.metrics_ok)
             n = len(endpoints)
             kv.add_metric([name], sum(e.metrics.kv_cache_usage for e in endpoints) / n if n else 0.0)
             queue.add_metric([name], sum(e.metrics.waiting_queue for e in endpoints) / n if n else 0.0)
+            running.add_metric([name], sum(e.metrics.running_requests for e in endpoints) / n if n else 0.0)
             for e in endpoints:
                 per_pod.add_metric([e.pod.name, name], e.metrics.waiting_queue)
             ready.add_metric([name], len({e.pod for e in endpoints}))
         yield kv
         yield queue
+        yield running
         yield per_pod
         yield ready
         info = InfoMetricFamily("inference_extension", "General information of the current build.")
@@ -264,23 +293,12 @@ class PoolCollector(Collector):
 
 
 class PrefixIndexCollector(Collector):
-    """Size of the prefix-cache index and the share of looked-up blocks found in it."""
+    """Size of the prefix-cache index (entries across the configured prefix scorers)."""
 
-    def __init__(self, scorers: list[PrefixCacheScorer]) -> None:
+    def __init__(self, scorers: list[SharedPrefixIndex]) -> None:
         self.scorers = scorers
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        size = GaugeMetricFamily(
-            "inference_extension_prefix_indexer_size", "Size of the prefix indexer.", labels=["plugin"]
-        )
-        ratio = GaugeMetricFamily(
-            "inference_extension_prefix_indexer_hit_ratio",
-            "Share of prompt blocks found in the prefix index, since start (0-1).",
-            labels=["plugin"],
-        )
-        for scorer in self.scorers:
-            size.add_metric([scorer.name], scorer.index.size())
-            looked_up = scorer.blocks_looked_up
-            ratio.add_metric([scorer.name], scorer.blocks_matched / looked_up if looked_up else 0.0)
+        size = GaugeMetricFamily("inference_extension_prefix_indexer_size", "Size of the prefix indexer.")
+        size.add_metric([], sum(scorer.index_size() for scorer in self.scorers))
         yield size
-        yield ratio

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +32,6 @@ def self_signed_credentials(hosts: tuple[str, ...] = ("localhost", "127.0.0.1"))
     cert = trustme.CA().issue_cert(*hosts)
     chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
     return grpc.ssl_server_credentials([(cert.private_key_pem.bytes(), chain)])
-
-
-def client_ssl_context(ca: Path | None, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if cert is not None and key is not None:
-        ctx.load_cert_chain(str(cert), str(key))
-    return ctx
 
 
 @dataclass(frozen=True)

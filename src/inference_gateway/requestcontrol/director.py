@@ -54,6 +54,7 @@ class RequestContext:
     upstream_headers: dict[str, str] = field(default_factory=dict)
     response_bytes: int = 0
     first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
+    response_chunks: int = 0
     # Ends the request with an error from outside its own flow (ext_proc sets it; preemption uses it).
     abort: Callable[[GatewayError], None] | None = None
     prompt_tokens: int = 0
@@ -275,6 +276,7 @@ class Director:
         if chunk and not ctx.response_bytes:
             ctx.first_byte_at = time.monotonic()
         ctx.response_bytes += len(chunk)
+        ctx.response_chunks += bool(chunk)
         if ctx.usage_scanner is None:
             ctx.usage_scanner = UsageScanner()
         ctx.usage_scanner.feed(chunk)
@@ -287,17 +289,27 @@ class Director:
             return
         ctx.finished = True
         res = ctx.resolution
-        if ctx.decision is not None:
-            ctx.decision.complete()
-            if (preemption := ctx.decision.runtime.preemption) is not None:
-                preemption.finished(ctx)
         if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
             ctx.usage = ctx.usage_scanner.usage
             ctx.prompt_tokens = ctx.usage.prompt_tokens
             ctx.completion_tokens = ctx.usage.completion_tokens
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
+        if ctx.decision is not None:
+            # Streamed responses tell plugins that learn latency (latency-scorer) how it went.
+            ctx.decision.complete(*_latency_of(ctx, time.monotonic()))
+            if (preemption := ctx.decision.runtime.preemption) is not None:
+                preemption.finished(ctx)
         for observer in self.observers:
             observer.on_complete(ctx)
+
+
+def _latency_of(ctx: RequestContext, now: float) -> tuple[float | None, float | None]:
+    """(TTFT s, TPOT s) of a streamed response; a one-chunk response tells neither."""
+    if ctx.response_chunks < 2 or ctx.response_status != 200:
+        return None, None
+    ttft = ctx.first_byte_at - ctx.started
+    tokens = ctx.completion_tokens
+    return ttft, (now - ctx.first_byte_at) / (tokens - 1) if tokens > 1 else None
 
 
 def _destination_headers(endpoints: Sequence[Endpoint]) -> dict[str, str]:

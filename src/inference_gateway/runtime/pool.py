@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.datastore.ledger import Dispatch, InFlightLedger
 from inference_gateway.flowcontrol import (
     DEFAULT_FLOW_ID,
     FAIRNESS_HEADER,
@@ -28,6 +29,7 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
     EndpointsChanged,
@@ -57,6 +59,7 @@ class Decision:
     set_headers: dict[str, str]
     strip_headers: tuple[str, ...]
     runtime: PoolRuntime = field(repr=False)
+    record: Dispatch = field(repr=False)  # its entry in the in-flight ledger
     admission: Admission | None = None
     scheduling_seconds: float = 0.0
     body_changed: bool = False  # body plugins edited the request body (e.g. engine-priority)
@@ -78,11 +81,12 @@ class Decision:
         """Headers for the client's response once the serving endpoint is known."""
         return self.runtime.response_headers(self.request, served)
 
-    def complete(self) -> None:
-        """The request ended (success, error or cancel); idempotent."""
+    def complete(self, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
+        """The request ended (success, error or cancel), with its measured time to first token
+        and per output token when known; idempotent."""
         if not self.completed:
             self.completed = True
-            self.runtime.completed(self)
+            self.runtime.completed(self, ttft_s, tpot_s)
 
 
 class PoolRuntime:
@@ -96,12 +100,15 @@ class PoolRuntime:
         flow: FlowController | None = None,
         flow_control: bool = True,
         flow_metrics: FlowControlMetrics | None = None,
+        ledger: InFlightLedger | None = None,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.name = name
         self.scheduler: Scheduler = self.config.scheduler
         self.saturation = self.config.saturation_detector()
         self.metric_mappings = self.config.metric_mappings
+        # One ledger for every pool of the EPP (pass it in); a given `flow` brings its own.
+        self.ledger = flow.ledger if flow is not None else ledger if ledger is not None else InFlightLedger()
         # `flow` replaces the config's flowControl section; flow_control=False turns it off.
         self.flow = flow if flow is not None or not flow_control else self._build_flow(flow_metrics)
         plugins = self.scheduler.plugins()
@@ -124,7 +131,9 @@ class PoolRuntime:
 
     def _build_flow(self, metrics: FlowControlMetrics | None) -> FlowController | None:
         section = self.config.sections.get("flowControl")
-        return build_flow_controller(section, self.saturation, metrics=metrics, plugins=self.config.plugins)
+        return build_flow_controller(
+            section, self.saturation, metrics=metrics, plugins=self.config.plugins, ledger=self.ledger
+        )
 
     # --- the request path -------------------------------------------------
     async def decide(
@@ -140,11 +149,13 @@ class PoolRuntime:
         Raises GatewayError with the status the client should see.
         """
         admission = await self._admit(request, candidates)
+        record = admission.record if admission is not None and admission.record is not None else None
+        if record is None:
+            record = self.ledger.admit(request.request_id, request.pool, request.priority)
         try:
-            decision = self._schedule(request, candidates(), explain, admission)
+            decision = self._schedule(request, candidates(), explain, admission, record)
         except BaseException:
-            if admission is not None:
-                admission.release()
+            self._release(admission, record)
             raise
         if body is not None:
             decision.body_changed = self.edit_body(request, decision.result, body)
@@ -190,6 +201,7 @@ class PoolRuntime:
         endpoints: Sequence[Endpoint],
         explain: bool,
         admission: Admission | None,
+        record: Dispatch,
     ) -> Decision:
         started = time.perf_counter()
         try:
@@ -199,9 +211,8 @@ class PoolRuntime:
         self.scheduler.bind(state, request, result)
         elapsed = time.perf_counter() - started
         set_headers, strip = self._request_headers(request, result)
-        decision = Decision(request, result, set_headers, strip, self, admission, elapsed)
-        result.endpoints[0].in_flight += 1
-        return decision
+        self.ledger.bind(record, result.endpoints[0], projection.prompt_tokens(request))
+        return Decision(request, result, set_headers, strip, self, record, admission, elapsed)
 
     def _request_headers(
         self, request: SchedulingRequest, result: SchedulingResult
@@ -223,11 +234,15 @@ class PoolRuntime:
             headers.update(plugin.response_headers(request, served))
         return headers
 
-    def completed(self, decision: Decision) -> None:
-        picked = decision.endpoints[0]
-        picked.in_flight = max(0, picked.in_flight - 1)
-        if decision.admission is not None:
-            decision.admission.release()
+    def completed(self, decision: Decision, ttft_s: float | None, tpot_s: float | None) -> None:
+        self._release(decision.admission, decision.record)
+        if ttft_s is not None:
+            self.scheduler.observe_latency(decision.request.request_id, ttft_s, tpot_s)
+
+    def _release(self, admission: Admission | None, record: Dispatch) -> None:
+        if admission is not None:
+            admission.release()  # flow control releases its ledger record and wakes its queue
+        self.ledger.release(record)
 
     # --- the pool's data producers and lifecycle ------------------------------
     def scrape_target(self) -> ScrapeTarget:

@@ -6,7 +6,7 @@ picker. A profile handler decides which profiles run and which result is primary
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -68,6 +68,13 @@ class EndpointsChanged(Plugin, Protocol):
     """Told the full set of endpoint addresses whenever the datastore changes (to drop state)."""
 
     def endpoints_changed(self, addresses: Collection[str]) -> None: ...
+
+
+@runtime_checkable
+class LatencyFeedback(Plugin, Protocol):
+    """Told each request's measured latency once it is known (e.g. to train a predictor)."""
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None: ...
 
 
 @runtime_checkable
@@ -168,3 +175,26 @@ class PrefixCacheConsumer(Plugin, Protocol):
     """Reads the configured approximate prefix cache's matches (linked at config load)."""
 
     def link_prefix_cache(self, prefix: Any) -> None: ...
+
+
+# (endpoint address, block hashes, LRU capacity or None) for each index addition after a pick.
+IndexListener = Callable[[str, list[int], int | None], None]
+
+
+@runtime_checkable
+class SharedPrefixIndex(Plugin, Protocol):
+    """A plugin keeping a prefix index that peer EPP replicas share (prefix_sync) and whose
+    size and hit ratio the EPP exports. Additions applied from peers are not reported to
+    subscribers, so shared updates never loop."""
+
+    def subscribe(self, listener: IndexListener) -> None: ...
+
+    def unsubscribe(self, listener: IndexListener) -> None: ...
+
+    def add_from_peer(self, hashes: list[int], endpoint: str, capacity: int | None) -> None: ...
+
+    def index_size(self) -> int: ...
+
+    def observe_hits(self, observer: Callable[[int, int], None]) -> None:
+        """Call `observer(matched characters, prompt characters)` for each pick."""
+        ...

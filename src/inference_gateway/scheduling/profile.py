@@ -6,12 +6,14 @@ count; explanations are only materialised when asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.interfaces import (
     Filter,
+    LatencyFeedback,
     Picker,
     Plugin,
     PostPick,
@@ -35,6 +37,10 @@ class WeightedScorer:
     weight: float
 
 
+# (extension point, plugin, seconds it took): the EPP's plugin-duration histogram.
+PluginTimer = Callable[[str, Plugin, float], None]
+
+
 @dataclass
 class SchedulingProfile:
     name: str
@@ -42,6 +48,7 @@ class SchedulingProfile:
     scorers: list[WeightedScorer] = field(default_factory=list)
     picker: Picker | None = None
     post_pick: list[PostPick] = field(default_factory=list)
+    timer: PluginTimer | None = None
 
     def plugins(self) -> list[Plugin]:
         found: list[Plugin] = [*self.filters, *(ws.scorer for ws in self.scorers), *self.post_pick]
@@ -62,7 +69,10 @@ class SchedulingProfile:
         if not candidates:
             return ProfileResult(self.name, candidates, [], [], [], filtered_out, self.picker.name)
         totals, breakdown = self._score(state, request, candidates, explain)
+        started = perf_counter()
         picked = self.picker.pick(state, candidates, totals)
+        if self.timer is not None:
+            self.timer("Picker", self.picker, perf_counter() - started)
         return ProfileResult(self.name, candidates, totals, picked, breakdown, filtered_out, self.picker.name)
 
     def _filter(
@@ -73,8 +83,12 @@ class SchedulingProfile:
         filtered_out: dict[str, list[str]] | None,
     ) -> Sequence[Endpoint]:
         candidates = endpoints
+        timer = self.timer
         for f in self.filters:
+            started = perf_counter()
             kept = f.filter(state, request, candidates)
+            if timer is not None:
+                timer("Filter", f, perf_counter() - started)
             if filtered_out is not None and len(kept) != len(candidates):
                 kept_set = set(kept)
                 filtered_out[f.name] = [e.name for e in candidates if e not in kept_set]
@@ -89,8 +103,12 @@ class SchedulingProfile:
         n = len(candidates)
         totals: list[float] | None = None
         breakdown: list[ScorerBreakdown] = []
+        timer = self.timer
         for ws in self.scorers:
+            started = perf_counter()
             scores = ws.scorer.score(state, request, candidates)
+            if timer is not None:
+                timer("Scorer", ws.scorer, perf_counter() - started)
             if len(scores) != n:
                 raise RuntimeError(f"scorer {ws.scorer.name} returned {len(scores)} scores for {n} endpoints")
             w = ws.weight
@@ -122,6 +140,7 @@ class Scheduler:
         in_profiles = (p for prof in profiles.values() for p in prof.plugins())
         self._plugins = _unique([handler, *plugins, *in_profiles])
         self._pre_request_plugins = [p for p in self._plugins if isinstance(p, PreRequest)]
+        self._latency_plugins = [p for p in self._plugins if isinstance(p, LatencyFeedback)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -155,9 +174,19 @@ class Scheduler:
         for pre in self._pre_request_plugins:
             pre.pre_request(state, request, result)
 
+    def time_plugins(self, timer: PluginTimer | None) -> None:
+        """Report each filter, scorer and picker call's duration to `timer`."""
+        for profile in self.profiles.values():
+            profile.timer = timer
+
     def plugins(self) -> list[Plugin]:
         """Every plugin the scheduler runs (handler included), each once."""
         return list(self._plugins)
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
+        """A request's measured TTFT and TPOT (None when not measured), for plugins that learn."""
+        for plugin in self._latency_plugins:
+            plugin.observe_latency(request_id, ttft_s, tpot_s)
 
 
 def _unique(plugins: Iterable[Plugin]) -> list[Plugin]:

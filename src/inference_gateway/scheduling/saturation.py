@@ -3,8 +3,9 @@
 Matches upstream's utilization detector and its config keys (queueDepthThreshold,
 kvCacheUtilThreshold, metricsStalenessThreshold). An endpoint is saturated when its metrics
 are stale or failing, its waiting queue is at or above the queue threshold, or its KV-cache
-utilisation is at or above the KV threshold; a pool is saturated when every candidate is.
-Used by the director (shedding Sheddable requests), the sheddable-capacity filter and flow
+utilisation is at or above the KV threshold (both projected: the last scrape plus what this EPP
+sent and saw finish since); a pool is saturated when every candidate is.
+Used by the pool runtime (shedding Sheddable requests), the sheddable-capacity filter and flow
 control.
 """
 
@@ -13,9 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.params import get_duration_s, get_float, get_int
 
 DEFAULT_QUEUE_DEPTH_THRESHOLD = 5
@@ -42,6 +44,14 @@ class SaturationConfig:
         )
 
 
+@runtime_checkable
+class SaturationSignal(Protocol):
+    """What flow control and shedding ask of any detector (the class below, its plugin
+    subclasses, or a combination of them)."""
+
+    def is_saturated(self, endpoints: list[Endpoint]) -> bool: ...
+
+
 class SaturationDetector:
     def __init__(self, config: SaturationConfig | None = None, clock: Callable[[], float] = time.monotonic):
         self.config = config or SaturationConfig()
@@ -54,13 +64,16 @@ class SaturationDetector:
             return True
         if (self._clock() if now is None else now) - m.updated_at > cfg.metrics_staleness_s:
             return True
-        return m.waiting_queue >= cfg.queue_depth_threshold or m.kv_cache_usage >= cfg.kv_cache_util_threshold
+        return not self.has_capacity(endpoint)
 
     def has_capacity(self, endpoint: Endpoint) -> bool:
-        """Load thresholds only (no staleness): what the sheddable-capacity filter keeps."""
-        m = endpoint.metrics
+        """Load thresholds only (no staleness): what the sheddable-capacity filter keeps. Reads
+        the projected state (the scrape plus what this EPP sent and saw finish since)."""
         cfg = self.config
-        return m.waiting_queue < cfg.queue_depth_threshold and m.kv_cache_usage < cfg.kv_cache_util_threshold
+        return (
+            projection.waiting(endpoint) < cfg.queue_depth_threshold
+            and projection.kv_usage(endpoint) < cfg.kv_cache_util_threshold
+        )
 
     def is_saturated(self, endpoints: Iterable[Endpoint]) -> bool:
         """True when no endpoint has good capacity (also when there are none).
@@ -89,8 +102,9 @@ class SaturationDetector:
         age = (self._clock() if now is None else now) - m.updated_at
         if not endpoint.metrics_ok or age > cfg.metrics_staleness_s:
             return f"metrics stale ({age:.1f}s old)" if m.updated_at else "no metrics yet"
-        if m.waiting_queue >= cfg.queue_depth_threshold:
-            return f"queue {m.waiting_queue} >= {cfg.queue_depth_threshold}"
-        if m.kv_cache_usage >= cfg.kv_cache_util_threshold:
-            return f"kv-cache {m.kv_cache_usage:.2f} >= {cfg.kv_cache_util_threshold}"
+        waiting, kv = projection.waiting(endpoint), projection.kv_usage(endpoint)
+        if waiting >= cfg.queue_depth_threshold:
+            return f"queue {waiting} >= {cfg.queue_depth_threshold}"
+        if kv >= cfg.kv_cache_util_threshold:
+            return f"kv-cache {kv:.2f} >= {cfg.kv_cache_util_threshold}"
         return ""

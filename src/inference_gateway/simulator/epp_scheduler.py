@@ -20,6 +20,7 @@ from inference_gateway.metrics.dcgm import GPU_UTIL
 from inference_gateway.metrics.dcgm import UPDATED_AT as DCGM_UPDATED_AT
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.projection import mark_scraped, prompt_tokens
 from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 
@@ -57,7 +58,7 @@ class EPPFleetScheduler:
         self.endpoints: list[Endpoint] = []
         self._seen: list[float] = []
         self._index: dict[str, int] = {}
-        self._picked: dict[int | str, Endpoint] = {}
+        self._picked: dict[int | str, tuple[Endpoint, int]] = {}
 
     def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
         self._refresh(snapshots)
@@ -79,14 +80,21 @@ class EPPFleetScheduler:
         if self.runtime.edit_body(req, result, body):
             request.engine_priority = int(body.get("priority", 0))
         chosen = result.endpoints[0]
-        chosen.in_flight += 1
-        self._picked[request.request_id] = chosen
+        tokens = prompt_tokens(req)
+        chosen.load.add(tokens)
+        self._picked[request.request_id] = (chosen, tokens)
         return self._index[chosen.address]
 
     def on_finished(self, result: RequestResult) -> None:
-        endpoint = self._picked.pop(result.request_id, None)
-        if endpoint is not None:
-            endpoint.in_flight = max(0, endpoint.in_flight - 1)
+        picked = self._picked.pop(result.request_id, None)
+        if picked is not None:
+            picked[0].load.remove(picked[1])
+            ok = result.status == "ok" and result.first_token >= 0
+            self.scheduler.observe_latency(
+                str(result.request_id),
+                result.ttft if ok else None,
+                result.tpot if ok and result.output_tokens > 1 else None,
+            )
 
     def _refresh(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         if len(self.endpoints) != len(snapshots):
@@ -95,6 +103,7 @@ class EPPFleetScheduler:
             if snap.updated_at != self._seen[i]:
                 self._seen[i] = snap.updated_at
                 self.endpoints[i].metrics = snapshot_metrics(snap)
+                mark_scraped(self.endpoints[i])
                 attach_gpu(self.endpoints[i], snap, snap.updated_at)
 
     def _build(self, snapshots: Sequence[EndpointSnapshot]) -> None:

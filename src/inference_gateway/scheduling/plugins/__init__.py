@@ -23,6 +23,7 @@ from inference_gateway.scheduling.plugins.header_testing_filter import HeaderBas
 from inference_gateway.scheduling.plugins.inflight_load_producer import InFlightLoadProducer
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.label_selector_filter import ByLabelSelector, LabelSelectorFilter
+from inference_gateway.scheduling.plugins.latency_scorer import LatencyScorer
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
 from inference_gateway.scheduling.plugins.load_aware_scorer import LoadAwareScorer
@@ -51,6 +52,7 @@ from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import Pr
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
 from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
@@ -73,6 +75,8 @@ BUILTIN = (
     CapacityLoadScorer,
     MaxScorePicker,
     RandomPicker,
+    RoundRobinPicker,
+    LatencyScorer,
     WeightedRandomPicker,
     LowQueueFilter,
     LeastQueueFilter,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.interfaces import IndexListener
 from inference_gateway.scheduling.params import get_bool, get_int
 from inference_gateway.scheduling.prefix_index import PrefixIndex, hash_prompt
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
@@ -30,8 +31,6 @@ DEFAULT_MAX_BLOCKS = 256
 DEFAULT_LRU_CAPACITY = 31250
 CHARS_PER_TOKEN = 4
 
-# (endpoint address, block hashes, LRU capacity or None) for each index addition after a pick.
-IndexListener = Callable[[str, list[int], int | None], None]
 
 
 class PrefixCacheScorer:
@@ -56,6 +55,8 @@ class PrefixCacheScorer:
         self.blocks_looked_up = 0
         self.blocks_matched = 0
         self.listeners: list[IndexListener] = []
+        # (matched characters, prompt characters) of each pick: the prefix_indexer_hit_* metrics.
+        self.hit_observers: list[Callable[[int, int], None]] = []
 
     def match(
         self, state: CycleState, request: SchedulingRequest, endpoints: Sequence[Endpoint]
@@ -97,10 +98,32 @@ class PrefixCacheScorer:
         entry = state.get(self.name)
         if not entry or not entry[0]:
             return
+        if self.hit_observers:
+            chars = self._block_size([endpoint])
+            matched = entry[1].get(endpoint.address, 0)
+            for observe in self.hit_observers:
+                observe(matched * chars, len(entry[0]) * chars)
         capacity = (endpoint.metrics.num_gpu_blocks if self.auto_tune else 0) or None
         self.index.add(entry[0], endpoint.address, capacity)
         for listener in self.listeners:
             listener(endpoint.address, entry[0], capacity)
+
+    # --- SharedPrefixIndex (prefix sync and the EPP's metrics) -----------------------
+    def subscribe(self, listener: IndexListener) -> None:
+        self.listeners.append(listener)
+
+    def unsubscribe(self, listener: IndexListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
+    def add_from_peer(self, hashes: list[int], endpoint: str, capacity: int | None) -> None:
+        self.index.add(hashes, endpoint, capacity)
+
+    def index_size(self) -> int:
+        return self.index.size()
+
+    def observe_hits(self, observer: Callable[[int, int], None]) -> None:
+        self.hit_observers.append(observer)
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         self.index.retain(addresses)

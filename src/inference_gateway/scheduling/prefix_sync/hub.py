@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Summa
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.interfaces import SharedPrefixIndex
 from inference_gateway.scheduling.prefix_sync.updates import (
     Batch,
     IndexUpdate,
@@ -50,7 +50,7 @@ class SyncStats:
 class PrefixSyncHub:
     def __init__(
         self,
-        scorers: Mapping[str, PrefixCacheScorer],
+        scorers: Mapping[str, SharedPrefixIndex],
         origin: str,
         *,
         max_age_s: float = 30.0,
@@ -66,7 +66,7 @@ class PrefixSyncHub:
         self._retired_overflow = 0
         self._listeners = {name: self._listener(name) for name in self.scorers}
         for name, scorer in self.scorers.items():
-            scorer.listeners.append(self._listeners[name])
+            scorer.subscribe(self._listeners[name])
 
     def _listener(self, scorer: str) -> Callable[[str, list[int], int | None], None]:
         def publish(endpoint: str, hashes: list[int], capacity: int | None) -> None:
@@ -82,8 +82,7 @@ class PrefixSyncHub:
     def detach(self) -> None:
         """Stop listening to the scorers (their indexes are left as they are)."""
         for name, scorer in self.scorers.items():
-            if self._listeners[name] in scorer.listeners:
-                scorer.listeners.remove(self._listeners[name])
+            scorer.unsubscribe(self._listeners[name])
 
     # ---- outboxes (one per peer) ------------------------------------------------------
     def add_outbox(self, queue: UpdateQueue) -> None:
@@ -144,7 +143,7 @@ class PrefixSyncHub:
             if lag > self.max_age_s:
                 stats.dropped["stale"] += 1
                 continue
-            scorer.index.add(u.hashes, u.endpoint, u.capacity)
+            scorer.add_from_peer(u.hashes, u.endpoint, u.capacity)
             applied += 1
             if lag > 0:
                 stats.lag_sum_s += lag
@@ -153,9 +152,9 @@ class PrefixSyncHub:
         return applied
 
 
-def prefix_scorers(plugins: Mapping[str, object]) -> dict[str, PrefixCacheScorer]:
-    """The prefix-cache scorers of a config's plugins, by plugin name."""
-    return {name: p for name, p in plugins.items() if isinstance(p, PrefixCacheScorer)}
+def prefix_scorers(plugins: Mapping[str, object]) -> dict[str, SharedPrefixIndex]:
+    """The plugins with a shareable prefix index, by plugin name."""
+    return {name: p for name, p in plugins.items() if isinstance(p, SharedPrefixIndex)}
 
 
 class SyncCollector(Collector):

@@ -14,7 +14,7 @@ import grpc
 from prometheus_client import CollectorRegistry
 
 from inference_gateway.observability.tls import TLSFiles, server_credentials
-from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.interfaces import SharedPrefixIndex
 from inference_gateway.scheduling.prefix_sync.discovery import PeerSource, StaticPeers, dns_peers
 from inference_gateway.scheduling.prefix_sync.grpc_transport import LinkOptions, PeerLink, serve_sync
 from inference_gateway.scheduling.prefix_sync.hub import PrefixSyncHub, SyncCollector, prefix_scorers
@@ -88,7 +88,7 @@ class PrefixSync:
 
     def __init__(
         self,
-        scorers: Mapping[str, PrefixCacheScorer],
+        scorers: Mapping[str, SharedPrefixIndex],
         options: PrefixSyncOptions,
         registry: CollectorRegistry | None = None,
         sources: list[PeerSource] | None = None,

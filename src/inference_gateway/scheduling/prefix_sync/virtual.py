@@ -124,7 +124,7 @@ class VirtualReplica:
             return None
         self.scheduler.bind(state, sreq, result)
         picked = result.endpoints[0]
-        picked.in_flight += 1
+        picked.load.requests += 1
         self._picked[request.request_id] = picked
         return self._slot[picked.address]
 
@@ -132,7 +132,7 @@ class VirtualReplica:
         endpoint = self._picked.pop(request_id, None)
         if endpoint is None:
             return False
-        endpoint.in_flight = max(0, endpoint.in_flight - 1)
+        endpoint.load.requests = max(0, endpoint.load.requests - 1)
         return True
 
 

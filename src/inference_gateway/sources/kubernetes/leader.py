@@ -70,7 +70,6 @@ class LeaderElector:
         self._observed: tuple[Any, ...] = ()
         self._observed_at = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self.is_leader = False
         self.holder: str | None = None  # who holds the Lease, as last observed
@@ -90,11 +89,6 @@ class LeaderElector:
             self._set_leader(False)
         if self.config.release_on_stop:
             await asyncio.to_thread(self._release)
-
-    async def wait_for_leadership(self, want: bool = True) -> None:
-        while self.is_leader != want:
-            self._changed.clear()
-            await self._changed.wait()
 
     # --- loop -------------------------------------------------------------
     async def _run(self) -> None:
@@ -123,7 +117,6 @@ class LeaderElector:
 
     def _set_leader(self, leader: bool) -> None:
         self.is_leader = leader
-        self._changed.set()
         callback = self._on_started if leader else self._on_stopped
         if callback is not None:
             callback()
