@@ -17,6 +17,7 @@ import orjson
 
 from inference_gateway.api.types import MATCH_ANY_MODEL
 from inference_gateway.datastore.store import Datastore, PoolView
+from inference_gateway.metrics.inventory import served_models
 
 POD_TIMEOUT_S = 2.0
 
@@ -44,13 +45,38 @@ async def models_body(store: Datastore, pool_names: set[str] | None = None) -> b
             if model is not None and model.target_models:
                 entry["root"] = model.target_models[0].name
             entries.setdefault(name, entry)
-    timeout = aiohttp.ClientTimeout(total=POD_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        pod_lists = await asyncio.gather(*(_pod_models(session, v) for v in views))
-    for listed in pod_lists:
-        for entry in listed:
+    unknown = []
+    for view in views:
+        known = _inventory(view, created)
+        if known is None:
+            unknown.append(view)
+        for entry in known or ():
             entries.setdefault(str(entry["id"]), entry)
+    if unknown:  # no model inventory yet (or not configured): ask a pod of each such pool
+        timeout = aiohttp.ClientTimeout(total=POD_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            pod_lists = await asyncio.gather(*(_pod_models(session, v) for v in unknown))
+        for listed in pod_lists:
+            for entry in listed:
+                entries.setdefault(str(entry["id"]), entry)
     return orjson.dumps({"object": "list", "data": list(entries.values())})
+
+
+def _inventory(view: PoolView, created: int) -> list[dict[str, Any]] | None:
+    """The pool's models from the EPP's model inventory (each server's own list); None if unknown."""
+    lists = [m for e in view.endpoints if e.ready and (m := served_models(e)) is not None]
+    if not lists:
+        return None
+    entries = [
+        {"id": base, "object": "model", "created": created, "owned_by": "vllm", "parent": None}
+        for base in sorted({b for m in lists for b in m.base})
+    ]
+    adapters = {name: parent for m in lists for name, parent in m.adapters.items()}
+    entries += [
+        {"id": name, "object": "model", "created": created, "owned_by": "vllm", "parent": parent}
+        for name, parent in sorted(adapters.items())
+    ]
+    return entries
 
 
 async def _pod_models(session: aiohttp.ClientSession, view: PoolView) -> list[dict[str, Any]]:
