@@ -34,6 +34,7 @@ class Parsed:
     file: Path
     node: yaml.Node
     obj: Any
+    text: str = ""  # the document's own source text
 
 
 @dataclass
@@ -86,7 +87,8 @@ def _parse_file(file: Path, report: Report) -> list[Parsed]:
         while loader is not None and loader.check_node():
             node = loader.get_node()
             if node is not None:
-                docs.append(Parsed(file, node, loader.construct_document(node)))
+                source = text[node.start_mark.index : node.end_mark.index]
+                docs.append(Parsed(file, node, loader.construct_document(node), source))
     except yaml.YAMLError as exc:
         line, column, problem = _yaml_error(exc)
         report.errors.append(f"{file}:{line}:{column}: invalid YAML: {problem}")
@@ -215,13 +217,16 @@ def locate(node: yaml.Node, path: str) -> tuple[int, int]:
 
 
 def _check_picker_config(doc: Parsed, report: Report) -> None:
-    text = yaml.safe_dump(doc.obj, sort_keys=False)
     try:
-        load_config(text, source="config")
+        load_config(doc.text or yaml.safe_dump(doc.obj, sort_keys=False), source="config")
     except ConfigError as exc:
-        detail = str(exc).removeprefix("config: ")
+        # "config: <path>: why", or "config:<line>: <path>: why" (a line of the document)
+        match = re.match(r"config(?::(\d+))?: (.*)", str(exc), re.S)
+        in_doc, detail = (match.group(1), match.group(2)) if match else (None, str(exc))
         path = _PATH.match(detail)
         line, column = locate(doc.node, path.group(1) if path else "")
+        if path is None and in_doc is not None:
+            line, column = doc.node.start_mark.line + int(in_doc), 1
         report.errors.append(f"{doc.file}:{line}:{column}: {PICKER_CONFIG_KIND}: {detail}")
         return
     report.counts["EndpointPickerConfigs"] += 1
