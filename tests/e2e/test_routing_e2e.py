@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import yaml
 
@@ -195,11 +196,12 @@ async def test_weight_change_on_disk_applies_live_without_failed_requests(stack:
 
     async def traffic(n: int) -> None:
         for _ in range(n):
-            status, payload, _ = await post(stack, {"model": "food-review", "prompt": "hi", "max_tokens": 1})
+            body = {"model": "food-review", "prompt": "hi", "max_tokens": 1}
+            status, payload, headers = await post(stack, body, {"x-gateway-explain": "true"})
             if status != 200:
                 failures.append(payload)
-            else:
-                seen[payload["model"]] += 1
+            else:  # the response names the requested model; the decision names the target
+                seen[orjson.loads(headers["x-gateway-explain"])["target_model"]] += 1
 
     running = asyncio.create_task(traffic(40))
     await asyncio.sleep(0.3)

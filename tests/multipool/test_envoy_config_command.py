@@ -73,3 +73,10 @@ def test_epp_address_and_tls_files(tmp_path: Path) -> None:
     assert tls["common_tls_context"]["validation_context"]["trusted_ca"]["filename"] == str(files["ca.pem"])
     result = CliRunner().invoke(app, ["envoy-config", "--tls-ca", str(files["ca.pem"])])
     assert result.exit_code != 0
+
+
+def test_eds_path_is_where_the_printed_bootstrap_reads_endpoints() -> None:
+    config, _ = bootstrap("--eds-path", "/srv/envoy/endpoints.yaml")
+    pool = next(c for c in config["static_resources"]["clusters"] if c["name"] != "epp")
+    source = pool["eds_cluster_config"]["eds_config"]["path_config_source"]
+    assert source["path"] == "/srv/envoy/endpoints.yaml"

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from inference_gateway.api.errors import FieldError, ManifestError
-from inference_gateway.api.manifests import ResourceSet, load_yaml_documents, parse_objects
+from inference_gateway.api.manifests import ResourceSet, load_path
 from inference_gateway.api.types import FailureMode, ObjectRef
 from inference_gateway.envoy.bootstrap import EnvoyConfig, PoolCluster
 from inference_gateway.envoy.httproute import RouteRule, parse_httproutes, referenced_pools
@@ -66,16 +66,12 @@ class StackOptions:
 
 
 def load_directory(path: Path) -> tuple[ResourceSet, list[dict]]:
-    """Parse every *.yaml / *.yml file in `path` (sorted); return resources and raw objects.
+    """Load `path` with the EPP's loader (every YAML file below it); return the resources and
+    the other objects (LocalFleet, HTTPRoute, ...).
 
     HTTPRoutes among them are checked too (supported fields, backendRefs to known pools)."""
-    resources = ResourceSet()
-    raw: list[dict] = []
-    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
-    for file in files:
-        docs = [d for d in load_yaml_documents(file.read_text(), str(file)) if d is not None]
-        resources.extend(parse_objects(docs, str(file)))
-        raw.extend(d for d in docs if isinstance(d, dict))
+    resources = load_path(path)
+    raw = list(resources.other)
     _check_routed_pools(parse_httproutes(raw, str(path)), resources)
     return resources, raw
 
