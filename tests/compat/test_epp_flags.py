@@ -25,6 +25,7 @@ from inference_gateway.metrics.extract import metrics_from_page
 from inference_gateway.metrics.mappings import MappingRegistry
 from inference_gateway.metrics.scraper import ScrapeConfig, Scraper
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.compat.stack import CHART_CONFIG
 from tests.extproc.test_extproc_protocol import exchange, headers_msg
@@ -167,6 +168,7 @@ async def test_insecure_skip_verify_decides_whether_https_scrapes_trust_the_pod(
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     app = web.Application()
+
     async def page(_: web.Request) -> web.Response:
         return web.Response(text="vllm:num_requests_waiting 4\n")
 
@@ -189,7 +191,7 @@ async def test_insecure_skip_verify_decides_whether_https_scrapes_trust_the_pod(
 
 
 async def test_health_checking_serves_grpc_health_on_the_ext_proc_port() -> None:
-    director = Director(make_store(), load_config().scheduler)
+    director = Director(make_store(), PoolRuntime(load_config(), flow_control=False))
     for enabled in (True, False):
         server, port = await serve(director, "127.0.0.1", 0, health_checking=enabled)
         try:
@@ -207,7 +209,7 @@ async def test_health_checking_serves_grpc_health_on_the_ext_proc_port() -> None
 
 
 async def test_disabled_subset_filter_ignores_the_hint() -> None:
-    director = Director(make_store(), load_config().scheduler, subset_filter=False)
+    director = Director(make_store(), PoolRuntime(load_config(), flow_control=False), subset_filter=False)
     server, port = await serve(director, "127.0.0.1", 0)
     hint = struct_pb2.Struct()
     hint.update({"x-gateway-destination-endpoint-subset": ["10.9.9.9:8000"]})

@@ -23,6 +23,7 @@ from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.extproc.observe import ResponseObserver
 from inference_gateway.local.stack import free_port, response_phases
 from inference_gateway.requestcontrol.director import Director
+from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
 from tests.helpers import make_store
 
@@ -152,7 +153,7 @@ def test_plugins_that_need_the_response_keep_the_response_phase() -> None:
 
 
 def test_a_context_whose_observer_never_came_is_completed_after_max_age() -> None:
-    director = Director(make_store(), load_config().scheduler)
+    director = Director(make_store(), PoolRuntime(load_config(), flow_control=False))
     observer = ResponseObserver(director, max_age_s=10.0, sweep_every_s=0.0)
     old = director.new_context({"x-request-id": "old"})
     old.started -= 60

@@ -123,6 +123,8 @@ class Director:
         subset_filter: bool = True,
     ) -> None:
         self.store = store
+        if not isinstance(runtimes, PoolRuntimes | PoolRuntime):
+            raise TypeError(f"Director takes a PoolRuntime or PoolRuntimes, not {type(runtimes).__name__}")
         self.runtimes = runtimes if isinstance(runtimes, PoolRuntimes) else PoolRuntimes(runtimes)
         self.resolver = resolver or ModelResolver(store)
         self.max_body_bytes = max_body_bytes
