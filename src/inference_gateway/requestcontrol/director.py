@@ -68,6 +68,8 @@ class RequestContext:
     usage: Usage | None = None
     # The data plane's endpoint subset hint (envoy.lb.subset_hint); None: the whole pool.
     subset: tuple[str, ...] | None = None
+    # The config's parser is passthrough-parser: the body is forwarded untouched, never read.
+    passthrough: bool = False
 
     @property
     def result(self) -> SchedulingResult | None:
@@ -179,7 +181,9 @@ class Director:
                 f"request body is {ctx.body_size} bytes; the limit is {self.max_body_bytes}",
                 "body_too_large",
             )
-        body = parse_body(raw_body)
+        parser = self.runtimes.default.config.parser
+        ctx.passthrough = parser is not None and not parser.parses_body
+        body = {} if ctx.passthrough else parse_body(raw_body)
         res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
         pool = str(res.view.pool.ref)
@@ -247,8 +251,8 @@ class Director:
         decision = ctx.decision
         assert decision is not None
         destination = ",".join(e.address for e in decision.endpoints)
-        changed = decision.body_changed
-        if res.target_model != body.get("model"):
+        changed = decision.body_changed and not ctx.passthrough
+        if res.target_model != body.get("model") and not ctx.passthrough:
             body["model"] = res.target_model
             changed = True
         new_body = orjson.dumps(body) if changed else None
