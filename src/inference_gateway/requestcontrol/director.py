@@ -123,8 +123,10 @@ class Director:
         max_body_bytes: int = 16 * 1024 * 1024,
         usage: UsageAccounting | None = None,
         subset_filter: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.clock = clock  # request timing; the virtual-time driver gives its own
         if not isinstance(runtimes, PoolRuntimes | PoolRuntime):
             raise TypeError(f"Director takes a PoolRuntime or PoolRuntimes, not {type(runtimes).__name__}")
         self.runtimes = runtimes if isinstance(runtimes, PoolRuntimes) else PoolRuntimes(runtimes)
@@ -139,7 +141,8 @@ class Director:
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         explain = headers.get(EXPLAIN_HEADER, "").lower() in ("1", "true", "yes")
-        ctx = RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+        debug = explain or log.isEnabledFor(logging.DEBUG)
+        ctx = RequestContext(rid, headers, started=self.clock(), explain=debug)
         ctx.flow_id = headers.get(FAIRNESS_HEADER) or DEFAULT_FLOW_ID
         return ctx
 
@@ -280,7 +283,7 @@ class Director:
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
         if chunk and not ctx.response_bytes:
-            ctx.first_byte_at = time.monotonic()
+            ctx.first_byte_at = self.clock()
         ctx.response_bytes += len(chunk)
         ctx.response_chunks += bool(chunk)
         if ctx.usage_scanner is None:
@@ -302,7 +305,7 @@ class Director:
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         if ctx.decision is not None:
             # Streamed responses tell plugins that learn latency (latency-scorer) how it went.
-            ctx.decision.complete(*_latency_of(ctx, time.monotonic()))
+            ctx.decision.complete(*_latency_of(ctx, self.clock()))
             if (preemption := ctx.decision.runtime.preemption) is not None:
                 preemption.finished(ctx)
         for observer in self.observers:
