@@ -56,7 +56,7 @@ $(VLLM_VENV)/.installed:
 e2e-vllm: $(STAMP) $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python tests/realvllm/make_model.py $(VLLM_VENV)/model
 	IG_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python IG_VLLM_MODEL=$(abspath $(VLLM_VENV))/model \
-	  $(BIN)/pytest -q -p no:cacheprovider -m realvllm -o addopts= tests/realvllm
+	  $(BIN)/pytest -q -rA -p no:cacheprovider -m realvllm -o addopts= tests/realvllm
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -242,15 +242,17 @@ async def _scenario(servers: list[VllmServer], gw: Gateway) -> None:
             await wait_for(lambda server=server: healthy(s, server.address), START_TIMEOUT_S, "vLLM start")
         await wait_for(lambda: _served_ok(s, gw), 60, "gateway")
         await wait_for(lambda: _epp_fresh(s, gw), 60, "EPP scrapes both servers")
-        await _routing_from_real_metrics(s, gw, busy=a, idle=b)
-        await _prefix_affinity(s, gw, servers)
-        await _runtime_adapters(s, gw, a, b)
-        await _restart_under_load(s, gw, b)
+        seen = await _routing_from_real_metrics(s, gw, busy=a, idle=b)
+        seen |= await _prefix_affinity(s, gw, servers)
+        seen |= await _runtime_adapters(s, gw, a, b)
+        seen |= await _restart_under_load(s, gw, b)
+    for what, value in seen.items():  # `make e2e-vllm` shows these (pytest -rA)
+        print(f"realvllm: {what}: {value}")
 
 
 async def _routing_from_real_metrics(
     s: aiohttp.ClientSession, gw: Gateway, busy: VllmServer, idle: VllmServer
-) -> None:
+) -> dict[str, Any]:
     """Both servers answer; then `busy` is loaded past --max-num-seqs behind the gateway's back,
     its own queue metric is all that tells the EPP, and new requests go to `idle`."""
     results = [await complete(s, gw, MODEL, f"Unrelated text number {i} " * 8) for i in range(12)]
@@ -266,21 +268,37 @@ async def _routing_from_real_metrics(
     await asyncio.gather(*backlog)
     assert still_waiting > 0, "the backlog drained before the checks ended: raise LONG_TOKENS"
     assert [served for _, served in picks] == [idle.address] * 6, picks
+    return {
+        "12 unrelated prompts per server": dict(Counter(served for _, served in results)),
+        "picks while vLLM reported a waiting queue on the busy server": dict(Counter(p for _, p in picks)),
+        "busy server's vllm:num_requests_waiting after those picks": still_waiting,
+    }
 
 
-async def _prefix_affinity(s: aiohttp.ClientSession, gw: Gateway, servers: list[VllmServer]) -> None:
+async def _prefix_affinity(
+    s: aiohttp.ClientSession, gw: Gateway, servers: list[VllmServer]
+) -> dict[str, Any]:
     """Prompts sharing a ~1,300-character prefix land on one server, whose own hit counter grows."""
     system = "You are a meticulous assistant for a food-review site. " * 24
-    hits_before = {x.address: await gauge(s, x.address, "vllm:prefix_cache_hits_total") for x in servers}
+    hits, queries = "vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"
+    hits_before = {x.address: await gauge(s, x.address, hits) for x in servers}
+    queries_before = {x.address: await gauge(s, x.address, queries) for x in servers}
     shared = [await complete(s, gw, MODEL, f"{system}Question {i}?") for i in range(10)]
     assert {status for status, _ in shared} == {200}, shared
     top, count = Counter(served for _, served in shared).most_common(1)[0]
     assert count >= 9, shared
-    hits = await gauge(s, top, "vllm:prefix_cache_hits_total") - hits_before[top]
-    assert hits > 0, f"no prefix-cache hits on {top}"
+    hit_tokens = await gauge(s, top, hits) - hits_before[top]
+    assert hit_tokens > 0, f"no prefix-cache hits on {top}"
+    queried_tokens = await gauge(s, top, queries) - queries_before[top]
+    return {
+        "10 shared-prefix prompts per server": dict(Counter(served for _, served in shared)),
+        "their prefix-cache hit rate on that server (vLLM's counters)": f"{hit_tokens / queried_tokens:.2f}",
+    }
 
 
-async def _runtime_adapters(s: aiohttp.ClientSession, gw: Gateway, a: VllmServer, b: VllmServer) -> None:
+async def _runtime_adapters(
+    s: aiohttp.ClientSession, gw: Gateway, a: VllmServer, b: VllmServer
+) -> dict[str, Any]:
     """lora-a loaded at run time on `a` only: once the EPP has read the servers' model lists, it and
     the split model go there only; moved to `b`, the gateway follows; unloaded, it is a clean 404."""
     load = {"lora_name": "lora-a", "lora_path": str(MODEL_DIR / "lora-a")}
@@ -295,15 +313,16 @@ async def _runtime_adapters(s: aiohttp.ClientSession, gw: Gateway, a: VllmServer
     assert await post_json(s, f"http://{b.address}/v1/load_lora_adapter", load) == 200
     await wait_for(lambda: _epp_lists(s, gw, "lora-a", {b.address}), 30, "EPP reads lora-a moved to b")
     assert await _all_on(s, gw, "lora-a", b.address, 4)
-    split = [await complete(s, gw, "tiny-split", f"split again {i}") for i in range(8)]
+    split += [await complete(s, gw, "tiny-split", f"split again {i}") for i in range(8)]
     assert {status for status, _ in split} == {200}, split
 
     assert await post_json(s, f"http://{b.address}/v1/unload_lora_adapter", unload) == 200
     await wait_for(lambda: _epp_lists(s, gw, "lora-a", set()), 30, "EPP reads lora-a unloaded")
     assert (await complete(s, gw, "lora-a", "anyone?"))[0] == 404
+    return {"tiny-split (base/lora-a 50/50) answers while lora-a moved": dict(Counter(st for st, _ in split))}
 
 
-async def _restart_under_load(s: aiohttp.ClientSession, gw: Gateway, victim: VllmServer) -> None:
+async def _restart_under_load(s: aiohttp.ClientSession, gw: Gateway, victim: VllmServer) -> dict[str, Any]:
     """kill -9 one server under ~5 requests/s, restart it: little loss, traffic returns to it."""
     stop, stats = asyncio.Event(), LoadStats()
     load_task = asyncio.create_task(_steady_load(s, gw, stop, stats))
@@ -311,12 +330,19 @@ async def _restart_under_load(s: aiohttp.ClientSession, gw: Gateway, victim: Vll
     victim.kill()
     after_kill = stats.total + 15
     await wait_for(lambda: _true_after(stats, after_kill), 30, "load after the kill")
+    restarted = time.monotonic()
     victim.start()
     await wait_for(lambda: healthy(s, victim.address), START_TIMEOUT_S, "vLLM restart")
+    healthy_after = time.monotonic() - restarted
     await wait_for(lambda: _reaches(s, gw, victim.address), 60, "restarted server gets traffic")
+    traffic_after = time.monotonic() - restarted
     stop.set()
     await load_task
     assert stats.failed <= 3, f"{stats.failed} of {stats.total} requests failed around the restart"
+    return {
+        "requests failed of sent around kill -9 and restart": f"{stats.failed} of {stats.total}",
+        "restart: healthy after, gateway traffic after (s)": f"{healthy_after:.1f}, {traffic_after:.1f}",
+    }
 
 
 async def _epp_endpoints(s: aiohttp.ClientSession, gw: Gateway) -> list[dict[str, Any]]:
