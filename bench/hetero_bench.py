@@ -5,11 +5,11 @@
 Fleets: 2x H100 + 2x L4, and 2x H100 + 2x A100 (simulator profiles; L4 and A100 are scaled
 estimates, see docs/simulator.md). Workload: ShareGPT-like lengths, Poisson arrivals, half of
 the requests opening with one of 8 shared 512-token system prompts (prompt text included, so
-the prefix-cache scorer works as in production). Each scheduler is the EPP's own code
-(simulator/epp_scheduler.py) reading metrics scraped every 50 ms; pickers are seeded and
-every (fleet, QPS, scheduler) cell pools the requests of the same seeds, so the comparison is
-paired. Output throughput counts tokens generated while requests were arriving (the
-stragglers a slow pod finishes afterwards do not stretch the denominator).
+the prefix-cache scorer works as in production). Each scheduler is the EPP's own code (its
+Director and PoolRuntime, simulator/gateway.py) reading metrics scraped every 50 ms; pickers
+are seeded and every (fleet, QPS, scheduler) cell pools the requests of the same seeds, so the
+comparison is paired. Output throughput counts tokens generated while requests were arriving
+(the stragglers a slow pod finishes afterwards do not stretch the denominator).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.fleet_types import RequestResult, Scheduler
+from inference_gateway.simulator.gateway import VirtualGateway
 from inference_gateway.simulator.report import percentile
 from inference_gateway.simulator.schedulers import RoundRobinScheduler
 from inference_gateway.simulator.workload import SharedPrefixes, sharegpt_like
@@ -64,8 +64,8 @@ schedulingProfiles:
 
 SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
     "round robin": RoundRobinScheduler,
-    "default profile": lambda: EPPFleetScheduler(DEFAULT_PROFILE),
-    "default + capacity-load": lambda: EPPFleetScheduler(CAPACITY_PROFILE),
+    "default profile": lambda: VirtualGateway(DEFAULT_PROFILE),
+    "default + capacity-load": lambda: VirtualGateway(CAPACITY_PROFILE),
 }
 FLEETS = {"2x H100 + 2x L4": "l4-llama2-7b", "2x H100 + 2x A100": "a100-llama2-7b"}
 PREFIXES = SharedPrefixes(groups=8, tokens=512, fraction=0.5)

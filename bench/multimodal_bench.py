@@ -30,9 +30,9 @@ from inference_gateway.media import MediaTokenRule
 from inference_gateway.requestcontrol.body import prompt_and_media
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.simulator.config import LengthDistribution, ServerConfig
-from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.fleet_types import Scheduler, SimRequest
+from inference_gateway.simulator.gateway import VirtualGateway
 from inference_gateway.simulator.report import percentile
 from inference_gateway.simulator.schedulers import RoundRobinScheduler
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes, encode_chat
@@ -56,8 +56,8 @@ schedulingProfiles:
 """
 POLICIES: dict[str, Callable[[], Scheduler]] = {
     "round robin": RoundRobinScheduler,
-    "EPP, text-only affinity": lambda: EPPFleetScheduler(PROFILE.replace("HASH", "false")),
-    "EPP, media hashed": lambda: EPPFleetScheduler(PROFILE.replace("HASH", "true")),
+    "EPP, text-only affinity": lambda: VirtualGateway(PROFILE.replace("HASH", "false")),
+    "EPP, media hashed": lambda: VirtualGateway(PROFILE.replace("HASH", "true")),
 }
 
 

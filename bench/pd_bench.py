@@ -26,15 +26,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from inference_gateway.api.types import Criticality, ObjectRef
-from inference_gateway.datastore.endpoint import Endpoint
-from inference_gateway.scheduling.config import load_config
-from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
-from inference_gateway.scheduling.plugins.pd_profile_handler import prefill_endpoint
-from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
 from inference_gateway.simulator.config import KVTransfer, LengthDistribution, ServerConfig
-from inference_gateway.simulator.fleet_types import EndpointSnapshot, SimRequest
-from inference_gateway.simulator.pd_fleet import PDPick, run_pd_fleet
+from inference_gateway.simulator.fleet_types import SimRequest
+from inference_gateway.simulator.gateway import VirtualGateway
+from inference_gateway.simulator.pd_fleet import run_pd_fleet
 from inference_gateway.simulator.stats import Histogram
 from inference_gateway.simulator.workload import sharegpt_like
 
@@ -146,67 +141,13 @@ CASES: tuple[tuple[Workload, tuple[FleetSpec, ...]], ...] = (
 STALL_S = 0.05  # an inter-token gap this long is a visible stall in a stream
 
 
-class EppPDScheduler:
-    """The EPP's Scheduler behind the P/D fleet: snapshots become role-labelled Endpoints,
-    the decode (primary) pick is the destination and the prefill profile's pick, if the
-    handler disaggregated, is the prefill server."""
-
-    def __init__(self, config_text: str, roles: Sequence[str | None]) -> None:
-        self.scheduler = load_config(config_text).scheduler
-        self.endpoints = [
-            Endpoint(
-                f"pod-{i}",
-                ObjectRef("default", f"pod-{i}"),
-                f"10.0.0.{i + 1}",
-                8000,
-                {"app": "sim"} | ({ROLE_LABEL: role} if role else {}),
-            )
-            for i, role in enumerate(roles)
-        ]
-        self.index = {e.address: i for i, e in enumerate(self.endpoints)}
-        self._seen = [-1.0] * len(roles)
-
-    def _sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
-        now = time.monotonic()
-        for i, snap in enumerate(snapshots):
-            if snap.updated_at == self._seen[i]:
-                continue
-            self._seen[i] = snap.updated_at
-            m = self.endpoints[i].metrics
-            m.waiting_queue, m.running_requests = snap.waiting_queue, snap.running_requests
-            m.kv_cache_usage, m.block_size = snap.kv_cache_usage, snap.block_size
-            m.num_gpu_blocks, m.updated_at = snap.num_gpu_blocks, now
-
-    def pick_pd(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> PDPick | None:
-        self._sync(endpoints)
-        sreq = SchedulingRequest(
-            str(request.request_id),
-            MODEL,
-            MODEL,
-            prompt=request.prompt or "",
-            criticality=Criticality.STANDARD,
-        )
-        try:
-            result, state = self.scheduler.schedule(sreq, self.endpoints)
-        except SchedulingError:
-            return None
-        self.scheduler.bind(state, sreq, result)
-        prefill = prefill_endpoint(result, "prefill")
-        decode = self.index[result.endpoints[0].address]
-        return PDPick(decode, None if prefill is None else self.index[prefill.address])
-
-    def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
-        pick = self.pick_pd(request, endpoints)
-        return None if pick is None else pick.decode
-
-
 def run_case(
     work: Workload, qps: float, spec: FleetSpec, duration: float, seed: int, kv: KVTransfer
 ) -> dict[str, float]:
     servers = [ServerConfig(name=f"pod-{i}", seed=seed + i, kv_transfer=kv) for i in range(len(spec.roles))]
     pd = any(spec.roles)
     config = PD_CONFIG.replace("THRESHOLD", str(spec.threshold_tokens)) if pd else AGGREGATED_CONFIG
-    scheduler = EppPDScheduler(config, spec.roles)
+    scheduler = VirtualGateway(config, roles=spec.roles)  # the EPP's Director, roles as pod labels
     result = run_pd_fleet(work.requests(qps, duration, seed), servers, scheduler)
     row = result.summary() | result.extra
     row["stalled"] = _stalled_share([s.stats.itl for s in result.servers])

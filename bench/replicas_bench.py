@@ -34,13 +34,13 @@ from inference_gateway.scheduling.prefix_sync import (
     StaticPeers,
     prefix_scorers,
 )
-from inference_gateway.scheduling.prefix_sync.virtual import (
+from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.fleet import run_fleet
+from inference_gateway.simulator.replicas import (
     ReplicaSet,
     ReplicaSetOptions,
     SystemPromptWorkload,
 )
-from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.workload import SHAREGPT_PROMPT
 
 QUESTION = SHAREGPT_PROMPT  # question lengths: ShareGPT-like prompts (median ~200 tokens)

@@ -13,10 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inference_gateway.bench.cli import bench_app
 from inference_gateway.commands.errors import UsageError, ensure_ports_free
+from inference_gateway.commands.extras import SIM, ProductGroup, require
 
 app = typer.Typer(
+    cls=ProductGroup,
     no_args_is_help=True,
     add_completion=False,
     help="A model-aware Endpoint Picker for Envoy (Gateway API Inference Extension).",
@@ -74,6 +75,7 @@ def up(
     log_level: LogLevel = "info",
 ) -> None:
     """Run simulated model servers, the EPP and a real Envoy on loopback until Ctrl-C."""
+    require(SIM, "up")
     from inference_gateway.commands.up import UpFlags, run_up
 
     setup_logging(log_level)
@@ -228,18 +230,6 @@ def root(
 ) -> None:
     if isinstance(ctx.obj, RunFlags):
         ctx.obj.debug = debug
-
-
-def _mount_optional() -> None:
-    try:
-        from inference_gateway.simulator.cli import app as simulate_app
-    except ImportError:
-        return
-    app.add_typer(simulate_app, name="simulate", help="Run one simulated vLLM-compatible model server.")
-
-
-_mount_optional()
-app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

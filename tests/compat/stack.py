@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from inference_gateway.envoy.process import envoy_binary
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.server import SimulatedServer
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE_ENVOY = FIXTURES / "upstream-v1.5.0-envoy.yaml"

@@ -10,8 +10,8 @@ import pytest
 
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.epp_scheduler import EPPFleetScheduler
 from inference_gateway.simulator.fleet import FleetResult, run_fleet
+from inference_gateway.simulator.gateway import VirtualGateway
 from inference_gateway.simulator.workload import sharegpt_like
 
 ONE_SCORER = """
@@ -23,10 +23,10 @@ schedulingProfiles: [{name: default, plugins: [{pluginRef: %s}, {pluginRef: max-
 DURATION_S = 20.0
 
 
-def run(scorer: str, slow_profile: str) -> tuple[FleetResult, EPPFleetScheduler]:
+def run(scorer: str, slow_profile: str) -> tuple[FleetResult, VirtualGateway]:
     servers = [ServerConfig(name="h100-0"), ServerConfig(name="h100-1")]
     servers += [ServerConfig(name=f"slow-{i}", profile=slow_profile) for i in range(2)]
-    scheduler = EPPFleetScheduler(ONE_SCORER % (scorer, scorer))
+    scheduler = VirtualGateway(ONE_SCORER % (scorer, scorer))
     result = run_fleet(sharegpt_like(40, DURATION_S, seed=3), servers, scheduler)
     assert all(r.status == "ok" for r in result.results)
     return result, scheduler

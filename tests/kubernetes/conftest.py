@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client as k8s
 
 from inference_gateway.sources.kubernetes import ControllerOptions, ReflectorTimings
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
 
 from .objects import NS
 

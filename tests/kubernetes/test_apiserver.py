@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import watch
 
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
-from inference_gateway.testing.kube_store import label_matcher
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_store import label_matcher
 
 from . import objects as o
 

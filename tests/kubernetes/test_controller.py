@@ -14,7 +14,7 @@ from kubernetes import client as k8s
 from inference_gateway.api.types import ObjectRef
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.sources.kubernetes import KubernetesController, run_controller
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
 
 from . import objects as o
 from .conftest import eventually, options
@@ -180,7 +180,7 @@ async def test_relists_after_410_gone(apiserver: FakeKubeAPIServer, controller: 
 
 
 async def test_missing_crds_count_as_empty(api: k8s.ApiClient) -> None:
-    from inference_gateway.testing.kube_store import DEFAULT_RESOURCES
+    from tests.doubles.kube_store import DEFAULT_RESOURCES
 
     served = tuple(r for r in DEFAULT_RESOURCES if r.plural not in ("httproutes", "inferencemodelrewrites"))
     with FakeKubeAPIServer(resources=served, bookmark_interval_s=0.1) as server:

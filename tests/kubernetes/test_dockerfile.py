@@ -35,3 +35,13 @@ def test_build_context_is_allow_listed() -> None:
     copied = {arg.split()[0] for arg in instructions("COPY") if not arg.startswith("--from")}
     assert copied <= {"pyproject.toml", "src"} | {"README.md"}
     assert {f"!{c}" if c != "src" else "!src/" for c in copied} <= set(ignore)
+
+
+def test_installs_only_the_epp() -> None:
+    build = " ".join(instructions("RUN"))
+    installs = re.findall(r"pip install (\S+)", build)
+    assert installs == ["."], "no extras ([sim], [bench], [dev]) in the image"
+    assert re.search(r'rm -rf "\$pkg/simulator" "\$pkg/bench"', build), "lab packages removed"
+    # The removal is checked in the build itself: the EPP and its CLI still import without them.
+    assert "python -c 'import inference_gateway.epp, inference_gateway.cli'" in build
+    assert build.index('rm -rf "$pkg/simulator"') < build.index("import inference_gateway.epp")

@@ -19,7 +19,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inference_gateway.local.stack import free_port
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
 from tests.extproc.test_extproc_protocol import request_stream
 
 from . import objects as o

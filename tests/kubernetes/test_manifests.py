@@ -18,7 +18,7 @@ from kubernetes import client as k8s
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.scheduling.config import load_config
 from inference_gateway.sources.kubernetes import KubernetesController
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer, parse_path
+from tests.doubles.kube_apiserver import FakeKubeAPIServer, parse_path
 
 from . import objects as o
 from .conftest import eventually, options

@@ -17,7 +17,7 @@ from inference_gateway.scheduling.config import load_config
 from inference_gateway.sources.kubernetes import KubernetesController
 from inference_gateway.sources.kubernetes.client import GATEWAY_GROUP
 from inference_gateway.sources.kubernetes.status import CONTROLLER_NAME
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
 
 from . import objects as o
 from .conftest import eventually, options

@@ -10,7 +10,7 @@ from kubernetes import client as k8s
 
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.sources.kubernetes import KubernetesController
-from inference_gateway.testing.kube_apiserver import FakeKubeAPIServer
+from tests.doubles.kube_apiserver import FakeKubeAPIServer
 
 from . import objects as o
 from .conftest import eventually, options

@@ -13,6 +13,7 @@ from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import REWRITE_HEADER, ModelResolver
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import load_config
+from tests.helpers import make_store as single_pool_store
 from tests.requestcontrol.fleet import MODELS, make_store
 
 
@@ -131,3 +132,20 @@ async def test_request_without_model_is_400_when_the_pool_serves_several() -> No
     with pytest.raises(GatewayError) as info:
         await director.route(director.new_context({}), _no_model_body())
     assert info.value.status == 400 and info.value.code == "missing_model"
+
+
+async def test_passthrough_parser_forwards_any_body_untouched() -> None:
+    config = load_config(
+        "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
+        "plugins:\n- type: passthrough-parser\nparser: {pluginRef: passthrough-parser}\n"
+    )
+    store = single_pool_store()
+    director = Director(store, PoolRuntime(config, flow_control=False))
+    raw = b"\x00\x01 a protobuf or any other payload"
+    decision = await director.route(director.new_context({}), raw)
+    assert decision.body is None  # not rewritten: the server gets the bytes the client sent
+    assert decision.destination.split(",")[0] in {e.address for e in store.endpoints()}
+    openai = Director(store, PoolRuntime(load_config(), flow_control=False))
+    with pytest.raises(GatewayError) as caught:
+        await openai.route(openai.new_context({}), raw)
+    assert caught.value.status == 400

@@ -116,9 +116,7 @@ def test_producer_shares_a_configured_scorer_index() -> None:
     producer = cfg.plugins["approx-prefix-cache-producer"]
     assert isinstance(producer, ApproxPrefixCacheProducer)
     assert producer.shared and producer.cache is cfg.plugins["prefix-cache-scorer"]
-    assert (
-        vars(cfg.plugins["prefix-cache-affinity-filter"])["prefix"] is cfg.plugins["prefix-cache-scorer"]
-    )
+    assert vars(cfg.plugins["prefix-cache-affinity-filter"])["prefix"] is cfg.plugins["prefix-cache-scorer"]
 
 
 def test_no_hit_lru_spreads_cold_requests_and_stays_neutral_on_hits() -> None:
@@ -141,3 +139,17 @@ def test_no_hit_lru_spreads_cold_requests_and_stays_neutral_on_hits() -> None:
     assert result.endpoints[0].name == served[1]  # the hit wins; no-hit-lru scored 0.5 everywhere
     lru_scores = [b.scores for b in result.profiles["default"].breakdown if b.scorer == "no-hit-lru-scorer"]
     assert lru_scores == [[0.5, 0.5, 0.5]]
+
+
+def test_conformance_config_loads_and_the_verifier_echoes_the_served_endpoint() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "upstream_configs" / "gie" / "resources-base.yaml").read_text()
+    cfg = load_config(text)
+    served = endpoint("a", ip="10.0.0.7")
+    req = request(headers={"test-epp-endpoint-selection": "10.0.0.7"})
+    result, _ = cfg.scheduler.schedule(req, [endpoint("b", ip="10.0.0.8"), served])
+    assert result.endpoints == [served]
+    assert cfg.plugins["destination-endpoint-served-verifier"].response_headers(req, served) == {  # type: ignore[attr-defined]
+        "x-conformance-test-served-endpoint": "10.0.0.7:8000"
+    }

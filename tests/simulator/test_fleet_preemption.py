@@ -1,11 +1,11 @@
-"""Gateway preemption in the virtual fleet (the benchmark's model of the director's rule)."""
+"""Gateway preemption in the virtual fleet: the director's own rule, at virtual time."""
 
 from __future__ import annotations
 
-from inference_gateway.bench.sim_adapter import GatewayScheduler
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.fleet_types import SimRequest
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 
 CONFIG = """
 apiVersion: inference.networking.x-k8s.io/v1alpha1
@@ -20,8 +20,8 @@ schedulingProfiles:
 """
 
 
-def _run(config: str) -> tuple[dict[object, str], GatewayScheduler]:
-    scheduler = GatewayScheduler(config, seed=1)
+def _run(config: str) -> tuple[dict[object, str], VirtualGateway]:
+    scheduler = VirtualGateway(seeded_config(config, 1))
     requests = [
         SimRequest("old", 0.0, 64, 400, priority=-1),
         SimRequest("young", 0.01, 64, 400, priority=-1),

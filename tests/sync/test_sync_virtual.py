@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from inference_gateway.scheduling.prefix_sync.virtual import (
+from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.fleet import run_fleet
+from inference_gateway.simulator.fleet_types import EndpointSnapshot, SimRequest
+from inference_gateway.simulator.replicas import (
     ReplicaSet,
     ReplicaSetOptions,
     SystemPromptWorkload,
 )
-from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import run_fleet
-from inference_gateway.simulator.fleet_types import EndpointSnapshot, SimRequest
 
 PREFIX_TOKENS = 512
 

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from inference_gateway.bench.arrivals import arrival_times
-from inference_gateway.bench.sim_adapter import GatewayScheduler, PolicySpec, SamplingScheduler, make_policy
+from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
 from inference_gateway.bench.workloads import BenchRequest, WorkloadSpec, generate
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.fleet import FleetResult, run_fleet
 from inference_gateway.simulator.fleet_types import SimRequest
+from inference_gateway.simulator.gateway import VirtualGateway
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
 MAX_GROUPS = 16  # per-group statistics only for a few groups (classes, adapters)
@@ -103,7 +104,7 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     )
     row = _row(job, result, groups)
     row["server"] = {**series_summary(sampler.series), **_engine_summary(result)}
-    if isinstance(policy, GatewayScheduler) and policy.decisions:
+    if isinstance(policy, VirtualGateway) and policy.decisions:
         row["decision_us"] = 1e6 * policy.decision_seconds / policy.decisions
     row["wall_s"] = time.perf_counter() - started
     row["series"] = _downsample(sampler.series, job.servers)

@@ -355,12 +355,14 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     ) -> dict[str, Any]:
         """Routed, with the response observed elsewhere: hand the context over. Envoy adds the
         response headers decided now from metadata (no response phase here). A response whose
-        model name must be rewritten asks Envoy for a response stream (RESPONSE_PHASES_HEADER)."""
+        model name must be rewritten, or whose plugins add response headers (session affinity,
+        the conformance verifier), asks Envoy for a response stream (RESPONSE_PHASES_HEADER)."""
         ctx = state.ctx
         if not state.observed or ctx is None or state.headers_answered:
             return metadata
         state.handed_over = True
-        if state.rewriter is not None:
+        plugin_headers = ctx.decision is not None and ctx.decision.runtime.adds_response_headers
+        if state.rewriter is not None or plugin_headers:
             headers[RESPONSE_PHASES_HEADER] = RESPONSE_PHASES_SEND
             self.observer.expect(ctx, responding=True)
             return metadata

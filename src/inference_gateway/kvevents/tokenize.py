@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from inference_gateway.simulator.tokenizer import SimTokenizer, render_chat
-
 # Characters per token the cut allows for: generous, so the cut rarely costs whole blocks.
 _CHARS_PER_TOKEN_BOUND = 8
 
@@ -40,7 +38,14 @@ class SimPromptTokenizer:
     name = "sim"
 
     def __init__(self) -> None:
+        try:  # the simulator is the lab extra; the EPP imports it only for this tokenizer
+            from inference_gateway.simulator.tokenizer import SimTokenizer, render_chat
+        except ImportError as exc:
+            raise ValueError(
+                "tokenizer 'sim' needs the simulator: pip install 'inference-gateway[sim]'"
+            ) from exc
         self._tok = SimTokenizer()
+        self._render_chat = render_chat
 
     def encode_prompt(self, text: str, max_tokens: int) -> list[int]:
         cut, truncated = _cut(text, max_tokens)
@@ -50,7 +55,7 @@ class SimPromptTokenizer:
         return ids[:max_tokens]
 
     def encode_chat(self, messages: Sequence[Any], max_tokens: int) -> list[int] | None:
-        return self.encode_prompt(render_chat([m for m in messages if isinstance(m, dict)]), max_tokens)
+        return self.encode_prompt(self._render_chat([m for m in messages if isinstance(m, dict)]), max_tokens)
 
 
 class HFPromptTokenizer:

@@ -68,6 +68,8 @@ class RequestContext:
     usage: Usage | None = None
     # The data plane's endpoint subset hint (envoy.lb.subset_hint); None: the whole pool.
     subset: tuple[str, ...] | None = None
+    # The config's parser is passthrough-parser: the body is forwarded untouched, never read.
+    passthrough: bool = False
 
     @property
     def result(self) -> SchedulingResult | None:
@@ -121,8 +123,10 @@ class Director:
         max_body_bytes: int = 16 * 1024 * 1024,
         usage: UsageAccounting | None = None,
         subset_filter: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.clock = clock  # request timing; the virtual-time driver gives its own
         if not isinstance(runtimes, PoolRuntimes | PoolRuntime):
             raise TypeError(f"Director takes a PoolRuntime or PoolRuntimes, not {type(runtimes).__name__}")
         self.runtimes = runtimes if isinstance(runtimes, PoolRuntimes) else PoolRuntimes(runtimes)
@@ -137,7 +141,8 @@ class Director:
     def new_context(self, headers: dict[str, str]) -> RequestContext:
         rid = headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         explain = headers.get(EXPLAIN_HEADER, "").lower() in ("1", "true", "yes")
-        ctx = RequestContext(rid, headers, explain=explain or log.isEnabledFor(logging.DEBUG))
+        debug = explain or log.isEnabledFor(logging.DEBUG)
+        ctx = RequestContext(rid, headers, started=self.clock(), explain=debug)
         ctx.flow_id = headers.get(FAIRNESS_HEADER) or DEFAULT_FLOW_ID
         return ctx
 
@@ -176,7 +181,9 @@ class Director:
                 f"request body is {ctx.body_size} bytes; the limit is {self.max_body_bytes}",
                 "body_too_large",
             )
-        body = parse_body(raw_body)
+        parser = self.runtimes.default.config.parser
+        ctx.passthrough = parser is not None and not parser.parses_body
+        body = {} if ctx.passthrough else parse_body(raw_body)
         res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
         pool = str(res.view.pool.ref)
@@ -244,8 +251,8 @@ class Director:
         decision = ctx.decision
         assert decision is not None
         destination = ",".join(e.address for e in decision.endpoints)
-        changed = decision.body_changed
-        if res.target_model != body.get("model"):
+        changed = decision.body_changed and not ctx.passthrough
+        if res.target_model != body.get("model") and not ctx.passthrough:
             body["model"] = res.target_model
             changed = True
         new_body = orjson.dumps(body) if changed else None
@@ -276,7 +283,7 @@ class Director:
     def on_response_body(self, ctx: RequestContext, chunk: bytes, end_of_stream: bool) -> None:
         """Each response body chunk as Envoy streams it; the last one completes the request."""
         if chunk and not ctx.response_bytes:
-            ctx.first_byte_at = time.monotonic()
+            ctx.first_byte_at = self.clock()
         ctx.response_bytes += len(chunk)
         ctx.response_chunks += bool(chunk)
         if ctx.usage_scanner is None:
@@ -298,7 +305,7 @@ class Director:
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         if ctx.decision is not None:
             # Streamed responses tell plugins that learn latency (latency-scorer) how it went.
-            ctx.decision.complete(*_latency_of(ctx, time.monotonic()))
+            ctx.decision.complete(*_latency_of(ctx, self.clock()))
             if (preemption := ctx.decision.runtime.preemption) is not None:
                 preemption.finished(ctx)
         for observer in self.observers:

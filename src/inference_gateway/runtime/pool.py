@@ -101,11 +101,14 @@ class PoolRuntime:
         flow_control: bool = True,
         flow_metrics: FlowControlMetrics | None = None,
         ledger: InFlightLedger | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config if config is not None else load_config()
         self.name = name
         self.scheduler: Scheduler = self.config.scheduler
         self.saturation = self.config.saturation_detector()
+        # Metrics timestamps are this clock's; the virtual-time driver gives its own.
+        self.saturation.clock = clock
         self.metric_mappings = self.config.metric_mappings
         # One ledger for every pool of the EPP (pass it in); a given `flow` brings its own.
         self.ledger = flow.ledger if flow is not None else ledger if ledger is not None else InFlightLedger()

@@ -55,14 +55,14 @@ class SaturationSignal(Protocol):
 class SaturationDetector:
     def __init__(self, config: SaturationConfig | None = None, clock: Callable[[], float] = time.monotonic):
         self.config = config or SaturationConfig()
-        self._clock = clock
+        self.clock = clock  # what metrics timestamps are compared with
 
     def endpoint_saturated(self, endpoint: Endpoint, now: float | None = None) -> bool:
         cfg = self.config
         m = endpoint.metrics
         if not endpoint.metrics_ok:
             return True
-        if (self._clock() if now is None else now) - m.updated_at > cfg.metrics_staleness_s:
+        if (self.clock() if now is None else now) - m.updated_at > cfg.metrics_staleness_s:
             return True
         return not self.has_capacity(endpoint)
 
@@ -82,7 +82,7 @@ class SaturationDetector:
         then (metrics port blocked, scraper broken), and holding every request back until its TTL
         would turn a monitoring fault into an outage. Requests are routed on what is known instead.
         """
-        now = self._clock()
+        now = self.clock()
         any_endpoint = any_fresh = False
         for e in endpoints:
             any_endpoint = True
@@ -99,7 +99,7 @@ class SaturationDetector:
         """Why an endpoint counts as saturated, for logs and explanations ('' when it is not)."""
         cfg = self.config
         m = endpoint.metrics
-        age = (self._clock() if now is None else now) - m.updated_at
+        age = (self.clock() if now is None else now) - m.updated_at
         if not endpoint.metrics_ok or age > cfg.metrics_staleness_s:
             return f"metrics stale ({age:.1f}s old)" if m.updated_at else "no metrics yet"
         waiting, kv = projection.waiting(endpoint), projection.kv_usage(endpoint)

@@ -54,6 +54,7 @@ from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
 from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
+from inference_gateway.scheduling.plugins.served_endpoint_verifier import DestinationEndpointServedVerifier
 from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
@@ -105,6 +106,7 @@ BUILTIN = (
     LabelSelectorFilter,
     ByLabelSelector,
     HeaderBasedTestingFilter,
+    DestinationEndpointServedVerifier,
     MediaTokenEstimator,
     SheddablePreemption,
     # Disaggregated prefill/decode (llm-d's names)

@@ -1,56 +1,31 @@
 """Several EPP replicas in the simulator's virtual time, with or without prefix sync.
 
-`ReplicaSet` is a fleet scheduler (`pick(request, snapshots)`) that spreads requests
-round-robin over `replicas` EPP replicas, as a Service in front of active-active EPPs does.
-Each replica is the EPP's own Scheduler (built from an EndpointPickerConfig) with its own
-PrefixIndex and its own in-flight counts. By default all replicas read the fleet's metric
-scrapes; with `scrape_interval_s` each replica takes its own copy of the pods' state every
-interval, at its own phase, as independent EPPs scraping the same pods do. With `sync`,
-each replica's PrefixSyncHub (the same code the gRPC runtime uses) hands its updates to the
-others `delay_s` of virtual time after the pick: batching plus network.
+`ReplicaSet` is a fleet scheduler (`pick(request, snapshots)`) that spreads requests round-
+robin over `replicas` EPP replicas, as a Service in front of active-active EPPs does. Each
+replica is the EPP's own Director and PoolRuntime (simulator/gateway.py, built from an
+EndpointPickerConfig) with its own PrefixIndex and its own in-flight ledger. By default all
+replicas read the fleet's metric scrapes; with `scrape_interval_s` each replica takes its own
+copy of the pods' state every interval, at its own phase, as independent EPPs scraping the
+same pods do. With `sync`, each replica's PrefixSyncHub (the same code the gRPC runtime uses)
+hands its updates to the others `delay_s` of virtual time after the pick: batching plus
+network.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference_gateway.api.types import ObjectRef
-from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
-from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.prefix_sync.hub import PrefixSyncHub, prefix_scorers
 from inference_gateway.scheduling.prefix_sync.updates import Batch, UpdateQueue
-from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest
-from inference_gateway.simulator.epp_scheduler import snapshot_metrics
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes, output_text
 from inference_gateway.simulator.workload import SHAREGPT_OUTPUT, SHAREGPT_PROMPT
 
 _UNBOUNDED = 1 << 62
-
-
-def seeded_default_config(seed: int) -> str:
-    """The built-in default profile with its max-score-picker seeded, for reproducible runs."""
-    return f"""
-apiVersion: inference.networking.x-k8s.io/v1alpha1
-kind: EndpointPickerConfig
-plugins:
-- type: queue-scorer
-- type: kv-cache-utilization-scorer
-- type: prefix-cache-scorer
-- type: max-score-picker
-  parameters: {{seed: {seed}}}
-schedulingProfiles:
-- name: default
-  plugins:
-  - {{pluginRef: queue-scorer, weight: 2}}
-  - {{pluginRef: kv-cache-utilization-scorer, weight: 2}}
-  - {{pluginRef: prefix-cache-scorer, weight: 3}}
-  - {{pluginRef: max-score-picker}}
-"""
 
 
 @dataclass(frozen=True)
@@ -60,33 +35,30 @@ class ReplicaSetOptions:
     delay_s: float = 0.02  # pick on one replica -> applied on the others
     config_text: str | None = None  # EndpointPickerConfig; None: the default, with a seeded picker
     seed: int = 0  # replica i's max-score-picker breaks ties with seed + i (default config only)
-    base_model: str = "meta-llama/Llama-2-7b-hf"
     scrape_interval_s: float = 0.0  # >0: each replica refreshes its metrics view on its own ticks
 
 
-def _metrics(snap: EndpointSnapshot) -> EndpointMetrics:
-    return snapshot_metrics(snap, updated_at=time.monotonic())  # the fleet models staleness itself
-
-
-class VirtualReplica:
-    """One EPP replica: its Scheduler, endpoints (with its own in-flight counts) and sync hub."""
+class VirtualReplica(VirtualGateway):
+    """One EPP replica: its own Director and PoolRuntime (prefix index, in-flight ledger) and
+    sync hub; with a scrape interval it lands the fleet's scrapes only on its own ticks."""
 
     def __init__(
         self, name: str, options: ReplicaSetOptions, clock: _Clock, phase_s: float = 0.0, seed: int = 0
     ) -> None:
-        config = load_config(options.config_text or seeded_default_config(seed))
+        super().__init__(options.config_text or seeded_config(None, seed))
         self.name = name
-        self.scheduler = config.scheduler
-        self.base_model = options.base_model
-        self.hub = PrefixSyncHub(prefix_scorers(config.plugins), name, max_age_s=float("inf"), clock=clock)
-        self.endpoints: list[Endpoint] = []
-        self._slot: dict[str, int] = {}
-        self._seen: list[float] = []
-        self._picked: dict[int | str, Endpoint] = {}
+        self.hub = PrefixSyncHub(
+            prefix_scorers(self.config.plugins), name, max_age_s=float("inf"), clock=clock
+        )
         self._clock = clock
         self._interval = options.scrape_interval_s
         self._phase = phase_s
         self._tick = -1
+
+    def sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
+        if len(self.endpoints) == len(snapshots) and not self._due():
+            return
+        super().sync(snapshots)
 
     def _due(self) -> bool:
         if self._interval <= 0:
@@ -97,42 +69,11 @@ class VirtualReplica:
         self._tick = tick
         return True
 
-    def _refresh(self, snapshots: Sequence[EndpointSnapshot]) -> None:
-        if len(self.endpoints) != len(snapshots):
-            self.endpoints = [
-                Endpoint(
-                    s.name, ObjectRef("default", s.name), f"10.1.{s.index // 250}.{s.index % 250}", 8000, {}
-                )
-                for s in snapshots
-            ]
-            self._slot = {e.address: i for i, e in enumerate(self.endpoints)}
-            self._seen = [-1.0] * len(snapshots)
-        elif not self._due():
-            return
-        for i, snap in enumerate(snapshots):
-            if snap.updated_at != self._seen[i]:
-                self._seen[i] = snap.updated_at
-                self.endpoints[i].metrics = _metrics(snap)
-
-    def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
-        self._refresh(snapshots)
-        model = request.model or self.base_model
-        sreq = SchedulingRequest(str(request.request_id), model, model, prompt=request.prompt or "")
-        try:
-            result, state = self.scheduler.schedule(sreq, self.endpoints)
-        except SchedulingError:
-            return None
-        self.scheduler.bind(state, sreq, result)
-        picked = result.endpoints[0]
-        picked.load.requests += 1
-        self._picked[request.request_id] = picked
-        return self._slot[picked.address]
-
-    def finished(self, request_id: int | str) -> bool:
-        endpoint = self._picked.pop(request_id, None)
-        if endpoint is None:
+    def finished(self, result: RequestResult) -> bool:
+        """Complete the request if this replica routed it."""
+        if result.request_id not in self._in_flight:
             return False
-        endpoint.load.requests = max(0, endpoint.load.requests - 1)
+        self.on_finished(result)
         return True
 
 
@@ -183,7 +124,7 @@ class ReplicaSet:
 
     def on_finished(self, result: RequestResult) -> None:
         for replica in self.replicas:
-            if replica.finished(result.request_id):
+            if replica.finished(result):
                 return
 
     def _ship(self, source: int) -> None:

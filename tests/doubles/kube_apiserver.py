@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import yaml
 
-from inference_gateway.testing.kube_store import (
+from tests.doubles.kube_store import (
     DEFAULT_RESOURCES,
     ApiError,
     Obj,

@@ -1,4 +1,4 @@
-"""The real scheduler behind the virtual fleet's Scheduler protocol."""
+"""Routing policies behind the virtual fleet's Scheduler protocol, the EPP's own among them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import pytest
 
 pytest.importorskip("inference_gateway.simulator.fleet")
 
-from inference_gateway.bench.sim_adapter import (
-    GatewayScheduler,
-    PolicySpec,
-    SamplingScheduler,
-    make_policy,
-)
+from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 
 MODEL = "meta-llama/Llama-2-7b-hf"
 
@@ -26,7 +22,7 @@ def snap(i: int, waiting: int, kv: float, t: float = 1.0) -> EndpointSnapshot:
 
 
 def test_gateway_scheduler_avoids_the_loaded_endpoint_and_tracks_in_flight() -> None:
-    policy = GatewayScheduler(None)
+    policy = VirtualGateway(None)
     snaps = [snap(0, 20, 0.9), snap(1, 0, 0.1), snap(2, 20, 0.9)]
     picks = [policy.pick(SimRequest(i, 0.0, 100, 10), snaps) for i in range(5)]
     assert picks == [1] * 5
@@ -42,11 +38,11 @@ def test_reference_policies_by_kind() -> None:
     snaps = [snap(i, 0, 0.0) for i in range(3)]
     rr = make_policy(PolicySpec(kind="round-robin"), 1)
     assert [rr.pick(SimRequest(i, 0.0, 1, 1), snaps) for i in range(4)] == [0, 1, 2, 0]
-    assert isinstance(make_policy(PolicySpec(kind="epp"), 1), GatewayScheduler)
+    assert isinstance(make_policy(PolicySpec(kind="epp"), 1), VirtualGateway)
 
 
 def test_sampler_records_state_and_forwards_completions() -> None:
-    inner = GatewayScheduler(None)
+    inner = VirtualGateway(None)
     sampler = SamplingScheduler(inner, interval_s=1.0)
     snaps = [snap(0, 3, 0.5), snap(1, 0, 0.0)]
     for i, t in enumerate([0.0, 0.5, 1.2]):
@@ -58,7 +54,7 @@ def test_sampler_records_state_and_forwards_completions() -> None:
 
 
 def test_sheddable_requests_are_dropped_only_while_every_endpoint_is_saturated() -> None:
-    policy = GatewayScheduler(None)
+    policy = VirtualGateway(None)
     busy = [snap(0, 50, 0.95), snap(1, 50, 0.95)]
     assert policy.pick(SimRequest(1, 0.0, 10, 2, priority=-1), busy) is None
     assert policy.pick(SimRequest(2, 0.0, 10, 2, priority=0), busy) in (0, 1)
@@ -74,8 +70,19 @@ def test_seeded_pickers_repeat_their_choices() -> None:
     snaps = [snap(i, i % 2, 0.1 * i) for i in range(4)]
 
     def picks(seed: int) -> list[int | None]:
-        policy = GatewayScheduler(best, seed)
+        policy = VirtualGateway(seeded_config(best, seed))
         return [policy.pick(SimRequest(i, 0.0, 10, 2), snaps) for i in range(40)]
 
     assert picks(1) == picks(1)
     assert picks(1) != picks(2)
+
+
+def test_a_config_without_a_picker_gets_a_seeded_one() -> None:
+    snaps = [snap(i, 0, 0.0) for i in range(4)]  # all tied: the picker alone decides
+
+    def picks(seed: int) -> list[int | None]:
+        policy = VirtualGateway(seeded_config(None, seed))  # the built-in default has no picker
+        return [policy.pick(SimRequest(i, 0.0, 10, 2), snaps) for i in range(40)]
+
+    assert picks(3) == picks(3)
+    assert picks(3) != picks(4)

@@ -1,0 +1,287 @@
+"""The EPP's own Director and PoolRuntime behind the virtual-time fleet.
+
+The fleet's servers are the Pods of one InferencePool in a Datastore. Each scrape the fleet
+shows lands on their Endpoints as the EPP's scraper lands a page (metrics replaced, the
+in-flight ledger marked, DCGM attributes attached), stamped with the scrape's virtual time;
+the director and the pool runtime's saturation detector are given the virtual clock. (DCGM
+attributes carry the wall clock, which their reader, gpu-utilization-scorer, compares with;
+the fleet models scrape staleness itself.) Every request then goes through `Director.route`,
+as ext_proc calls it: model resolution, the pool's one shedding point, scheduling, binding,
+the in-flight ledger, body plugins, P/D headers and gateway preemption. The request's end
+goes through the director's response hooks at virtual time, so latency-learning plugins see
+the simulated TTFT and TPOT.
+
+Flow control's queueing is not modelled (virtual time cannot wait on an asyncio queue): the
+runtime is built without it, so Sheddable requests are shed while the pool is saturated, and
+the decision coroutine runs to its end without an event loop (`run_now`).
+
+    result = run_fleet(workload, servers, VirtualGateway(config_text))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import orjson
+import yaml
+
+from inference_gateway.api.manifests import ResourceSet
+from inference_gateway.api.types import EndpointPickerRef, InferenceObjective, InferencePool, ObjectRef, Pod
+from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
+from inference_gateway.datastore.store import Datastore
+from inference_gateway.kvevents.wire import decode_batch
+from inference_gateway.metrics.dcgm import GPU_UTIL
+from inference_gateway.metrics.dcgm import UPDATED_AT as DCGM_UPDATED_AT
+from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
+from inference_gateway.requestcontrol.errors import GatewayError
+from inference_gateway.requestcontrol.resolve import OBJECTIVE_HEADER
+from inference_gateway.runtime import PoolRuntime
+from inference_gateway.scheduling.config import DEFAULT_CONFIG, EndpointPickerConfig, load_config
+from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
+from inference_gateway.scheduling.plugins.pd_profile_handler import PREFILL_HEADER
+from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
+from inference_gateway.scheduling.projection import mark_scraped
+from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
+from inference_gateway.simulator.pd_fleet import PDPick
+
+T = TypeVar("T")
+NAMESPACE = "sim"
+POOL = ObjectRef(NAMESPACE, "pool")
+PORT = 8000
+
+
+def snapshot_metrics(snap: EndpointSnapshot, updated_at: float) -> EndpointMetrics:
+    """The EndpointMetrics the EPP's scraper would hold after scraping this simulated server."""
+    return EndpointMetrics(
+        waiting_queue=snap.waiting_queue,
+        running_requests=snap.running_requests,
+        kv_cache_usage=snap.kv_cache_usage,
+        active_adapters=snap.active_adapters,
+        waiting_adapters=snap.waiting_adapters,
+        max_active_adapters=snap.max_active_adapters,
+        block_size=snap.block_size,
+        num_gpu_blocks=snap.num_gpu_blocks,
+        served_models=frozenset({snap.model}),
+        itl_sum_seconds=snap.itl_sum_seconds,
+        itl_count=float(snap.itl_count),
+        itl_read_at=updated_at,
+        updated_at=updated_at,
+    )
+
+
+def seeded_config(config_text: str | None, seed: int) -> str:
+    """The config (None: the built-in default) with `seed` given to every picker that has none,
+    and a seeded max-score-picker in each profile without a picker (the loader would add an
+    unseeded one), so that runs repeat exactly."""
+    doc = yaml.safe_load(config_text if config_text is not None else DEFAULT_CONFIG)
+    plugins = doc.setdefault("plugins", []) or []
+    pickers: set[str] = set()
+    for plugin in plugins:
+        if isinstance(plugin, dict) and str(plugin.get("type", "")).endswith("-picker"):
+            plugin["parameters"] = {"seed": seed, **(plugin.get("parameters") or {})}
+            pickers.add(str(plugin.get("name") or plugin["type"]))
+    for profile in doc.get("schedulingProfiles") or []:
+        refs = profile.setdefault("plugins", []) or []
+        if not any(isinstance(r, dict) and r.get("pluginRef") in pickers for r in refs):
+            if "max-score-picker" not in pickers:
+                plugins.append({"type": "max-score-picker", "parameters": {"seed": seed}})
+                pickers.add("max-score-picker")
+            refs.append({"pluginRef": "max-score-picker"})
+            profile["plugins"] = refs
+    doc["plugins"] = plugins
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def pod_ip(index: int) -> str:
+    return f"10.{index // 65536}.{index // 256 % 256}.{index % 256}"
+
+
+class VirtualGateway:
+    """A fleet scheduler (`pick`, `pick_pd`, `on_finished`, `bind_abort`) that is the EPP.
+
+    `roles[i]` labels server i with `llm-d.ai/role` (P/D configs filter on it).
+    """
+
+    def __init__(
+        self,
+        config_text: str | None = None,
+        *,
+        roles: Sequence[str | None] = (),
+        runtime: PoolRuntime | None = None,
+    ) -> None:
+        self.now = 0.0  # virtual time: the latest arrival or completion seen
+        self.runtime = runtime or PoolRuntime(load_config(config_text), flow_control=False, clock=self.clock)
+        self.roles = tuple(roles)
+        self.store = Datastore()
+        precise = [p for p in self.config.plugins.values() if isinstance(p, PrecisePrefixCacheScorer)]
+        self._kv_indexes = [p.index for p in precise]
+        for plugin in precise:  # blocks just routed expire in virtual time
+            plugin.clock = self.clock
+        self.director = Director(self.store, self.runtime, clock=self.clock)
+        self._index: dict[str, int] = {}  # endpoint address -> fleet server index
+        self._endpoints: list[Endpoint] = []
+        self._seen: list[float] = []
+        self._objectives: dict[int, InferenceObjective] = {}
+        self._in_flight: dict[int | str, RequestContext] = {}
+        self._abort: Callable[[int | str], bool] | None = None
+        self.shed = 0  # requests the gateway answered with an error (shed, no endpoint)
+        self.preempted = 0
+        self.decisions = 0
+        self.decision_seconds = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    @property
+    def config(self) -> EndpointPickerConfig:
+        return self.runtime.config
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """The Endpoints in fleet-server order."""
+        return self._endpoints
+
+    # --- the fleet's scheduler protocol -------------------------------------------
+    def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
+        routed = self._route(request, snapshots)
+        return None if routed is None else self._index[routed[0].address]
+
+    def pick_pd(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> PDPick | None:
+        routed = self._route(request, snapshots)
+        if routed is None:
+            return None
+        decode, decision = routed
+        prefill = decision.headers.get(PREFILL_HEADER)
+        return PDPick(self._index[decode.address], None if prefill is None else self._index[prefill])
+
+    def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
+        self._abort = abort
+
+    def on_finished(self, result: RequestResult) -> None:
+        """The response as Envoy would stream it: headers and a first chunk at the first
+        token, the last chunk (with its usage) when the request finished."""
+        ctx = self._in_flight.pop(result.request_id, None)
+        if ctx is None or ctx.picked is None:
+            return
+        address = ctx.picked.address
+        if result.status != "ok" or result.first_token < 0:
+            self.now = max(self.now, result.finish)
+            self.director.on_response_headers(ctx, 503 if result.status == "preempted" else 500, address)
+            self.director.on_complete(ctx)
+            return
+        self.now = result.first_token
+        self.director.on_response_headers(ctx, 200, address)
+        self.director.on_response_body(ctx, b'data: {"choices": []}\n\n', False)
+        self.now = result.finish
+        usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.output_tokens}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        last = b"data: " + orjson.dumps({"choices": [], "usage": usage}) + b"\n\ndata: [DONE]\n\n"
+        self.director.on_response_body(ctx, last, True)
+
+    def on_kv_events(self, server: int, payload: bytes) -> None:
+        """A server's KV-event batch, decoded from vLLM's wire format as the subscriber does."""
+        if not self._kv_indexes or server >= len(self._endpoints):
+            return
+        batch = decode_batch(payload)
+        address = self._endpoints[server].address
+        for index in self._kv_indexes:
+            index.apply(address, batch)
+
+    # --- one request through the director ------------------------------------------
+    def _route(
+        self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]
+    ) -> tuple[Endpoint, RoutingDecision] | None:
+        started = time.perf_counter()
+        self.now = max(self.now, request.arrival)
+        self.sync(snapshots)
+        ctx = self.director.new_context(self.headers_for(request))
+        ctx.abort = lambda _error, rid=request.request_id: self._preempt(rid)
+        body = self.body_for(request, snapshots)
+        try:
+            decision = run_now(self.director.route(ctx, body))
+        except GatewayError:
+            self.shed += 1
+            return None
+        finally:
+            self.decision_seconds += time.perf_counter() - started
+            self.decisions += 1
+        if ctx.decision is not None and ctx.decision.body_changed and decision.body is not None:
+            request.engine_priority = int(orjson.loads(decision.body).get("priority", 0))
+        self._in_flight[request.request_id] = ctx
+        assert ctx.picked is not None
+        return ctx.picked, decision
+
+    @staticmethod
+    def body_for(request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> bytes:
+        """The completions request body a client would send (no model: the servers' model)."""
+        return orjson.dumps({"model": request.model or snapshots[0].model, "prompt": request.prompt or ""})
+
+    def headers_for(self, request: SimRequest) -> dict[str, str]:
+        """The request headers Envoy would send for this request (its objective by priority)."""
+        headers = {"x-request-id": str(request.request_id)}
+        if request.priority:
+            headers[OBJECTIVE_HEADER] = self._objective(request.priority)
+        return headers
+
+    def _objective(self, priority: int) -> str:
+        """An InferenceObjective per priority the workload uses, created on first sight."""
+        objective = self._objectives.get(priority)
+        if objective is None:
+            objective = InferenceObjective(ObjectRef(NAMESPACE, f"priority-{priority}"), priority, POOL)
+            self._objectives[priority] = objective
+            self.store.upsert(objective)
+        return objective.ref.name
+
+    def _preempt(self, request_id: int | str) -> None:
+        if self._abort is not None and self._abort(request_id):
+            self.preempted += 1
+
+    # --- the metrics source ----------------------------------------------------------
+    def sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
+        """Land every scrape the fleet shows that this gateway has not seen yet."""
+        if len(self._endpoints) != len(snapshots):
+            self._build(snapshots)
+        wall = time.monotonic()
+        for i, snap in enumerate(snapshots):
+            if snap.updated_at != self._seen[i]:
+                self._seen[i] = snap.updated_at
+                endpoint = self._endpoints[i]
+                endpoint.metrics = snapshot_metrics(snap, snap.updated_at)
+                mark_scraped(endpoint)
+                endpoint.attributes[GPU_UTIL] = snap.gpu_util
+                endpoint.attributes[DCGM_UPDATED_AT] = wall
+
+    def _build(self, snapshots: Sequence[EndpointSnapshot]) -> None:
+        """One Pod per server, named so that the pool lists them in fleet order."""
+        pods = [
+            Pod(ObjectRef(NAMESPACE, f"{i:05d}-{snap.name}"), pod_ip(i), self._labels(i))
+            for i, snap in enumerate(snapshots)
+        ]
+        pool = InferencePool(POOL, {"app": "sim"}, (PORT,), EndpointPickerRef("epp"))
+        objectives = list(self._objectives.values())
+        self.store.replace_all(ResourceSet(pools=[pool], pods=pods, objectives=objectives))
+        view = self.store.pool(POOL)
+        assert view is not None
+        self._endpoints = list(view.endpoints)
+        self._index = {e.address: i for i, e in enumerate(self._endpoints)}
+        self._seen = [-1.0] * len(snapshots)
+
+    def _labels(self, index: int) -> dict[str, str]:
+        role = self.roles[index] if index < len(self.roles) else None
+        return {"app": "sim"} | ({ROLE_LABEL: role} if role else {})
+
+    def close(self) -> None:
+        run_now(self.runtime.close())
+
+
+def run_now(step: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends, outside any event loop. Without flow control the
+    decision path never waits; if it did, virtual time could not wait with it."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    step.close()
+    raise RuntimeError("the decision path waited on the event loop, which virtual time cannot")
