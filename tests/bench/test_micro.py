@@ -1,4 +1,5 @@
-"""The overhead scenario's micro rows (formerly bench/scheduling_bench.py): run, smoke-sized, reported."""
+"""Benchmarks that replaced stand-alone scripts: the overhead scenario's micro rows (formerly
+bench/scheduling_bench.py) and the simulator speed table (formerly bench/sim_speed.py)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,15 @@ def test_report_fills_the_micro_block(tmp_path: Path) -> None:
     rows = [{"what": "prefix hashing", "mean_us": 40.0, "p50_us": 39.5, "p99_us": 51.0}]
     assert update_document(doc, {"overhead-micro": micro_table(rows)}) == ["overhead-micro"]
     assert "| prefix hashing | 40.0 | 39.5 | 51.0 |" in doc.read_text()
+
+
+def test_speed_table_reports_the_round_robin_runs_only() -> None:
+    from inference_gateway.bench.report import speed_table
+
+    row = {"qps": 1000.0, "seed": 1, "requests": 600_000, "sim_time_s": 4185.0, "wall_s": 20.0}
+    rows = [
+        {**row, "policy": "round-robin", "server": {"preemptions": 229087.0}},
+        {**row, "policy": "epp-default", "wall_s": 90.0, "server": {}},
+    ]
+    table = speed_table(rows).splitlines()
+    assert table[2:] == ["| 1000 | 1 | 600,000 | 4185 | 20.0 | 30,000 | 229,087 |"]
