@@ -215,6 +215,11 @@ def decisions_table(rows: list[dict[str, Any]]) -> str:
     return _table(["profile", "what", "mean µs", "p50 µs", "p99 µs"], body)
 
 
+def micro_table(rows: list[dict[str, Any]]) -> str:
+    body = [[r["what"], _fmt(r["mean_us"]), _fmt(r["p50_us"]), _fmt(r["p99_us"])] for r in rows]
+    return _table(["what", "mean µs", "p50 µs", "p99 µs"], body)
+
+
 def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
     """Every generated block, by name; writes the plots as a side effect."""
     blocks: dict[str, str] = {}
@@ -244,6 +249,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         decisions = read_rows(scenario_dir / "decisions.jsonl")
         if decisions:
             blocks[f"{name}-decisions"] = decisions_table(decisions)
+        micro = read_rows(scenario_dir / "micro.jsonl")
+        if micro:
+            blocks[f"{name}-micro"] = micro_table(micro)
         profile = scenario_dir / "epp-profile.txt"
         if profile.exists():
             blocks[f"{name}-profile"] = "```\n" + _profile_head(profile.read_text()) + "\n```"
