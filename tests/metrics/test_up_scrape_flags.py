@@ -15,7 +15,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "local"
 
 
 def test_up_scrape_flags_override_the_scraper_settings() -> None:
-    flags = UpFlags(EXAMPLES, scrape_interval="500ms", staleness="10s", scrape_timeout="2s")
+    # Port 0 everywhere: never the demo's fixed ports (a running `make demo` must not fail this).
+    flags = UpFlags(
+        EXAMPLES, scrape_interval="500ms", staleness="10s", scrape_timeout="2s",
+        port=0, epp_port=0, metrics_port=0, health_port=0,
+    )
     stack = build_stack(flags)
     overrides = stack.options.scrape_overrides
     assert overrides == {"interval_s": 0.5, "stale_after_s": 10.0, "timeout_s": 2.0}
