@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from inference_gateway.simulator.fleet_types import (
+    CacheOracle,
     EndpointSnapshot,
     Preempting,
     RequestResult,
@@ -19,11 +20,12 @@ from inference_gateway.simulator.fleet_types import (
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
+    OraclePrefixScheduler,
     RandomScheduler,
     RoundRobinScheduler,
 )
 
-PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
+PolicyKind = Literal["round-robin", "random", "least-queue", "oracle-prefix", "epp"]
 
 
 class PolicySpec(BaseModel):
@@ -48,6 +50,8 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
+    if spec.kind == "oracle-prefix":
+        return OraclePrefixScheduler()
     return VirtualGateway(seeded_config(spec.config_text(base), seed))
 
 
@@ -78,6 +82,10 @@ class SamplingScheduler:
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         if isinstance(self.inner, Preempting):
             self.inner.bind_abort(abort)
+
+    def bind_cache_lookup(self, lookup: Callable[[SimRequest], list[int]]) -> None:
+        if isinstance(self.inner, CacheOracle):
+            self.inner.bind_cache_lookup(lookup)
 
     def on_kv_events(self, server: int, payload: bytes) -> None:
         sink = getattr(self.inner, "on_kv_events", None)
