@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("inference_gateway.simulator.fleet")
 
-from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy, seeded_config
+from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
-from inference_gateway.simulator.gateway import VirtualGateway
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 
 MODEL = "meta-llama/Llama-2-7b-hf"
 
@@ -75,3 +75,14 @@ def test_seeded_pickers_repeat_their_choices() -> None:
 
     assert picks(1) == picks(1)
     assert picks(1) != picks(2)
+
+
+def test_a_config_without_a_picker_gets_a_seeded_one() -> None:
+    snaps = [snap(i, 0, 0.0) for i in range(4)]  # all tied: the picker alone decides
+
+    def picks(seed: int) -> list[int | None]:
+        policy = VirtualGateway(seeded_config(None, seed))  # the built-in default has no picker
+        return [policy.pick(SimRequest(i, 0.0, 10, 2), snaps) for i in range(40)]
+
+    assert picks(3) == picks(3)
+    assert picks(3) != picks(4)

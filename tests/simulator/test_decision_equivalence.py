@@ -23,12 +23,11 @@ from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mod
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from inference_gateway.bench.policies import seeded_config
 from inference_gateway.extproc.server import serve
 from inference_gateway.requestcontrol.director import DESTINATION_KEY, DESTINATION_NAMESPACE
 from inference_gateway.scheduling.plugins.pd_profile_handler import PREFILL_HEADER
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
-from inference_gateway.simulator.gateway import VirtualGateway
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 
 MODEL = "meta-llama/Llama-2-7b-hf"
 PREFIX = """

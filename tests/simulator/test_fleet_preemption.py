@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from inference_gateway.bench.policies import seeded_config
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.fleet import run_fleet
 from inference_gateway.simulator.fleet_types import SimRequest
-from inference_gateway.simulator.gateway import VirtualGateway
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 
 CONFIG = """
 apiVersion: inference.networking.x-k8s.io/v1alpha1

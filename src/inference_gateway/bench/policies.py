@@ -7,10 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
-from inference_gateway.scheduling.config import DEFAULT_CONFIG
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
     Preempting,
@@ -18,7 +16,7 @@ from inference_gateway.simulator.fleet_types import (
     Scheduler,
     SimRequest,
 )
-from inference_gateway.simulator.gateway import VirtualGateway
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
     RandomScheduler,
@@ -53,17 +51,6 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
     return VirtualGateway(seeded_config(spec.config_text(base), seed))
 
 
-def seeded_config(config_text: str | None, seed: int) -> str:
-    """The config with `seed` given to every picker that has none, so runs repeat exactly."""
-    doc = yaml.safe_load(config_text if config_text is not None else DEFAULT_CONFIG)
-    for plugin in doc.get("plugins") or []:
-        if isinstance(plugin, dict) and str(plugin.get("type", "")).endswith("-picker"):
-            params = plugin.setdefault("parameters", {}) or {}
-            params.setdefault("seed", seed)
-            plugin["parameters"] = params
-    return yaml.safe_dump(doc, sort_keys=False)
-
-
 class SamplingScheduler:
     """Wraps a policy and records the fleet's visible engine state every `interval_s`."""
 
@@ -91,6 +78,11 @@ class SamplingScheduler:
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         if isinstance(self.inner, Preempting):
             self.inner.bind_abort(abort)
+
+    def on_kv_events(self, server: int, payload: bytes) -> None:
+        sink = getattr(self.inner, "on_kv_events", None)
+        if sink is not None:
+            sink(server, payload)
 
     def on_finished(self, result: RequestResult) -> None:
         observer = getattr(self.inner, "on_finished", None)

@@ -163,7 +163,7 @@ def _build_plugins(raw: list[Any], registry: PluginRegistry, decoded: Decoded) -
         name = spec.get("name") or spec["type"]
         if name in handle.plugins:
             raise ConfigError(f"{where}: duplicate plugin name {name!r}")
-        if spec["type"] not in registry.types():
+        if not registry.knows(spec["type"]):
             raise ConfigError(
                 f"{decoded.where(f'plugins[{i}].type')}: {_unregistered(spec['type'], registry)}"
             )

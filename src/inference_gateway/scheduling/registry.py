@@ -1,15 +1,23 @@
-"""Plugin registry: plugins are built by type name from EndpointPickerConfig parameters."""
+"""Plugin registry: plugins are built by type name from EndpointPickerConfig parameters.
+
+Besides the built-ins, an installed package may declare plugin types as entry points of the
+group `inference_gateway.plugins` (name = the type name used in YAML, value = the factory,
+usually the plugin class). They are looked up only for a type the registry does not know, so
+configs naming built-ins pay nothing for the scan (docs/plugins.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 from inference_gateway.scheduling.interfaces import Plugin
 
 PluginFactory = Callable[[str, dict[str, Any]], Plugin]
 HandleFactory = Callable[[str, dict[str, Any], "PluginHandle"], Plugin]
+ENTRY_POINT_GROUP = "inference_gateway.plugins"
 
 
 @dataclass
@@ -40,9 +48,21 @@ class PluginRegistry:
         if type_name in self._factories or type_name in self._handle_factories:
             raise ValueError(f"plugin type {type_name!r} registered twice")
 
+    def knows(self, type_name: str) -> bool:
+        """A built-in or already registered type, or one an installed package declares."""
+        known = type_name in self._factories or type_name in self._handle_factories
+        return known or self._discover(type_name)
+
+    def _discover(self, type_name: str) -> bool:
+        for entry_point in entry_points(group=ENTRY_POINT_GROUP, name=type_name):
+            self.register(type_name, entry_point.load())
+            return True
+        return False
+
     def create(
         self, type_name: str, name: str, parameters: dict[str, Any], handle: PluginHandle | None = None
     ) -> Plugin:
+        self.knows(type_name)
         if type_name in self._handle_factories:
             return self._handle_factories[type_name](name, parameters, handle or PluginHandle())
         try:

@@ -33,17 +33,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_gateway.kvevents.hashing import VllmBlockHasher
+from inference_gateway.kvevents.publisher import KVEventsConfig
+from inference_gateway.kvevents.wire import encode_batch
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.dcgm import SimulatedGpu
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
     FinishObserver,
+    KVEventSink,
     Preempting,
     RequestResult,
     Scheduler,
     SimRequest,
 )
+from inference_gateway.simulator.kv_events import KVEventLog
 from inference_gateway.simulator.profile import load_profile
 from inference_gateway.simulator.report import summarize
 from inference_gateway.simulator.sequence import Sequence as EngineSeq
@@ -73,6 +78,9 @@ class FleetResult:
         return summarize(self.results)
 
 
+VIRTUAL_HASH_SEED = "0"  # the PYTHONHASHSEED virtual servers hash their KV blocks with
+
+
 class _Server:
     def __init__(self, index: int, config: ServerConfig) -> None:
         self.index = index
@@ -85,6 +93,14 @@ class _Server:
         self.rng = random.Random(config.seed)
         self._now = 0.0
         self.gpu = SimulatedGpu(self.engine, lambda: self._now)
+        # KV events (`kv_events_config`): vLLM's block hashes, seeded by VIRTUAL_HASH_SEED.
+        self.hasher: VllmBlockHasher | None = None
+        self.kv_log: KVEventLog | None = None
+        if KVEventsConfig.parse(config.kv_events_config or "{}").active:
+            bs = self.engine.cfg.block_size
+            self.hasher = VllmBlockHasher(bs, VIRTUAL_HASH_SEED, config.prefix_caching_hash_algo)
+            self.kv_log = KVEventLog(bs)
+            self.engine.publish_kv_events(self.kv_log)
 
     def snapshot(self, now: float) -> EndpointSnapshot:
         e = self.engine
@@ -124,6 +140,7 @@ class Fleet:
         self.servers = [_Server(i, c) for i, c in enumerate(servers)]
         self.scheduler = scheduler
         self.observer = scheduler if isinstance(scheduler, FinishObserver) else None
+        self.kv_sink = scheduler if isinstance(scheduler, KVEventSink) else None
         self.scrape_interval = scrape_interval
         self.staleness = staleness
         self.visible = [s.snapshot(0.0) for s in self.servers]
@@ -245,10 +262,15 @@ class Fleet:
         if lora is not None and lora not in server.engine.lora.registered:
             return None
         prompt_len, hashes = req.prompt_tokens, req.block_hashes
-        if hashes is None and req.prompt is not None:
+        ids: list[int] | None = None
+        if req.prompt is not None and (hashes is None or server.hasher is not None):
             ids = self._tokenizer.encode(req.prompt)
             prompt_len = prompt_len or len(ids)
-            hashes = block_hashes(ids[:prompt_len], server.engine.cfg.block_size)
+            ids = ids[:prompt_len]
+            if server.hasher is not None:
+                hashes = server.hasher.hashes(ids, lora)
+            else:
+                hashes = block_hashes(ids, server.engine.cfg.block_size)
         out_len = output_tokens or req.output_tokens or cfg.output_len.sample(server.rng)
         try:
             return server.engine.add_request(
@@ -262,6 +284,7 @@ class Fleet:
                 kv_transferred=kv_transferred,
                 priority=req.engine_priority,
                 media=req.media,
+                token_ids=ids,
             )
         except ValueError:
             return None
@@ -285,6 +308,10 @@ class Fleet:
         self._in_flight -= 1
         engine = server.engine
         out = engine.finish_step()
+        if server.kv_log is not None:
+            batch = server.kv_log.take(now)
+            if batch is not None and self.kv_sink is not None:
+                self.kv_sink.on_kv_events(server.index, encode_batch(batch))
         for seq in out.finished:
             self._on_finished(server, seq, now)
         if engine.has_work():

@@ -112,6 +112,14 @@ class Preempting(Protocol):
 
 
 @runtime_checkable
+class KVEventSink(Protocol):
+    """Optional: schedulers that implement this get each server's KV-event batches (vLLM's
+    msgpack payload) as soon as its engine step ends, as a ZMQ subscriber would."""
+
+    def on_kv_events(self, server: int, payload: bytes) -> None: ...
+
+
+@runtime_checkable
 class FinishObserver(Protocol):
     """Optional: schedulers that implement this hear about every completed request."""
 

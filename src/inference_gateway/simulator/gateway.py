@@ -25,20 +25,23 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import orjson
+import yaml
 
 from inference_gateway.api.manifests import ResourceSet
 from inference_gateway.api.types import EndpointPickerRef, InferenceObjective, InferencePool, ObjectRef, Pod
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
 from inference_gateway.datastore.store import Datastore
+from inference_gateway.kvevents.wire import decode_batch
 from inference_gateway.metrics.dcgm import GPU_UTIL
 from inference_gateway.metrics.dcgm import UPDATED_AT as DCGM_UPDATED_AT
 from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import OBJECTIVE_HEADER
 from inference_gateway.runtime import PoolRuntime
-from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
+from inference_gateway.scheduling.config import DEFAULT_CONFIG, EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
 from inference_gateway.scheduling.plugins.pd_profile_handler import PREFILL_HEADER
+from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.projection import mark_scraped
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 from inference_gateway.simulator.pd_fleet import PDPick
@@ -68,6 +71,29 @@ def snapshot_metrics(snap: EndpointSnapshot, updated_at: float) -> EndpointMetri
     )
 
 
+def seeded_config(config_text: str | None, seed: int) -> str:
+    """The config (None: the built-in default) with `seed` given to every picker that has none,
+    and a seeded max-score-picker in each profile without a picker (the loader would add an
+    unseeded one), so that runs repeat exactly."""
+    doc = yaml.safe_load(config_text if config_text is not None else DEFAULT_CONFIG)
+    plugins = doc.setdefault("plugins", []) or []
+    pickers: set[str] = set()
+    for plugin in plugins:
+        if isinstance(plugin, dict) and str(plugin.get("type", "")).endswith("-picker"):
+            plugin["parameters"] = {"seed": seed, **(plugin.get("parameters") or {})}
+            pickers.add(str(plugin.get("name") or plugin["type"]))
+    for profile in doc.get("schedulingProfiles") or []:
+        refs = profile.setdefault("plugins", []) or []
+        if not any(isinstance(r, dict) and r.get("pluginRef") in pickers for r in refs):
+            if "max-score-picker" not in pickers:
+                plugins.append({"type": "max-score-picker", "parameters": {"seed": seed}})
+                pickers.add("max-score-picker")
+            refs.append({"pluginRef": "max-score-picker"})
+            profile["plugins"] = refs
+    doc["plugins"] = plugins
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
 def pod_ip(index: int) -> str:
     return f"10.{index // 65536}.{index // 256 % 256}.{index % 256}"
 
@@ -89,6 +115,10 @@ class VirtualGateway:
         self.runtime = runtime or PoolRuntime(load_config(config_text), flow_control=False, clock=self.clock)
         self.roles = tuple(roles)
         self.store = Datastore()
+        precise = [p for p in self.config.plugins.values() if isinstance(p, PrecisePrefixCacheScorer)]
+        self._kv_indexes = [p.index for p in precise]
+        for plugin in precise:  # blocks just routed expire in virtual time
+            plugin.clock = self.clock
         self.director = Director(self.store, self.runtime, clock=self.clock)
         self._index: dict[str, int] = {}  # endpoint address -> fleet server index
         self._endpoints: list[Endpoint] = []
@@ -149,6 +179,15 @@ class VirtualGateway:
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         last = b"data: " + orjson.dumps({"choices": [], "usage": usage}) + b"\n\ndata: [DONE]\n\n"
         self.director.on_response_body(ctx, last, True)
+
+    def on_kv_events(self, server: int, payload: bytes) -> None:
+        """A server's KV-event batch, decoded from vLLM's wire format as the subscriber does."""
+        if not self._kv_indexes or server >= len(self._endpoints):
+            return
+        batch = decode_batch(payload)
+        address = self._endpoints[server].address
+        for index in self._kv_indexes:
+            index.apply(address, batch)
 
     # --- one request through the director ------------------------------------------
     def _route(

@@ -21,32 +21,11 @@ from dataclasses import dataclass
 from inference_gateway.scheduling.prefix_sync.hub import PrefixSyncHub, prefix_scorers
 from inference_gateway.scheduling.prefix_sync.updates import Batch, UpdateQueue
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
-from inference_gateway.simulator.gateway import VirtualGateway
+from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes, output_text
 from inference_gateway.simulator.workload import SHAREGPT_OUTPUT, SHAREGPT_PROMPT
 
 _UNBOUNDED = 1 << 62
-
-
-def seeded_default_config(seed: int) -> str:
-    """The built-in default profile with its max-score-picker seeded, for reproducible runs."""
-    return f"""
-apiVersion: inference.networking.x-k8s.io/v1alpha1
-kind: EndpointPickerConfig
-plugins:
-- type: queue-scorer
-- type: kv-cache-utilization-scorer
-- type: prefix-cache-scorer
-- type: max-score-picker
-  parameters: {{seed: {seed}}}
-schedulingProfiles:
-- name: default
-  plugins:
-  - {{pluginRef: queue-scorer, weight: 2}}
-  - {{pluginRef: kv-cache-utilization-scorer, weight: 2}}
-  - {{pluginRef: prefix-cache-scorer, weight: 3}}
-  - {{pluginRef: max-score-picker}}
-"""
 
 
 @dataclass(frozen=True)
@@ -66,7 +45,7 @@ class VirtualReplica(VirtualGateway):
     def __init__(
         self, name: str, options: ReplicaSetOptions, clock: _Clock, phase_s: float = 0.0, seed: int = 0
     ) -> None:
-        super().__init__(options.config_text or seeded_default_config(seed))
+        super().__init__(options.config_text or seeded_config(None, seed))
         self.name = name
         self.hub = PrefixSyncHub(
             prefix_scorers(self.config.plugins), name, max_age_s=float("inf"), clock=clock
