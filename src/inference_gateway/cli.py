@@ -49,7 +49,9 @@ def up(
     config: Annotated[
         Path, typer.Option(help="Directory of YAML: InferencePool, InferenceModel, LocalFleet")
     ] = Path("examples/local"),
-    port: Annotated[int | None, typer.Option(help="Gateway listen port (default from LocalFleet)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Gateway listen port (default from LocalFleet; 0: any free port)")
+    ] = None,
     epp_port: Annotated[int | None, typer.Option(help="EPP gRPC port (default from LocalFleet)")] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="EPP /metrics and status page port (default from LocalFleet, 9090)")

@@ -10,12 +10,17 @@ import pytest
 from inference_gateway.commands.errors import UsageError
 from inference_gateway.commands.up import UpFlags, build_stack
 from inference_gateway.epp import EndpointPicker, EPPOptions
+from inference_gateway.local.stack import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "local"
 
 
 def test_up_scrape_flags_override_the_scraper_settings() -> None:
-    flags = UpFlags(EXAMPLES, scrape_interval="500ms", staleness="10s", scrape_timeout="2s")
+    # Free ports everywhere: never the demo's fixed ports (a running `make demo` must not fail this).
+    flags = UpFlags(
+        EXAMPLES, scrape_interval="500ms", staleness="10s", scrape_timeout="2s",
+        port=free_port(), epp_port=free_port(), metrics_port=free_port(), health_port=free_port(),
+    )
     stack = build_stack(flags)
     overrides = stack.options.scrape_overrides
     assert overrides == {"interval_s": 0.5, "stale_after_s": 10.0, "timeout_s": 2.0}

@@ -215,6 +215,23 @@ def decisions_table(rows: list[dict[str, Any]]) -> str:
     return _table(["profile", "what", "mean µs", "p50 µs", "p99 µs"], body)
 
 
+def speed_table(rows: list[dict[str, Any]]) -> str:
+    """The simulator's own speed: the round-robin runs, whose routing costs next to nothing."""
+    body = [
+        [_fmt(r["qps"], 0), str(r["seed"]), f"{r['requests']:,}", _fmt(r["sim_time_s"], 0), _fmt(r["wall_s"]),
+         f"{r['requests'] / r['wall_s']:,.0f}", f"{r['server'].get('preemptions', 0):,.0f}"]
+        for r in sorted(rows, key=lambda r: (r["qps"], r["seed"]))
+        if r["policy"] == "round-robin" and r.get("wall_s")
+    ]  # fmt: skip
+    header = ["QPS", "seed", "requests", "virtual s", "wall s", "requests / wall s", "preemptions"]
+    return _table(header, body) if body else "_no round-robin runs_"
+
+
+def micro_table(rows: list[dict[str, Any]]) -> str:
+    body = [[r["what"], _fmt(r["mean_us"]), _fmt(r["p50_us"]), _fmt(r["p99_us"])] for r in rows]
+    return _table(["what", "mean µs", "p50 µs", "p99 µs"], body)
+
+
 def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
     """Every generated block, by name; writes the plots as a side effect."""
     blocks: dict[str, str] = {}
@@ -226,6 +243,7 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         if virtual:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
+            blocks[f"{name}-virtual-speed"] = speed_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             for png in plot_virtual(virtual, images, name):
@@ -244,6 +262,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         decisions = read_rows(scenario_dir / "decisions.jsonl")
         if decisions:
             blocks[f"{name}-decisions"] = decisions_table(decisions)
+        micro = read_rows(scenario_dir / "micro.jsonl")
+        if micro:
+            blocks[f"{name}-micro"] = micro_table(micro)
         profile = scenario_dir / "epp-profile.txt"
         if profile.exists():
             blocks[f"{name}-profile"] = "```\n" + _profile_head(profile.read_text()) + "\n```"

@@ -1,6 +1,6 @@
 """Run a scenario's sections and write their rows as JSON lines under an output directory.
 
-Layout: <out>/<scenario>/{virtual,realtime,overhead,decisions}.jsonl and epp-profile.txt.
+Layout: <out>/<scenario>/{virtual,realtime,overhead,decisions,micro}.jsonl and epp-profile.txt.
 A section that runs replaces its file; sections not run keep theirs.
 """
 
@@ -147,6 +147,10 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
                 for n in names}  # fmt: skip
     decisions = decision_table(profiles, tuple(o.decision_sizes), o.decision_iterations)
     write_rows(out / "decisions.jsonl", decisions)
+    if o.micro_iterations:
+        from inference_gateway.bench.micro import micro_rows
+
+        write_rows(out / "micro.jsonl", micro_rows(o.micro_iterations))
     return rows
 
 

@@ -59,6 +59,7 @@ class OverheadSection(_Section):
     decision_sizes: list[int] = Field(default_factory=lambda: [10, 100, 1000])
     decision_policies: list[str] = Field(default_factory=list)
     decision_iterations: int = 2000
+    micro_iterations: int = 0  # > 0: prefix hashing/matching and /metrics parsing (bench/micro.py)
     itl_tokens: int = 0  # > 0: a streaming row, tokens itl_ms apart, inter-token latency compared
     itl_ms: float = 5.0
     itl_qps: float = 50.0
@@ -111,6 +112,7 @@ class Scenario(_Section):
             data["overhead"].update(
                 qps=[20], duration_s=1.0, large_qps=2, large_duration_s=1.0, profile_s=0, repeats=1,
                 decision_sizes=[10], decision_iterations=50,
+                micro_iterations=min(data["overhead"]["micro_iterations"], 5),
             )  # fmt: skip
         data["seeds"] = data["seeds"][:1]
         _deep_update(data, self.smoke)

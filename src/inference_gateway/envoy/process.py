@@ -38,6 +38,8 @@ class EnvoyProcess:
         self.log_level = log_level
         self.proc: asyncio.subprocess.Process | None = None
         self.admin_port: int = 0
+        # The gateway listener's bound port: config.listen_port, or the one the kernel chose for 0.
+        self.listen_port: int = config.listen_port
         self.log_path = workdir / "envoy.log"
         if not config.eds_path:
             # Its own folder: Envoy watches the EDS file's directory, and at debug level every line
@@ -94,9 +96,21 @@ class EnvoyProcess:
                     with contextlib.suppress(aiohttp.ClientError):
                         async with session.get(f"http://127.0.0.1:{self.admin_port}/ready") as r:
                             if r.status == 200:
+                                await self._read_listen_port(session)
                                 return
                 await asyncio.sleep(0.05)
         raise RuntimeError(f"envoy not ready after {timeout_s}s: {self.log_tail()}")
+
+    async def _read_listen_port(self, session: aiohttp.ClientSession) -> None:
+        """Port 0 lets Envoy bind the port itself: a port picked beforehand and handed over can be
+        taken by any other process's bind or outgoing connection in between."""
+        if self.config.listen_port != 0:
+            return
+        async with session.get(f"http://127.0.0.1:{self.admin_port}/listeners?format=json") as r:
+            listeners = (await r.json())["listener_statuses"]
+        for listener in listeners:
+            if listener["name"] == "gateway":
+                self.listen_port = int(listener["local_address"]["socket_address"]["port_value"])
 
     def log_tail(self, lines: int = 20) -> str:
         try:

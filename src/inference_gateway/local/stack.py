@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import shutil
 import socket
 import tempfile
@@ -37,9 +38,31 @@ log = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now, for a child that must be told its port before it binds.
+
+    Drawn below the kernel's ephemeral range: a port from bind(0) is one the kernel hands out
+    again to the next outgoing connection, often before the child gets to bind it."""
+    low = _ephemeral_range_start()
+    draw = random.Random()
+    for _ in range(64):
+        port = draw.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(low, 10_001)
 
 
 @dataclass
@@ -105,7 +128,7 @@ class LocalStack:
         self.envoy: EnvoyProcess | None = None
         # Checked now, so a bad config fails before any pod starts (the EPP builds its own copy).
         load_config(options.epp_config, source=options.epp_config_source)
-        self.gateway_port = options.gateway_port or self.fleet.gateway_port
+        self.gateway_port = _pick(options.gateway_port, self.fleet.gateway_port)
         self.workdir = Path(tempfile.mkdtemp(prefix="inference-gateway-"))
         self.pki: LocalPKI | None = None
         self.files: FileSource | None = None
@@ -149,6 +172,7 @@ class LocalStack:
         self.envoy = EnvoyProcess(config, self.workdir, log_level=self.options.envoy_log_level)
         self._publish_endpoints()
         await self.envoy.start([e.address for e in epp.store.endpoints()])
+        self.gateway_port = self.envoy.listen_port
 
     async def _start_epp(self, grpc_port: int) -> EndpointPicker:
         self.epp = epp = EndpointPicker(

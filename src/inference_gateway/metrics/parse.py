@@ -2,7 +2,7 @@
 
 A vLLM /metrics page is mostly histogram buckets the scheduler never looks at. Instead of
 walking every line in Python, each wanted family is located with `str.find` (C speed) and
-only its own lines are parsed. See bench/scheduling_bench.py for the comparison with a full
+only its own lines are parsed. bench/micro.py (the overhead scenario) compares it with a full
 `prometheus_client` parse.
 """
 

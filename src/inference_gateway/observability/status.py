@@ -16,6 +16,7 @@ from aiohttp import web
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.flowcontrol.controller import FlowController
+from inference_gateway.metrics.inventory import served_models
 from inference_gateway.requestcontrol.director import RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.scheduling.types import SchedulingResult
@@ -130,6 +131,13 @@ def _endpoint(e: Endpoint) -> dict[str, Any]:
         "running": m.running_requests,
         "kv_cache": round(m.kv_cache_usage, 4),
         "adapters": sorted(m.active_adapters),
+        "served": _served(e),
         "scraped_ago_s": round(age, 2) if age is not None else None,
         "scrape_failures": m.scrape_failures,
     }
+
+
+def _served(e: Endpoint) -> list[str] | None:
+    """The server's own model list (base models and loaded adapters); None until it is read."""
+    served = served_models(e)
+    return None if served is None else sorted(served.base | served.adapters.keys())
