@@ -17,6 +17,7 @@ from inference_gateway.simulator.fleet_types import (
     SimRequest,
 )
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
+from inference_gateway.simulator.pd_fleet import PDPick
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
     RandomScheduler,
@@ -27,12 +28,17 @@ PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
 
 
 class PolicySpec(BaseModel):
-    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default)."""
+    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default).
+
+    `roles` (epp only) labels virtual server i `llm-d.ai/role: roles[i]` (null: no label) and
+    runs the fleet disaggregated: prefill, decode and encode stages on the servers the
+    EPP's disagg profile handler names (simulator/pd_fleet.py)."""
 
     model_config = ConfigDict(extra="forbid")
     kind: PolicyKind
     config: Path | None = None
     description: str = ""
+    roles: list[str | None] | None = None
 
     def config_text(self, base: Path | None = None) -> str | None:
         if self.config is None:
@@ -48,7 +54,7 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
-    return VirtualGateway(seeded_config(spec.config_text(base), seed))
+    return VirtualGateway(seeded_config(spec.config_text(base), seed), roles=spec.roles or ())
 
 
 class SamplingScheduler:
@@ -61,6 +67,10 @@ class SamplingScheduler:
         self._next = 0.0
 
     def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        self._sample(request, endpoints)
+        return self.inner.pick(request, endpoints)
+
+    def _sample(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> None:
         if request.arrival >= self._next:
             self._next = request.arrival + self.interval_s
             for s in endpoints:
@@ -73,7 +83,15 @@ class SamplingScheduler:
                         "running": s.running_requests,
                     }
                 )
-        return self.inner.pick(request, endpoints)
+
+    def pick_pd(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> PDPick | None:
+        """The disaggregated pick (P/D fleets), sampled like `pick`."""
+        self._sample(request, endpoints)
+        pick_pd = getattr(self.inner, "pick_pd", None)
+        if pick_pd is None:
+            index = self.inner.pick(request, endpoints)
+            return None if index is None else PDPick(index)
+        return pick_pd(request, endpoints)  # type: ignore[no-any-return]
 
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         if isinstance(self.inner, Preempting):

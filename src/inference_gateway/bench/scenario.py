@@ -87,6 +87,11 @@ class Scenario(_Section):
         for section in (self.virtual, self.realtime):
             for name in section.policies if section else []:
                 self.policy(name)
+        for name, spec in self.policies.items():
+            if spec.roles is not None and spec.kind != "epp":
+                raise ValueError(f"policy {name}: roles need kind epp (a disagg profile handler)")
+            if spec.roles is not None and self.virtual and len(spec.roles) != self.virtual.servers:
+                raise ValueError(f"policy {name}: {len(spec.roles)} roles for {self.virtual.servers} servers")
         if self.realtime:
             for name in self.realtime.policies:
                 if self.policy(name).kind not in ("round-robin", "epp"):
