@@ -63,7 +63,7 @@ def fleet_table(rows: Sequence[Row]) -> str:
     seeds = len({r["seed"] for r in rows})
     note = (
         f"\n\nMeans over {seeds} seed(s). Output tok/s counts the tokens generated while"
-        " requests were arriving; \"to <group>\" is the share of requests routed to that group."
+        ' requests were arriving; "to <group>" is the share of requests routed to that group.'
     )
     return metric_table(rows, columns) + note
 
