@@ -43,7 +43,11 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
 from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
-from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
+from inference_gateway.scheduling.plugins.pd_decider import (
+    AlwaysDisaggMultimodalDecider,
+    AlwaysDisaggPDDecider,
+    PrefixBasedPDDecider,
+)
 from inference_gateway.scheduling.plugins.pd_profile_handler import (
     DisaggHeadersHandler,
     DisaggProfileHandler,
@@ -128,6 +132,7 @@ BUILTIN = (
     DecodeFilter,
     EncodeFilter,
     AlwaysDisaggPDDecider,
+    AlwaysDisaggMultimodalDecider,
     PrefillHeaderHandler,
     DisaggHeadersHandler,
 )
