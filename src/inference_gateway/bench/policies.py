@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
@@ -17,6 +17,7 @@ from inference_gateway.simulator.fleet_types import (
     SimRequest,
 )
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
+from inference_gateway.simulator.replicas import ReplicaSet, ReplicaSetOptions
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
     RandomScheduler,
@@ -27,12 +28,31 @@ PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
 
 
 class PolicySpec(BaseModel):
-    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default)."""
+    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default).
+
+    An `epp` policy may run as several replicas behind a round-robin Service (`replicas`),
+    their prefix indexes synced `sync_delay_s` after each pick (None: not synced), each
+    replica landing the pods' scrapes on its own ticks of `scrape_interval_s` (virtual time).
+    """
 
     model_config = ConfigDict(extra="forbid")
     kind: PolicyKind
     config: Path | None = None
     description: str = ""
+    replicas: int = Field(default=1, ge=1)
+    sync_delay_s: float | None = Field(default=None, ge=0)
+    scrape_interval_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _replicas_are_epp(self) -> PolicySpec:
+        if self.replicated and self.kind != "epp":
+            raise ValueError("replicas, sync_delay_s and scrape_interval_s apply to kind epp only")
+        return self
+
+    @property
+    def replicated(self) -> bool:
+        """Runs as a replica set (several replicas, sync, or per-replica scrape ticks)."""
+        return self.replicas > 1 or self.sync_delay_s is not None or self.scrape_interval_s > 0
 
     def config_text(self, base: Path | None = None) -> str | None:
         if self.config is None:
@@ -48,6 +68,16 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
+    if spec.replicated:
+        options = ReplicaSetOptions(
+            replicas=spec.replicas,
+            sync=spec.sync_delay_s is not None,
+            delay_s=spec.sync_delay_s or 0.0,
+            config_text=spec.config_text(base),
+            seed=seed,
+            scrape_interval_s=spec.scrape_interval_s,
+        )
+        return ReplicaSet(options)
     return VirtualGateway(seeded_config(spec.config_text(base), seed))
 
 

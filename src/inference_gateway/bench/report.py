@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from inference_gateway.bench.detail_tables import fleet_table, replicas_table, sync_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
 
@@ -246,6 +247,10 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-virtual-speed"] = speed_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
+            if all(r.get("fleet") for r in virtual):
+                blocks[f"{name}-virtual-fleet"] = fleet_table(virtual)
+            if all("prefix_prefills" in r for r in virtual):
+                blocks[f"{name}-virtual-replicas"] = replicas_table(virtual)
             for png in plot_virtual(virtual, images, name):
                 blocks.setdefault(f"{name}-virtual-plots", "")
                 blocks[f"{name}-virtual-plots"] += f"![{png.stem}]({rel / png.name})\n"
@@ -262,6 +267,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         decisions = read_rows(scenario_dir / "decisions.jsonl")
         if decisions:
             blocks[f"{name}-decisions"] = decisions_table(decisions)
+        sync = read_rows(scenario_dir / "sync.jsonl")
+        if sync:
+            blocks[f"{name}-sync"] = sync_table(sync)
         micro = read_rows(scenario_dir / "micro.jsonl")
         if micro:
             blocks[f"{name}-micro"] = micro_table(micro)
