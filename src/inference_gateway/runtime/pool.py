@@ -33,6 +33,7 @@ from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
     Admitter,
+    DataProducer,
     EndpointsChanged,
     RequestBody,
     RequestHeaders,
@@ -127,8 +128,9 @@ class PoolRuntime:
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
         self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
-        # Admitters act whether or not a profile lists them, as upstream's AdmitRequest plugins.
+        # Producers and admitters act whether or not a profile lists them, as upstream's.
         self._admitters = [p for p in self.config.plugins.values() if isinstance(p, Admitter)]
+        self._producers = [p for p in self.config.plugins.values() if isinstance(p, DataProducer)]
         handler = self.scheduler.handler
         self._router = handler if isinstance(handler, RoutesElsewhere) else None
         self.preemption = next(
@@ -168,6 +170,9 @@ class PoolRuntime:
         if record is None:
             record = self.ledger.admit(request.request_id, request.pool, request.priority)
         try:
+            if body is not None:
+                for producer in self._producers:
+                    await producer.produce(request, body)
             endpoints = candidates()
             self._run_admitters(request, endpoints)
             decision = self._schedule(request, endpoints, explain, admission, record)

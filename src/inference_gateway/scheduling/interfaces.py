@@ -107,6 +107,14 @@ class RequestBody(Plugin, Protocol):
 
 
 @runtime_checkable
+class DataProducer(Plugin, Protocol):
+    """Upstream's PrepareRequestData plugins: fill in request data before admission and
+    scheduling (e.g. the engine's token ids). A failure is logged and the request goes on."""
+
+    async def produce(self, request: SchedulingRequest, body: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
 class Admitter(Plugin, Protocol):
     """Upstream's AdmitRequest plugins: after flow control, before scheduling, may refuse a
     request (the client gets 429 with the reason)."""
