@@ -6,6 +6,7 @@ arrivals, lengths, prompts) meets every policy; jobs run in parallel worker proc
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -131,6 +132,7 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     if isinstance(policy, VirtualGateway) and policy.decisions:
         row["decision_us"] = 1e6 * policy.decision_seconds / policy.decisions
     row["wall_s"] = time.perf_counter() - started
+    row["loadavg"] = os.getloadavg()[0]  # wall_s depends on the machine's load; virtual time does not
     row["series"] = _downsample(sampler.series, job.servers)
     return row
 
