@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from inference_gateway.bench.peers import PEER_KINDS, PeerRouterSpec, check_policy
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
     Preempting,
@@ -23,16 +24,33 @@ from inference_gateway.simulator.schedulers import (
     RoundRobinScheduler,
 )
 
-PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
+PolicyKind = Literal["round-robin", "random", "least-queue", "epp", "sglang-router", "vllm-router"]
 
 
 class PolicySpec(BaseModel):
-    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default)."""
+    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default);
+    the peer routers (real time only) take their own policy name and extra command-line args."""
 
     model_config = ConfigDict(extra="forbid")
     kind: PolicyKind
     config: Path | None = None
     description: str = ""
+    router_policy: str | None = None
+    router_args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _router_fields(self) -> PolicySpec:
+        if self.kind in PEER_KINDS:
+            check_policy(self.kind, self.router_policy)  # type: ignore[arg-type]
+        elif self.router_policy is not None or self.router_args:
+            raise ValueError(f"router_policy / router_args apply to {' and '.join(PEER_KINDS)} only")
+        return self
+
+    @property
+    def peer(self) -> PeerRouterSpec | None:
+        if self.kind not in PEER_KINDS or self.router_policy is None:
+            return None
+        return PeerRouterSpec(self.kind, self.router_policy, tuple(self.router_args))  # type: ignore[arg-type]
 
     def config_text(self, base: Path | None = None) -> str | None:
         if self.config is None:
@@ -48,6 +66,8 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
+    if spec.kind in PEER_KINDS:
+        raise ValueError(f"{spec.kind} is a separate process: it runs in real time only")
     return VirtualGateway(seeded_config(spec.config_text(base), seed))
 
 
