@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from inference_gateway.bench.detail_tables import fleet_table, replicas_table, sync_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
 
@@ -219,11 +220,12 @@ def speed_table(rows: list[dict[str, Any]]) -> str:
     """The simulator's own speed: the round-robin runs, whose routing costs next to nothing."""
     body = [
         [_fmt(r["qps"], 0), str(r["seed"]), f"{r['requests']:,}", _fmt(r["sim_time_s"], 0), _fmt(r["wall_s"]),
-         f"{r['requests'] / r['wall_s']:,.0f}", f"{r['server'].get('preemptions', 0):,.0f}"]
+         f"{r['requests'] / r['wall_s']:,.0f}", f"{r['server'].get('preemptions', 0):,.0f}",
+         _fmt(r.get("loadavg"))]
         for r in sorted(rows, key=lambda r: (r["qps"], r["seed"]))
         if r["policy"] == "round-robin" and r.get("wall_s")
     ]  # fmt: skip
-    header = ["QPS", "seed", "requests", "virtual s", "wall s", "requests / wall s", "preemptions"]
+    header = ["QPS", "seed", "requests", "virtual s", "wall s", "requests / wall s", "preemptions", "load"]
     return _table(header, body) if body else "_no round-robin runs_"
 
 
@@ -246,6 +248,10 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-virtual-speed"] = speed_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
+            if all(r.get("fleet") for r in virtual):
+                blocks[f"{name}-virtual-fleet"] = fleet_table(virtual)
+            if all("prefix_prefills" in r for r in virtual):
+                blocks[f"{name}-virtual-prefix"] = replicas_table(virtual)
             for png in plot_virtual(virtual, images, name):
                 blocks.setdefault(f"{name}-virtual-plots", "")
                 blocks[f"{name}-virtual-plots"] += f"![{png.stem}]({rel / png.name})\n"
@@ -262,6 +268,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         decisions = read_rows(scenario_dir / "decisions.jsonl")
         if decisions:
             blocks[f"{name}-decisions"] = decisions_table(decisions)
+        sync = read_rows(scenario_dir / "sync.jsonl")
+        if sync:
+            blocks[f"{name}-sync"] = sync_table(sync)
         micro = read_rows(scenario_dir / "micro.jsonl")
         if micro:
             blocks[f"{name}-micro"] = micro_table(micro)

@@ -1,6 +1,6 @@
 """Run a scenario's sections and write their rows as JSON lines under an output directory.
 
-Layout: <out>/<scenario>/{virtual,realtime,overhead,decisions,micro}.jsonl and epp-profile.txt.
+Layout: <out>/<scenario>/{virtual,realtime,overhead,sync,decisions,micro}.jsonl and epp-profile.txt.
 A section that runs replaces its file; sections not run keep theirs.
 """
 
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from inference_gateway.bench.scenario import Scenario
 
-SECTIONS = ("virtual", "realtime", "overhead")
+SECTIONS = ("virtual", "realtime", "overhead", "sync")
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
@@ -57,6 +57,7 @@ def run_virtual_section(scenario: Scenario, progress: Progress) -> list[dict[str
             seed=seed,
             servers=v.servers,
             server=v.server,
+            fleet=v.fleet,
             scrape_interval_s=v.scrape_interval_s,
             staleness_s=v.staleness_s,
             sample_interval_s=v.sample_interval_s,
@@ -155,6 +156,20 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
     return rows
 
 
+def run_sync_section(scenario: Scenario, progress: Progress) -> list[dict[str, Any]]:
+    from inference_gateway.bench.sync_loopback import SyncBenchOptions, run_sync_bench
+
+    s = scenario.sync
+    assert s is not None
+    task = progress.add_task(f"{scenario.name}: sync (loopback gRPC)", total=1)
+    options = SyncBenchOptions(
+        s.lag_samples, tuple(s.flush_intervals_s), s.throughput_updates, s.blocks_per_update
+    )
+    rows = asyncio.run(run_sync_bench(options))
+    progress.update(task, advance=1)
+    return rows
+
+
 def run_scenario(scenario: Scenario, out_root: Path, only: set[str] | None = None) -> dict[str, Path]:
     """Run the selected sections; returns the files written."""
     out = out_root / scenario.name
@@ -168,6 +183,8 @@ def run_scenario(scenario: Scenario, out_root: Path, only: set[str] | None = Non
                 rows = run_virtual_section(scenario, progress)
             elif section == "realtime":
                 rows = run_realtime_section(scenario, progress)
+            elif section == "sync":
+                rows = run_sync_section(scenario, progress)
             else:
                 rows = run_overhead_section(scenario, progress, out)
             written[section] = write_rows(out / f"{section}.jsonl", rows)

@@ -1,8 +1,9 @@
 """Scenario files (bench/*.yaml): a workload, routing policies, and the runs to make with them.
 
-A scenario may hold any of three sections: `virtual` (simulated fleet in virtual time, the
+A scenario may hold any of four sections: `virtual` (simulated fleet in virtual time, the
 real scheduler code), `realtime` (simulated pods behind a real Envoy, with and without the
-EPP) and `overhead` (the gateway's own added latency against an instant backend). `smoke`
+EPP), `overhead` (the gateway's own added latency against an instant backend) and `sync`
+(prefix sync between two EPP replicas on loopback). `smoke`
 shrinks every section to seconds for `make test`.
 """
 
@@ -23,11 +24,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ServerGroup(_Section):
+    """Servers of one kind in a mixed fleet: `count` servers with these ServerConfig fields."""
+
+    name: str
+    count: int = Field(ge=1)
+    server: dict[str, Any] = Field(default_factory=dict)
+
+
 class VirtualSection(_Section):
     qps: list[float]
     duration_s: float = 600.0
     servers: int = 4
     server: dict[str, Any] = Field(default_factory=dict)  # simulator ServerConfig fields
+    fleet: list[ServerGroup] = Field(default_factory=list)  # a mixed fleet; replaces `servers`
     scrape_interval_s: float = 0.05
     staleness_s: float = 0.0
     sample_interval_s: float = 1.0
@@ -66,6 +76,15 @@ class OverheadSection(_Section):
     itl_qps: float = 50.0
 
 
+class SyncSection(_Section):
+    """Prefix sync between two EPP replicas on loopback gRPC, in real time."""
+
+    lag_samples: int = Field(default=200, ge=1)
+    flush_intervals_s: list[float] = Field(default_factory=lambda: [0.02, 0.0])
+    throughput_updates: int = Field(default=50_000, ge=0)
+    blocks_per_update: int = Field(default=64, ge=1)
+
+
 class Scenario(_Section):
     name: str
     description: str = ""
@@ -75,6 +94,7 @@ class Scenario(_Section):
     virtual: VirtualSection | None = None
     realtime: RealtimeSection | None = None
     overhead: OverheadSection | None = None
+    sync: SyncSection | None = None
     smoke: dict[str, Any] = Field(default_factory=dict)
     base_dir: Path = Path(".")  # relative paths (profiles, stack, dataset) resolve from here
 
@@ -88,12 +108,16 @@ class Scenario(_Section):
         for section in (self.virtual, self.realtime):
             for name in section.policies if section else []:
                 self.policy(name)
+        if self.virtual and self.virtual.fleet:
+            self.virtual.servers = sum(group.count for group in self.virtual.fleet)
         if self.realtime:
             for name in self.realtime.policies:
                 if self.policy(name).kind not in ("round-robin", "epp", *PEER_KINDS):
                     raise ValueError(
                         f"realtime policy {name}: Envoy round-robin, the EPP or a peer router only"
                     )
+                if self.policy(name).replicated:
+                    raise ValueError(f"realtime policy {name}: EPP replicas run in virtual time only")
         for name in self.virtual.policies if self.virtual else []:
             if self.policy(name).kind in PEER_KINDS:
                 raise ValueError(f"virtual policy {name}: peer routers run in real time only")
@@ -120,6 +144,9 @@ class Scenario(_Section):
                 decision_sizes=[10], decision_iterations=50,
                 micro_iterations=min(data["overhead"]["micro_iterations"], 5),
             )  # fmt: skip
+        if data["sync"]:
+            sync = data["sync"]
+            sync.update(lag_samples=5, throughput_updates=min(sync["throughput_updates"], 500))
         data["seeds"] = data["seeds"][:1]
         _deep_update(data, self.smoke)
         return Scenario.model_validate(data).check()

@@ -449,6 +449,7 @@ async def serve(
     credentials: grpc.ServerCredentials | None = None,
     servicer: ExtProcServicer | None = None,
     health_checking: bool = False,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     # Envoy may coalesce a fast client's body into chunks far larger than its usual 64 KiB when
     # the ext_proc stream is backed up; the body limit is enforced by counting, not by gRPC.
@@ -457,7 +458,9 @@ async def serve(
         options=[
             ("grpc.max_receive_message_length", max_msg),
             ("grpc.max_send_message_length", max_msg),
-            ("grpc.so_reuseport", 0),  # a port already in use is an error, not a silent share
+            # A port already in use is an error, not a silent share, except between the workers
+            # of one EPP (--workers), which the kernel spreads connections over.
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)

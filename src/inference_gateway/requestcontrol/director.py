@@ -170,7 +170,8 @@ class Director:
         ctx.endpoints = [self._rng.choice(candidates)]
         address = ctx.endpoints[0].address
         log.info("request %s without body -> %s", ctx.request_id, address)
-        headers, metadata = _destination_headers(ctx.endpoints), _destination_metadata(ctx.endpoints)
+        addresses = [e.address for e in ctx.endpoints]
+        headers, metadata = _destination_headers(addresses), _destination_metadata(addresses)
         return RoutingDecision(address, headers, None, metadata)
 
     async def _route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
@@ -250,7 +251,8 @@ class Director:
     def _routing(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
         decision = ctx.decision
         assert decision is not None
-        destination = ",".join(e.address for e in decision.endpoints)
+        addresses = decision.addresses
+        destination = ",".join(addresses)
         changed = decision.body_changed and not ctx.passthrough
         if res.target_model != body.get("model") and not ctx.passthrough:
             body["model"] = res.target_model
@@ -269,8 +271,8 @@ class Director:
             res.criticality.label,
             destination,
         )
-        headers = {**_destination_headers(decision.endpoints), **decision.set_headers}
-        metadata = _destination_metadata(decision.endpoints)
+        headers = {**_destination_headers(addresses), **decision.set_headers}
+        metadata = _destination_metadata(addresses)
         return RoutingDecision(destination, headers, new_body, metadata, decision.strip_headers)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
@@ -321,14 +323,14 @@ def _latency_of(ctx: RequestContext, now: float) -> tuple[float | None, float | 
     return ttft, (now - ctx.first_byte_at) / (tokens - 1) if tokens > 1 else None
 
 
-def _destination_headers(endpoints: Sequence[Endpoint]) -> dict[str, str]:
+def _destination_headers(addresses: Sequence[str]) -> dict[str, str]:
     """The primary alone: ORIGINAL_DST clusters (upstream's reference Envoy) read one address."""
-    return {DESTINATION_KEY: endpoints[0].address}
+    return {DESTINATION_KEY: addresses[0]}
 
 
-def _destination_metadata(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def _destination_metadata(addresses: Sequence[str]) -> dict[str, Any]:
     """The ordered list (primary, then fallbacks) for override_host and retries."""
-    return {DESTINATION_NAMESPACE: {DESTINATION_KEY: ",".join(e.address for e in endpoints)}}
+    return {DESTINATION_NAMESPACE: {DESTINATION_KEY: ",".join(addresses)}}
 
 
 def _cache_salt(body: dict[str, Any]) -> str:

@@ -32,10 +32,13 @@ from inference_gateway.requestcontrol.preemption import SheddablePreemption
 from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
+    Admitter,
+    DataProducer,
     EndpointsChanged,
     RequestBody,
     RequestHeaders,
     ResponseHeaders,
+    RoutesElsewhere,
 )
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
@@ -69,6 +72,12 @@ class Decision:
     def endpoints(self) -> list[Endpoint]:
         """Preference order: the pick first, then fallbacks."""
         return self.result.endpoints
+
+    @property
+    def addresses(self) -> list[str]:
+        """Where the gateway sends the request, in preference order: the picks' own addresses
+        unless the profile handler routes elsewhere (data parallelism)."""
+        return self.runtime.route_addresses(self.result.endpoints)
 
     @property
     def queue_seconds(self) -> float:
@@ -119,6 +128,11 @@ class PoolRuntime:
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
         self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
         self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
+        # Producers and admitters act whether or not a profile lists them, as upstream's.
+        self._admitters = [p for p in self.config.plugins.values() if isinstance(p, Admitter)]
+        self._producers = [p for p in self.config.plugins.values() if isinstance(p, DataProducer)]
+        handler = self.scheduler.handler
+        self._router = handler if isinstance(handler, RoutesElsewhere) else None
         self.preemption = next(
             (p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None
         )
@@ -156,13 +170,25 @@ class PoolRuntime:
         if record is None:
             record = self.ledger.admit(request.request_id, request.pool, request.priority)
         try:
-            decision = self._schedule(request, candidates(), explain, admission, record)
+            if body is not None:
+                for producer in self._producers:
+                    await producer.produce(request, body)
+            endpoints = candidates()
+            self._run_admitters(request, endpoints)
+            decision = self._schedule(request, endpoints, explain, admission, record)
         except BaseException:
             self._release(admission, record)
             raise
         if body is not None:
             decision.body_changed = self.edit_body(request, decision.result, body)
         return decision
+
+    def _run_admitters(self, request: SchedulingRequest, endpoints: Sequence[Endpoint]) -> None:
+        for admitter in self._admitters:
+            reason = admitter.admit_request(request, endpoints)
+            if reason is not None:
+                log.info("request %s refused by %s: %s", request.request_id, admitter.name, reason)
+                raise GatewayError(429, reason, "admission_rejected", {"retry-after": "1"})
 
     def edit_body(self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]) -> bool:
         """Body plugins edit the upstream JSON body in place; True if any changed it."""
@@ -225,6 +251,11 @@ class PoolRuntime:
         for plugin in self._request_plugins:
             extra.update(plugin.request_headers(request, result))
         return {k: v for k, v in extra.items() if v}, tuple(k for k, v in extra.items() if not v)
+
+    def route_addresses(self, endpoints: Sequence[Endpoint]) -> list[str]:
+        if self._router is None:
+            return [e.address for e in endpoints]
+        return list(dict.fromkeys(self._router.route_address(e) for e in endpoints))
 
     @property
     def adds_response_headers(self) -> bool:

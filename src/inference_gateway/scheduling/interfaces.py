@@ -107,6 +107,32 @@ class RequestBody(Plugin, Protocol):
 
 
 @runtime_checkable
+class DataProducer(Plugin, Protocol):
+    """Upstream's PrepareRequestData plugins: fill in request data before admission and
+    scheduling (e.g. the engine's token ids). A failure is logged and the request goes on."""
+
+    async def produce(self, request: SchedulingRequest, body: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Admitter(Plugin, Protocol):
+    """Upstream's AdmitRequest plugins: after flow control, before scheduling, may refuse a
+    request (the client gets 429 with the reason)."""
+
+    def admit_request(self, request: SchedulingRequest, endpoints: Sequence[Endpoint]) -> str | None:
+        """None admits; a string is the reason for refusing."""
+        ...
+
+
+@runtime_checkable
+class RoutesElsewhere(Plugin, Protocol):
+    """Sends the request to another address than the picked endpoint's (llm-d's
+    data-parallel handler: the pod's primary port, the picked rank in a header)."""
+
+    def route_address(self, endpoint: Endpoint) -> str: ...
+
+
+@runtime_checkable
 class ProfileHandler(Plugin, Protocol):
     def pick_profiles(
         self,
