@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from inference_gateway.bench.peers import PEER_KINDS, PeerRouterSpec, check_policy
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
     Preempting,
@@ -24,11 +25,12 @@ from inference_gateway.simulator.schedulers import (
     RoundRobinScheduler,
 )
 
-PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
+PolicyKind = Literal["round-robin", "random", "least-queue", "epp", "sglang-router", "vllm-router"]
 
 
 class PolicySpec(BaseModel):
-    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default).
+    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default);
+    the peer routers (real time only) take their own policy name and extra command-line args.
 
     An `epp` policy may run as several replicas behind a round-robin Service (`replicas`),
     their prefix indexes synced `sync_delay_s` after each pick (None: not synced), each
@@ -39,6 +41,8 @@ class PolicySpec(BaseModel):
     kind: PolicyKind
     config: Path | None = None
     description: str = ""
+    router_policy: str | None = None
+    router_args: list[str] = Field(default_factory=list)
     replicas: int = Field(default=1, ge=1)
     sync_delay_s: float | None = Field(default=None, ge=0)
     scrape_interval_s: float = Field(default=0.0, ge=0)
@@ -49,10 +53,24 @@ class PolicySpec(BaseModel):
             raise ValueError("replicas, sync_delay_s and scrape_interval_s apply to kind epp only")
         return self
 
+    @model_validator(mode="after")
+    def _router_fields(self) -> PolicySpec:
+        if self.kind in PEER_KINDS:
+            check_policy(self.kind, self.router_policy)  # type: ignore[arg-type]
+        elif self.router_policy is not None or self.router_args:
+            raise ValueError(f"router_policy / router_args apply to {' and '.join(PEER_KINDS)} only")
+        return self
+
     @property
     def replicated(self) -> bool:
         """Runs as a replica set (several replicas, sync, or per-replica scrape ticks)."""
         return self.replicas > 1 or self.sync_delay_s is not None or self.scrape_interval_s > 0
+
+    @property
+    def peer(self) -> PeerRouterSpec | None:
+        if self.kind not in PEER_KINDS or self.router_policy is None:
+            return None
+        return PeerRouterSpec(self.kind, self.router_policy, tuple(self.router_args))  # type: ignore[arg-type]
 
     def config_text(self, base: Path | None = None) -> str | None:
         if self.config is None:
@@ -68,6 +86,8 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
+    if spec.kind in PEER_KINDS:
+        raise ValueError(f"{spec.kind} is a separate process: it runs in real time only")
     if spec.replicated:
         options = ReplicaSetOptions(
             replicas=spec.replicas,

@@ -84,7 +84,8 @@ def run_realtime_section(scenario: Scenario, progress: Progress) -> list[dict[st
     policies = []
     for name in r.policies:
         spec = scenario.policy(name)
-        policies.append(RealtimePolicy(name, spec.kind == "epp", spec.config_text(scenario.base_dir)))
+        config = spec.config_text(scenario.base_dir)
+        policies.append(RealtimePolicy(name, spec.kind == "epp", config, spec.peer))
     rows: list[dict[str, Any]] = []
     steps = len(policies) * len(r.qps)
     for seed in scenario.seeds:

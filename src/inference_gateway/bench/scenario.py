@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from inference_gateway.bench.peers import PEER_KINDS
 from inference_gateway.bench.policies import PolicySpec
 from inference_gateway.bench.workloads import WorkloadSpec
 
@@ -115,10 +116,15 @@ class Scenario(_Section):
             self.virtual.servers = sum(group.count for group in self.virtual.fleet)
         if self.realtime:
             for name in self.realtime.policies:
-                if self.policy(name).kind not in ("round-robin", "epp"):
-                    raise ValueError(f"realtime policy {name}: Envoy runs round-robin or the EPP only")
+                if self.policy(name).kind not in ("round-robin", "epp", *PEER_KINDS):
+                    raise ValueError(
+                        f"realtime policy {name}: Envoy round-robin, the EPP or a peer router only"
+                    )
                 if self.policy(name).replicated:
                     raise ValueError(f"realtime policy {name}: EPP replicas run in virtual time only")
+        for name in self.virtual.policies if self.virtual else []:
+            if self.policy(name).kind in PEER_KINDS:
+                raise ValueError(f"virtual policy {name}: peer routers run in real time only")
         if self.overhead:
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":

@@ -392,6 +392,14 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     def _on_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
         if state.ctx is not None:
             self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
+        answers = self._answer_response_body(state, body)
+        if body.end_of_stream and state.ctx is not None and state.ctx.response_metadata:
+            # Plugins' metadata (request-attribute-reporter) rides on the last body answer.
+            answers = answers or [messages.continue_response_body()]
+            answers[-1].dynamic_metadata.CopyFrom(messages.metadata_struct(state.ctx.response_metadata))
+        return answers
+
+    def _answer_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
         if body.end_of_stream:
             state.finished = True
         mode, rewriter = state.modes.response, state.rewriter
