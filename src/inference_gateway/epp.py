@@ -57,6 +57,9 @@ class EPPOptions:
     default_model: str | None = None
     scrape_overrides: dict[str, Any] = field(default_factory=dict)
     metric_specs: dict[str, str] = field(default_factory=dict)
+    # One of several worker processes of one EPP (--workers): the ext_proc and health ports are
+    # shared with the other workers (SO_REUSEPORT).
+    reuse_port: bool = False
 
 
 class EndpointPicker:
@@ -115,7 +118,7 @@ class EndpointPicker:
             else None
         )
         self.health_server = (
-            HealthServer(self.store, options.host, options.health_port)
+            HealthServer(self.store, options.host, options.health_port, reuse_port=options.reuse_port)
             if options.health_port is not None
             else None
         )
@@ -197,6 +200,7 @@ class EndpointPicker:
             credentials,
             self.extproc,
             health_checking=self.options.health_checking,
+            reuse_port=self.options.reuse_port,
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
         if self.prefix_sync is not None:

@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from inference_gateway.bench.peers import PEER_KINDS, PeerRouterSpec, check_policy
 from inference_gateway.simulator.fleet_types import (
     EndpointSnapshot,
     Preempting,
@@ -18,26 +19,63 @@ from inference_gateway.simulator.fleet_types import (
 )
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 from inference_gateway.simulator.pd_fleet import PDPick
+from inference_gateway.simulator.replicas import ReplicaSet, ReplicaSetOptions
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
     RandomScheduler,
     RoundRobinScheduler,
 )
 
-PolicyKind = Literal["round-robin", "random", "least-queue", "epp"]
+PolicyKind = Literal["round-robin", "random", "least-queue", "epp", "sglang-router", "vllm-router"]
 
 
 class PolicySpec(BaseModel):
-    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default).
+    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default);
+    the peer routers (real time only) take their own policy name and extra command-line args.
+
+    An `epp` policy may run as several replicas behind a round-robin Service (`replicas`),
+    their prefix indexes synced `sync_delay_s` after each pick (None: not synced), each
+    replica landing the pods' scrapes on its own ticks of `scrape_interval_s` (virtual time).
 
     `roles` (epp only) labels virtual server i `llm-d.ai/role: roles[i]` (null: no label) and
-    runs the fleet disaggregated: prefill, decode and encode stages on the servers the
-    EPP's disagg profile handler names (simulator/pd_fleet.py)."""
+    runs the fleet disaggregated: prefill, decode and encode stages on the servers the EPP's
+    disagg profile handler names (simulator/pd_fleet.py).
+    """
 
     model_config = ConfigDict(extra="forbid")
     kind: PolicyKind
     config: Path | None = None
     description: str = ""
+    router_policy: str | None = None
+    router_args: list[str] = Field(default_factory=list)
+    replicas: int = Field(default=1, ge=1)
+    sync_delay_s: float | None = Field(default=None, ge=0)
+    scrape_interval_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _replicas_are_epp(self) -> PolicySpec:
+        if self.replicated and self.kind != "epp":
+            raise ValueError("replicas, sync_delay_s and scrape_interval_s apply to kind epp only")
+        return self
+
+    @model_validator(mode="after")
+    def _router_fields(self) -> PolicySpec:
+        if self.kind in PEER_KINDS:
+            check_policy(self.kind, self.router_policy)  # type: ignore[arg-type]
+        elif self.router_policy is not None or self.router_args:
+            raise ValueError(f"router_policy / router_args apply to {' and '.join(PEER_KINDS)} only")
+        return self
+
+    @property
+    def replicated(self) -> bool:
+        """Runs as a replica set (several replicas, sync, or per-replica scrape ticks)."""
+        return self.replicas > 1 or self.sync_delay_s is not None or self.scrape_interval_s > 0
+
+    @property
+    def peer(self) -> PeerRouterSpec | None:
+        if self.kind not in PEER_KINDS or self.router_policy is None:
+            return None
+        return PeerRouterSpec(self.kind, self.router_policy, tuple(self.router_args))  # type: ignore[arg-type]
     roles: list[str | None] | None = None
 
     def config_text(self, base: Path | None = None) -> str | None:
@@ -54,6 +92,18 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
+    if spec.kind in PEER_KINDS:
+        raise ValueError(f"{spec.kind} is a separate process: it runs in real time only")
+    if spec.replicated:
+        options = ReplicaSetOptions(
+            replicas=spec.replicas,
+            sync=spec.sync_delay_s is not None,
+            delay_s=spec.sync_delay_s or 0.0,
+            config_text=spec.config_text(base),
+            seed=seed,
+            scrape_interval_s=spec.scrape_interval_s,
+        )
+        return ReplicaSet(options)
     return VirtualGateway(seeded_config(spec.config_text(base), seed), roles=spec.roles or ())
 
 

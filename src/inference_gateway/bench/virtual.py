@@ -6,6 +6,7 @@ arrivals, lengths, prompts) meets every policy; jobs run in parallel worker proc
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import orjson
 
 from inference_gateway.bench.arrivals import arrival_times
 from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy
+from inference_gateway.bench.scenario import ServerGroup
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
 from inference_gateway.bench.workloads import DEFAULT_MEDIA_RULE, BenchRequest, WorkloadSpec, generate
 from inference_gateway.simulator.config import ServerConfig
@@ -42,6 +44,7 @@ class VirtualJob:
     seed: int
     servers: int = 4
     server: dict[str, Any] = field(default_factory=dict)  # ServerConfig fields
+    fleet: list[ServerGroup] = field(default_factory=list)  # a mixed fleet: replaces `servers`
     scrape_interval_s: float = 0.05
     staleness_s: float = 0.0
     sample_interval_s: float = 1.0
@@ -50,13 +53,25 @@ class VirtualJob:
 
 
 def server_configs(job: VirtualJob) -> list[ServerConfig]:
+    """The fleet's servers: `servers` alike, or each group of a mixed `fleet` in turn."""
     extra = dict(job.server)
     if job.workload.kind == "multi-lora":
         w = job.workload
         extra.setdefault("lora_adapters", [f"{w.adapter_prefix}{i}" for i in range(w.adapters)])
     extra.setdefault("served_model_name", job.workload.model)
-    extra.setdefault("seed", job.seed)
-    return [ServerConfig(name=f"sim-{i}", **extra) for i in range(job.servers)]
+    if not job.fleet:
+        return [ServerConfig(name=f"sim-{i}", **{"seed": job.seed, **extra}) for i in range(job.servers)]
+    configs: list[ServerConfig] = []
+    for group in job.fleet:
+        for i in range(group.count):
+            fields = {"seed": job.seed * 1000 + len(configs), **extra, **group.server}
+            configs.append(ServerConfig(name=f"{group.name}-{i}", **fields))
+    return configs
+
+
+def group_of_server(job: VirtualJob) -> list[str]:
+    """The fleet group each server index belongs to (empty for a uniform fleet)."""
+    return [group.name for group in job.fleet for _ in range(group.count)]
 
 
 class _Prompts:
@@ -79,10 +94,11 @@ class _Prompts:
 
 
 def sim_requests(
-    job: VirtualJob, groups: list[str], tally: Counter[str] | None = None
+    job: VirtualJob, groups: list[str], prefixes: list[int], tally: Counter[str] | None = None
 ) -> Iterator[SimRequest]:
     """The job's workload as fleet requests; appends each request's group label to `groups`
-    and counts the image/audio tokens sent in `tally["media_tokens"]`."""
+    and the length of its shared prefix (0: none) to `prefixes`, and counts the image/audio
+    tokens sent in `tally["media_tokens"]`."""
     offsets = arrival_times("poisson", job.qps, job.duration_s, job.seed)
     requests = generate(job.workload, 10**12, job.seed)
     needs_text = job.with_text or job.workload.kind == "shared-prefix"
@@ -91,6 +107,7 @@ def sim_requests(
     base_names = {job.workload.model, *job.workload.class_models.values()}
     for t, r in zip(offsets, requests, strict=False):
         groups.append(r.group)
+        prefixes.append(r.prefix_tokens if r.prefix_group >= 0 else 0)
         model = None if r.model in base_names else r.model
         if r.image >= 0:
             chat = _chat_request(r, model or job.workload.model, prompts)
@@ -118,10 +135,11 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     policy = make_policy(job.spec, job.seed, job.base_dir)
     sampler = SamplingScheduler(policy, job.sample_interval_s)
     groups: list[str] = []
+    prefixes: list[int] = []
     tally: Counter[str] = Counter()
     run = run_pd_fleet if job.spec.roles else run_fleet
     result = run(
-        sim_requests(job, groups, tally),
+        sim_requests(job, groups, prefixes, tally),
         server_configs(job),
         sampler,
         scrape_interval=job.scrape_interval_s,
@@ -131,9 +149,17 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     row["server"] = {**series_summary(sampler.series), **_engine_summary(result)}
     if tally["media_tokens"] or job.spec.roles:
         row["stages"] = _stage_summary(result, tally["media_tokens"])
+    row["window_output_tps"] = _window_output_tps(result, job.duration_s)
+    if job.fleet:
+        row["fleet"] = _fleet_summary(job, result)
+    if any(prefixes):
+        row["prefix_prefills"] = _prefix_prefills(result, prefixes, int(job.server.get("block_size") or 16))
+    if job.spec.kind == "epp":
+        row["replicas"] = {"count": job.spec.replicas, "sync_delay_s": job.spec.sync_delay_s}
     if isinstance(policy, VirtualGateway) and policy.decisions:
         row["decision_us"] = 1e6 * policy.decision_seconds / policy.decisions
     row["wall_s"] = time.perf_counter() - started
+    row["loadavg"] = os.getloadavg()[0]  # wall_s depends on the machine's load; virtual time does not
     row["series"] = _downsample(sampler.series, job.servers)
     return row
 
@@ -169,6 +195,51 @@ def _row(job: VirtualJob, result: FleetResult, groups: list[str]) -> dict[str, A
     if 1 < len(by_group) <= MAX_GROUPS:
         row["groups"] = {g: _group_stats(o, span) for g, o in sorted(by_group.items())}
     return row
+
+
+def _window_output_tps(result: FleetResult, window_s: float) -> float:
+    """Output tokens/s produced while requests were arriving (the first `window_s`), each
+    request's tokens spread evenly from its first token to its last: on a mixed fleet the
+    stragglers a slow server finishes afterwards do not stretch the denominator."""
+    produced = 0.0
+    for r in result.results:
+        if r.first_token < 0 or r.first_token >= window_s:
+            continue
+        if r.finish <= window_s or r.finish <= r.first_token:
+            produced += r.output_tokens
+        else:
+            produced += 1 + (r.output_tokens - 1) * (window_s - r.first_token) / (r.finish - r.first_token)
+    return produced / window_s if window_s > 0 else 0.0
+
+
+def _fleet_summary(job: VirtualJob, result: FleetResult) -> dict[str, dict[str, float]]:
+    """Per fleet group: the share of requests routed to it and its servers' mean busy time."""
+    names = group_of_server(job)
+    routed = {name: 0 for name in names}
+    for r in result.results:
+        if 0 <= r.endpoint < len(names):
+            routed[names[r.endpoint]] += 1
+    sim = max(result.sim_time, 1e-9)
+    out: dict[str, dict[str, float]] = {}
+    for group in job.fleet:
+        servers = [s for s, name in zip(result.servers, names, strict=True) if name == group.name]
+        busy = [s.stats.busy_time / sim for s in servers]
+        out[group.name] = {
+            "routed_share": routed[group.name] / max(len(result.results), 1),
+            "busy_mean": float(np.mean(busy)),
+        }
+    return out
+
+
+def _prefix_prefills(result: FleetResult, prefixes: list[int], block_size: int) -> int:
+    """Completed requests with a shared prefix that found less than its full blocks cached."""
+    count = 0
+    for r in result.results:
+        prefix = prefixes[int(r.request_id)] if isinstance(r.request_id, int) else 0
+        full = prefix // block_size * block_size
+        if full and r.status == "ok" and r.cached_tokens < full:
+            count += 1
+    return count
 
 
 def _group_stats(o: Outcomes, span: float) -> dict[str, Any]:

@@ -62,6 +62,9 @@ class WorkloadSpec(BaseModel):
     max_model_len: int = 4096
     dataset: Path | None = None
     # shared-prefix: `groups` system prompts of `prefix_tokens`, each with `questions` questions
+    # sharegpt: with `prefix_share` > 0, that share of requests opens with one of `groups`
+    # system prompts of `prefix_tokens` before its ShareGPT-like question
+    prefix_share: float = Field(default=0.0, ge=0, le=1)
     groups: int = 8
     questions: int = 16
     prefix_tokens: int = 1024
@@ -173,8 +176,25 @@ def generate(spec: WorkloadSpec, count: int, seed: int) -> Iterator[BenchRequest
 
 
 def _sharegpt(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    if spec.prefix_share and rng.random() < spec.prefix_share:
+        return _prefixed_question(spec, rng, i)
     prompt = _prompt_len(spec, rng)
     return BenchRequest(i, spec.model, prompt, _output_len(spec, rng, prompt), text_seed=rng.getrandbits(48))
+
+
+def _prefixed_question(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    group = rng.randrange(spec.groups)
+    prompt = min(spec.prefix_tokens + spec.prompt.sample(rng), spec.max_model_len - 1)
+    prefix = min(spec.prefix_tokens, prompt)
+    return BenchRequest(
+        i,
+        spec.model,
+        prompt,
+        _output_len(spec, rng, prompt),
+        text_seed=rng.getrandbits(48),
+        prefix_group=group,
+        prefix_tokens=prefix,
+    )
 
 
 def _shared_prefix(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:

@@ -6,7 +6,7 @@ picker. A profile handler decides which profiles run and which result is primary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -64,6 +64,14 @@ class ResponseHeaders(Plugin, Protocol):
 
 
 @runtime_checkable
+class ResponseMetadata(Plugin, Protocol):
+    """Dynamic metadata for the proxy once the response has ended (upstream's ResponseBody
+    plugins, e.g. request-attribute-reporter). `usage` is upstream's Usage struct as JSON."""
+
+    def response_metadata(self, usage: Mapping[str, Any]) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
 class EndpointsChanged(Plugin, Protocol):
     """Told the full set of endpoint addresses whenever the datastore changes (to drop state)."""
 
@@ -104,6 +112,14 @@ class RequestBody(Plugin, Protocol):
     def request_body(
         self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]
     ) -> bool: ...
+
+
+@runtime_checkable
+class DataProducer(Plugin, Protocol):
+    """Upstream's PrepareRequestData plugins: fill in request data before admission and
+    scheduling (e.g. the engine's token ids). A failure is logged and the request goes on."""
+
+    async def produce(self, request: SchedulingRequest, body: dict[str, Any]) -> None: ...
 
 
 @runtime_checkable
@@ -155,6 +171,15 @@ class RequestParser(Plugin, Protocol):
     `parses_body` False means the body is forwarded untouched and the model comes from headers."""
 
     parses_body: bool
+
+
+@runtime_checkable
+class BodyReader(Plugin, Protocol):
+    """A parser of non-JSON bodies (vllmgrpc-parser): what scheduling reads from the request,
+    OpenAI-shaped ({"prompt": ...}); ValueError when the body cannot be read. The body itself is
+    forwarded untouched."""
+
+    def read_body(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]: ...
 
 
 @runtime_checkable

@@ -30,6 +30,7 @@ from inference_gateway.simulator.dcgm import DCGM_PATH, SimulatedGpu, render_dcg
 from inference_gateway.simulator.disagg import PREFILL_HEADER, RemotePrefill
 from inference_gateway.simulator.encode_disagg import ENCODER_HEADER, EncoderOnly, RemoteEncode
 from inference_gateway.simulator.engine import Engine
+from inference_gateway.simulator.engine_api import add_engine_routes
 from inference_gateway.simulator.faults import GARBAGE_METRICS, FaultInjector, FaultSpecError, RequestFault
 from inference_gateway.simulator.kv_events import KVEventLog
 from inference_gateway.simulator.metrics import EngineCollector, make_registry, render
@@ -153,6 +154,7 @@ class SimulatedServer:
         app.router.add_get("/admin/faults", self._get_faults)
         app.router.add_post("/admin/faults", self._set_faults)
         app.router.add_delete("/admin/faults", self._clear_faults)
+        add_engine_routes(app, self)
         return app
 
     # ---- generation -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from inference_gateway.scheduling.plugins.context_length_aware import ContextLen
 from inference_gateway.scheduling.plugins.data_parallel_profile_handler import DataParallelProfileHandler
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
+from inference_gateway.scheduling.plugins.endpoint_notification_source import EndpointNotificationSource
 from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
 from inference_gateway.scheduling.plugins.gpu_utilization_scorer import GpuUtilizationScorer
 from inference_gateway.scheduling.plugins.header_testing_filter import HeaderBasedTestingFilter
@@ -59,6 +60,7 @@ from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCache
 from inference_gateway.scheduling.plugins.probabilistic_admitter import ProbabilisticAdmitter
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.request_attribute_reporter import RequestAttributeReporter
 from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
 from inference_gateway.scheduling.plugins.served_endpoint_verifier import DestinationEndpointServedVerifier
@@ -67,7 +69,9 @@ from inference_gateway.scheduling.plugins.session_affinity_scorer import Session
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
 from inference_gateway.scheduling.plugins.token_load_scorer import TokenLoadScorer
+from inference_gateway.scheduling.plugins.token_producer import LegacyTokenizer, TokenProducer
 from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
+from inference_gateway.scheduling.plugins.vllmgrpc_parser import VllmGRPCParser
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
 if TYPE_CHECKING:
@@ -121,6 +125,11 @@ BUILTIN = (
     ContextLengthAware,
     ProbabilisticAdmitter,
     DataParallelProfileHandler,
+    TokenProducer,
+    LegacyTokenizer,
+    EndpointNotificationSource,
+    RequestAttributeReporter,
+    VllmGRPCParser,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,

@@ -1,9 +1,10 @@
 """context-length-aware (llm-d): send a request to pods declared for its context length.
 
 Each pod may carry the label `label` (default `llm-d.ai/context-length-range`) with a
-`min-max` token range. The request's length is estimated as llm-d does without a
-token-producer: a quarter of the prompt's UTF-8 bytes (completions' `prompt`; chat messages'
-string contents, structured parts count nothing). Scores, as llm-d's calculateRangeScore:
+`min-max` token range. The request's length is the token-producer's count when one is
+configured, else estimated as llm-d does: a quarter of the prompt's UTF-8 bytes
+(completions' `prompt`; chat messages' string contents, structured parts count nothing).
+Scores, as llm-d's calculateRangeScore:
 
 - in range: 0.3 + 0.7 x (0.7 / (1 + width/10000) + 0.3 x headroom/width), 1.0 for a
   zero-width range: tighter ranges and more headroom rank higher, always above 0.3;
@@ -56,6 +57,8 @@ def range_score(length: int, low: int, high: int) -> float:
 
 
 def estimated_tokens(request: SchedulingRequest) -> int:
+    if request.tokens is not None and request.tokens.token_ids:
+        return len(request.tokens.token_ids)  # a token-producer's exact count
     if request.messages is not None:
         size = sum(
             len(m["content"].encode())
