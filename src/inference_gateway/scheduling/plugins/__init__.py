@@ -40,7 +40,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
-from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataExtractor, ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import (
@@ -130,6 +130,7 @@ BUILTIN = (
     EndpointNotificationSource,
     RequestAttributeReporter,
     VllmGRPCParser,
+    ModelsDataExtractor,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
