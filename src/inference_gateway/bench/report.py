@@ -202,6 +202,58 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _epp_modes(rows: list[dict[str, Any]]) -> list[str]:
+    found = {k for r in rows for k, v in r.items() if isinstance(v, dict) and k.startswith("envoy+")}
+    return sorted(found - {"envoy+epp-send"}, key=lambda m: (m != "envoy+noop", m != "envoy+epp", m))
+
+
+def workers_table(rows: list[dict[str, Any]]) -> str:
+    """The EPP as `epp --workers N` processes, per rate: latency added over Envoy alone, CPU."""
+    modes = [m for m in _epp_modes(rows) if "-w" in m]
+    body = []
+    for r in rows:
+        if r.get("itl_tokens") or r.get("prompt_bytes"):
+            continue
+        for mode in modes:
+            m = r.get(mode, {})
+            body.append([
+                f"{r['qps']:g}", mode.removeprefix("envoy+"),
+                f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}",
+                f"**{_fmt(m.get('added_p50_ms'), 2)} / {_fmt(m.get('added_p99_ms'), 2)}**",
+                _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
+                str(sum(m.get("errors", {}).values())),
+                " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
+                f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
+            ])  # fmt: skip
+    header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
+              "errors", "requests per worker (spread check)", "cores / load"]  # fmt: skip
+    return (
+        _table(header, body)
+        + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
+        + " --workers N` in its own processes (uvloop unless named), CPU = supervisor + workers."
+    )
+
+
+def capacity_table(rows: list[dict[str, Any]], p99_budget_ms: float = 10.0) -> str:
+    """Per EPP mode: the highest rate of the run held with p99 added <= budget and zero errors."""
+    body = []
+    for mode in _epp_modes(rows):
+        held = [r for r in rows if not r.get("itl_tokens") and not r.get("prompt_bytes") and mode in r
+                and (r[mode].get("added_p99_ms") or 0.0) <= p99_budget_ms
+                and not sum(r[mode].get("errors", {}).values())]  # fmt: skip
+        best = max(held, key=lambda r: r["qps"], default=None)
+        tried = max((r["qps"] for r in rows if mode in r and not r.get("prompt_bytes")), default=0)
+        m = best[mode] if best else {}
+        body.append([
+            mode.removeprefix("envoy+"), f"{best['qps']:g}" if best else "none", f"{tried:g}",
+            _fmt(m.get("throughput_rps"), 0), _fmt(m.get("gateway_cpu_ms_per_request"), 2),
+            f"{best.get('cores', '?')} / {_fmt(best.get('loadavg'), 1)}" if best else "-",
+        ])  # fmt: skip
+    header = ["EPP path", f"highest QPS with p99 added <= {p99_budget_ms:g} ms, 0 errors",
+              "highest QPS tried", "req/s served there", "CPU ms/req there", "cores / load"]  # fmt: skip
+    return _table(header, body)
+
+
 def decisions_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
@@ -263,6 +315,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         overhead = read_rows(scenario_dir / "overhead.jsonl")
         if overhead:
             blocks[f"{name}-overhead"] = overhead_table(overhead)
+            blocks[f"{name}-overhead-capacity"] = capacity_table(overhead)
+            if any("-w" in m for m in _epp_modes(overhead)):
+                blocks[f"{name}-overhead-workers"] = workers_table(overhead)
             png = plot_overhead(overhead, images, name)
             blocks[f"{name}-overhead-plots"] = f"![{png.stem}]({rel / png.name})\n"
         decisions = read_rows(scenario_dir / "decisions.jsonl")

@@ -74,6 +74,10 @@ class OverheadSection(_Section):
     itl_tokens: int = 0  # > 0: a streaming row, tokens itl_ms apart, inter-token latency compared
     itl_ms: float = 5.0
     itl_qps: float = 50.0
+    # The EPP also as `epp --workers N` processes: "N" or "N:asyncio" / "N:uvloop" (event loop).
+    epp_processes: list[str] = Field(default_factory=list)
+    envoy_concurrency: int = 1  # Envoy worker threads: connections to each EPP (spread over workers)
+    modes: list[str] | None = None  # the in-process paths to measure (default: all of overhead.MODES)
 
 
 class SyncSection(_Section):
@@ -125,6 +129,14 @@ class Scenario(_Section):
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":
                     raise ValueError(f"overhead policy {name} must be of kind epp")
+            known = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")  # overhead.MODES
+            for mode in self.overhead.modes or ():
+                if mode not in known:
+                    raise ValueError(f"overhead mode {mode!r}: one of {', '.join(known)}")
+            for spec in self.overhead.epp_processes:
+                workers, _, loop = spec.partition(":")
+                if not workers.isdigit() or int(workers) < 1 or loop not in ("", "asyncio", "uvloop"):
+                    raise ValueError(f"overhead epp_processes {spec!r}: N, N:asyncio or N:uvloop")
         return self
 
     def resolve(self, path: Path) -> Path:
