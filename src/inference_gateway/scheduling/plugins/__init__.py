@@ -71,6 +71,7 @@ from inference_gateway.scheduling.plugins.single_profile_handler import SinglePr
 from inference_gateway.scheduling.plugins.token_load_scorer import TokenLoadScorer
 from inference_gateway.scheduling.plugins.token_producer import LegacyTokenizer, TokenProducer
 from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
+from inference_gateway.scheduling.plugins.vertexai_parser import VertexAIParser
 from inference_gateway.scheduling.plugins.vllmgrpc_parser import VllmGRPCParser
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
@@ -131,6 +132,7 @@ BUILTIN = (
     RequestAttributeReporter,
     VllmGRPCParser,
     ModelsDataExtractor,
+    VertexAIParser,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
