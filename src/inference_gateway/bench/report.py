@@ -35,6 +35,10 @@ def _pct(value: float | None, base: float | None) -> str:
     return f" ({100 * (value - base) / base:+.1f}%)"
 
 
+def _percent(share: float | None, digits: int = 1) -> str:
+    return "-" if share is None or math.isnan(share) else _fmt(100 * share, digits)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -131,6 +135,22 @@ def groups_table(rows: list[dict[str, Any]]) -> str:
     return _table(["QPS", "policy", "group", "served", "p90 NTPOT ms", "p90 TTFT ms"], body)
 
 
+def stages_table(rows: list[dict[str, Any]]) -> str:
+    """Disaggregated and multimodal runs: latency, cache and where each stage ran."""
+    body = []
+    for r in sorted(rows, key=lambda r: (r["qps"], r["seed"])):
+        st, srv = r.get("stages") or {}, r.get("server", {})
+        body.append([
+            f"{r['qps']:g}", r["policy"], _fmt(r["ttft"]["p50"], 0), _fmt(r["ttft"]["p90"], 0),
+            _fmt(r["tpot"]["p50"]), _fmt(r["tpot"]["p99"]), _percent(srv.get("prefix_hit_rate")),
+            _percent(st.get("encoded_share")), _percent(st.get("encode_disaggregated"), 0),
+            _percent(st.get("prefill_disaggregated"), 0), _fmt(r["throughput_rps"]),
+        ])  # fmt: skip
+    header = ["QPS", "policy", "TTFT p50 ms", "TTFT p90 ms", "TPOT p50 ms", "TPOT p99 ms", "prefix hit %",
+              "encoded %", "remote encode %", "remote prefill %", "req/s"]  # fmt: skip
+    return _table(header, body)
+
+
 def realtime_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
@@ -202,6 +222,58 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _epp_modes(rows: list[dict[str, Any]]) -> list[str]:
+    found = {k for r in rows for k, v in r.items() if isinstance(v, dict) and k.startswith("envoy+")}
+    return sorted(found - {"envoy+epp-send"}, key=lambda m: (m != "envoy+noop", m != "envoy+epp", m))
+
+
+def workers_table(rows: list[dict[str, Any]]) -> str:
+    """The EPP as `epp --workers N` processes, per rate: latency added over Envoy alone, CPU."""
+    modes = [m for m in _epp_modes(rows) if "-w" in m]
+    body = []
+    for r in rows:
+        if r.get("itl_tokens") or r.get("prompt_bytes"):
+            continue
+        for mode in modes:
+            m = r.get(mode, {})
+            body.append([
+                f"{r['qps']:g}", mode.removeprefix("envoy+"),
+                f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}",
+                f"**{_fmt(m.get('added_p50_ms'), 2)} / {_fmt(m.get('added_p99_ms'), 2)}**",
+                _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
+                str(sum(m.get("errors", {}).values())),
+                " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
+                f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
+            ])  # fmt: skip
+    header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
+              "errors", "requests per worker (spread check)", "cores / load"]  # fmt: skip
+    return (
+        _table(header, body)
+        + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
+        + " --workers N` in its own processes (uvloop unless named), CPU = supervisor + workers."
+    )
+
+
+def capacity_table(rows: list[dict[str, Any]], p99_budget_ms: float = 10.0) -> str:
+    """Per EPP mode: the highest rate of the run held with p99 added <= budget and zero errors."""
+    body = []
+    for mode in _epp_modes(rows):
+        held = [r for r in rows if not r.get("itl_tokens") and not r.get("prompt_bytes") and mode in r
+                and (r[mode].get("added_p99_ms") or 0.0) <= p99_budget_ms
+                and not sum(r[mode].get("errors", {}).values())]  # fmt: skip
+        best = max(held, key=lambda r: r["qps"], default=None)
+        tried = max((r["qps"] for r in rows if mode in r and not r.get("prompt_bytes")), default=0)
+        m = best[mode] if best else {}
+        body.append([
+            mode.removeprefix("envoy+"), f"{best['qps']:g}" if best else "none", f"{tried:g}",
+            _fmt(m.get("throughput_rps"), 0), _fmt(m.get("gateway_cpu_ms_per_request"), 2),
+            f"{best.get('cores', '?')} / {_fmt(best.get('loadavg'), 1)}" if best else "-",
+        ])  # fmt: skip
+    header = ["EPP path", f"highest QPS with p99 added <= {p99_budget_ms:g} ms, 0 errors",
+              "highest QPS tried", "req/s served there", "CPU ms/req there", "cores / load"]  # fmt: skip
+    return _table(header, body)
+
+
 def decisions_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
@@ -246,6 +318,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
             blocks[f"{name}-virtual-speed"] = speed_table(virtual)
+            if any(r.get("stages") for r in virtual):
+                blocks[f"{name}-virtual-stages"] = stages_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             if all(r.get("fleet") for r in virtual):
@@ -263,6 +337,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         overhead = read_rows(scenario_dir / "overhead.jsonl")
         if overhead:
             blocks[f"{name}-overhead"] = overhead_table(overhead)
+            blocks[f"{name}-overhead-capacity"] = capacity_table(overhead)
+            if any("-w" in m for m in _epp_modes(overhead)):
+                blocks[f"{name}-overhead-workers"] = workers_table(overhead)
             png = plot_overhead(overhead, images, name)
             blocks[f"{name}-overhead-plots"] = f"![{png.stem}]({rel / png.name})\n"
         decisions = read_rows(scenario_dir / "decisions.jsonl")

@@ -84,7 +84,8 @@ def run_realtime_section(scenario: Scenario, progress: Progress) -> list[dict[st
     policies = []
     for name in r.policies:
         spec = scenario.policy(name)
-        policies.append(RealtimePolicy(name, spec.kind == "epp", spec.config_text(scenario.base_dir)))
+        config = spec.config_text(scenario.base_dir)
+        policies.append(RealtimePolicy(name, spec.kind == "epp", config, spec.peer))
     rows: list[dict[str, Any]] = []
     steps = len(policies) * len(r.qps)
     for seed in scenario.seeds:
@@ -132,9 +133,14 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
         itl_ms=o.itl_ms,
         itl_qps=o.itl_qps,
         itl_duration_s=o.duration_s,
+        epp_processes=o.epp_processes,
+        envoy_concurrency=o.envoy_concurrency,
     )
+    if o.modes:
+        options.modes = tuple(o.modes)
     rows_per_mode = len(o.qps) + bool(o.large_prompt_bytes) + bool(o.itl_tokens)
-    steps = len(options.modes) * o.repeats * rows_per_mode + bool(o.profile_s)
+    modes = len(options.modes) + len(o.epp_processes)
+    steps = modes * o.repeats * rows_per_mode + bool(o.profile_s)
     task = progress.add_task(f"{scenario.name}: overhead", total=steps)
 
     def step(label: str) -> None:

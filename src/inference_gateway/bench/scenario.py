@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from inference_gateway.bench.peers import PEER_KINDS
 from inference_gateway.bench.policies import PolicySpec
 from inference_gateway.bench.workloads import WorkloadSpec
 
@@ -73,6 +74,10 @@ class OverheadSection(_Section):
     itl_tokens: int = 0  # > 0: a streaming row, tokens itl_ms apart, inter-token latency compared
     itl_ms: float = 5.0
     itl_qps: float = 50.0
+    # The EPP also as `epp --workers N` processes: "N" or "N:asyncio" / "N:uvloop" (event loop).
+    epp_processes: list[str] = Field(default_factory=list)
+    envoy_concurrency: int = 1  # Envoy worker threads: connections to each EPP (spread over workers)
+    modes: list[str] | None = None  # the in-process paths to measure (default: all of overhead.MODES)
 
 
 class SyncSection(_Section):
@@ -109,16 +114,37 @@ class Scenario(_Section):
                 self.policy(name)
         if self.virtual and self.virtual.fleet:
             self.virtual.servers = sum(group.count for group in self.virtual.fleet)
+        for name, policy in self.policies.items():
+            if policy.roles is not None and policy.kind != "epp":
+                raise ValueError(f"policy {name}: roles need kind epp (a disagg profile handler)")
+            if policy.roles is not None and policy.replicated:
+                raise ValueError(f"policy {name}: roles (disaggregation) run with one EPP replica only")
+            servers = self.virtual.servers if self.virtual else len(policy.roles or ())
+            if policy.roles is not None and len(policy.roles) != servers:
+                raise ValueError(f"policy {name}: {len(policy.roles)} roles for {servers} servers")
         if self.realtime:
             for name in self.realtime.policies:
-                if self.policy(name).kind not in ("round-robin", "epp"):
-                    raise ValueError(f"realtime policy {name}: Envoy runs round-robin or the EPP only")
+                if self.policy(name).kind not in ("round-robin", "epp", *PEER_KINDS):
+                    raise ValueError(
+                        f"realtime policy {name}: Envoy round-robin, the EPP or a peer router only"
+                    )
                 if self.policy(name).replicated:
                     raise ValueError(f"realtime policy {name}: EPP replicas run in virtual time only")
+        for name in self.virtual.policies if self.virtual else []:
+            if self.policy(name).kind in PEER_KINDS:
+                raise ValueError(f"virtual policy {name}: peer routers run in real time only")
         if self.overhead:
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":
                     raise ValueError(f"overhead policy {name} must be of kind epp")
+            known = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")  # overhead.MODES
+            for mode in self.overhead.modes or ():
+                if mode not in known:
+                    raise ValueError(f"overhead mode {mode!r}: one of {', '.join(known)}")
+            for spec in self.overhead.epp_processes:
+                workers, _, loop = spec.partition(":")
+                if not workers.isdigit() or int(workers) < 1 or loop not in ("", "asyncio", "uvloop"):
+                    raise ValueError(f"overhead epp_processes {spec!r}: N, N:asyncio or N:uvloop")
         return self
 
     def resolve(self, path: Path) -> Path:

@@ -179,6 +179,8 @@ def response_filter(cfg: EnvoyConfig) -> dict[str, Any]:
         "processing_mode": mode,
         "message_timeout": _duration(cfg.message_timeout_s),
         "response_attributes": ["request.id", "upstream.address"],
+        # request-attribute-reporter's metadata (its default namespace) comes on this stream.
+        "metadata_options": {"receiving_namespaces": {"untyped": ["envoy.lb"]}},
     }
     action = {
         "name": "response-phases",

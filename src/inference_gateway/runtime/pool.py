@@ -29,6 +29,7 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.requestcontrol.usage import Usage
 from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
@@ -38,6 +39,7 @@ from inference_gateway.scheduling.interfaces import (
     RequestBody,
     RequestHeaders,
     ResponseHeaders,
+    ResponseMetadata,
     RoutesElsewhere,
 )
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
@@ -47,6 +49,7 @@ from inference_gateway.scheduling.types import SchedulingError, SchedulingReques
 log = logging.getLogger(__name__)
 
 CandidateSource = Callable[[], Sequence[Endpoint]]
+SLO_TTFT_HEADER = "x-slo-ttft-ms"  # upstream's TTFT objective, read by slo-deadline-ordering-policy
 
 
 @dataclass(eq=False)
@@ -90,6 +93,9 @@ class Decision:
         """Headers for the client's response once the serving endpoint is known."""
         return self.runtime.response_headers(self.request, served)
 
+    def response_metadata(self, usage: Usage | None) -> dict[str, dict[str, Any]]:
+        return self.runtime.response_metadata(usage)
+
     def complete(self, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
         """The request ended (success, error or cancel), with its measured time to first token
         and per output token when known; idempotent."""
@@ -126,6 +132,7 @@ class PoolRuntime:
         plugins = self.scheduler.plugins()
         self._request_plugins = [p for p in plugins if isinstance(p, RequestHeaders)]
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
+        self._metadata_plugins = [p for p in self.config.plugins.values() if isinstance(p, ResponseMetadata)]
         self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
         self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
         # Producers and admitters act whether or not a profile lists them, as upstream's.
@@ -218,6 +225,7 @@ class PoolRuntime:
             pool=request.pool,
             model=request.model,
             target_model=request.target_model,
+            slo_ttft_s=_slo_ttft_s(request.headers.get(SLO_TTFT_HEADER)),
         )
         try:
             return await self.flow.admit(flow_request, lambda: list(candidates()))
@@ -259,8 +267,20 @@ class PoolRuntime:
 
     @property
     def adds_response_headers(self) -> bool:
-        """A plugin answers the response phase (e.g. session affinity's token)."""
-        return bool(self._response_plugins)
+        """A plugin answers the response phase (e.g. session affinity's token, a reporter's
+        metadata)."""
+        return bool(self._response_plugins or self._metadata_plugins)
+
+    def response_metadata(self, usage: Usage | None) -> dict[str, dict[str, Any]]:
+        """Dynamic metadata for the proxy once the response has ended; {} without such plugins."""
+        if not self._metadata_plugins:
+            return {}
+        view = _usage_struct(usage or Usage())
+        merged: dict[str, dict[str, Any]] = {}
+        for plugin in self._metadata_plugins:
+            for namespace, values in plugin.response_metadata(view).items():
+                merged.setdefault(namespace, {}).update(values)
+        return merged
 
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -292,3 +312,24 @@ class PoolRuntime:
     async def close(self) -> None:
         if self.flow is not None:
             await self.flow.close()
+
+
+def _usage_struct(usage: Usage) -> dict[str, Any]:
+    """Upstream's requestcontrol.Usage as a google.protobuf.Struct (numbers are doubles)."""
+    view: dict[str, Any] = {
+        "prompt_tokens": float(usage.prompt_tokens),
+        "completion_tokens": float(usage.completion_tokens),
+        "total_tokens": float(usage.total_tokens),
+    }
+    if usage.cached_tokens:
+        view["prompt_token_details"] = {"cached_tokens": float(usage.cached_tokens)}
+    return view
+
+
+def _slo_ttft_s(value: str | None) -> float | None:
+    """x-slo-ttft-ms as upstream reads it: a non-negative integer, anything else is no objective."""
+    try:
+        ms = int(value.strip()) if value is not None else -1
+    except ValueError:
+        return None
+    return ms / 1000.0 if ms >= 0 else None

@@ -6,7 +6,7 @@ picker. A profile handler decides which profiles run and which result is primary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -61,6 +61,14 @@ class ResponseHeaders(Plugin, Protocol):
     """Adds headers to the client's response once the serving endpoint is known."""
 
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]: ...
+
+
+@runtime_checkable
+class ResponseMetadata(Plugin, Protocol):
+    """Dynamic metadata for the proxy once the response has ended (upstream's ResponseBody
+    plugins, e.g. request-attribute-reporter). `usage` is upstream's Usage struct as JSON."""
+
+    def response_metadata(self, usage: Mapping[str, Any]) -> dict[str, dict[str, Any]]: ...
 
 
 @runtime_checkable
@@ -163,6 +171,16 @@ class RequestParser(Plugin, Protocol):
     `parses_body` False means the body is forwarded untouched and the model comes from headers."""
 
     parses_body: bool
+
+
+@runtime_checkable
+class BodyReader(Plugin, Protocol):
+    """A parser of non-JSON bodies (vllmgrpc-parser, vertexai-parser): what scheduling reads
+    from the request, OpenAI-shaped ({"prompt": ...}); None for a request that is not an
+    inference request (routed to a random endpoint, unscheduled); ValueError when the body
+    cannot be read. The body itself is forwarded untouched."""
+
+    def read_body(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None: ...
 
 
 @runtime_checkable

@@ -40,7 +40,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
-from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataExtractor, ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import (
@@ -60,6 +60,7 @@ from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCache
 from inference_gateway.scheduling.plugins.probabilistic_admitter import ProbabilisticAdmitter
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.request_attribute_reporter import RequestAttributeReporter
 from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
 from inference_gateway.scheduling.plugins.served_endpoint_verifier import DestinationEndpointServedVerifier
@@ -70,6 +71,8 @@ from inference_gateway.scheduling.plugins.single_profile_handler import SinglePr
 from inference_gateway.scheduling.plugins.token_load_scorer import TokenLoadScorer
 from inference_gateway.scheduling.plugins.token_producer import LegacyTokenizer, TokenProducer
 from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
+from inference_gateway.scheduling.plugins.vertexai_parser import VertexAIParser
+from inference_gateway.scheduling.plugins.vllmgrpc_parser import VllmGRPCParser
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
 if TYPE_CHECKING:
@@ -126,6 +129,10 @@ BUILTIN = (
     TokenProducer,
     LegacyTokenizer,
     EndpointNotificationSource,
+    RequestAttributeReporter,
+    VllmGRPCParser,
+    ModelsDataExtractor,
+    VertexAIParser,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
