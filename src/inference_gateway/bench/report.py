@@ -223,10 +223,11 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
                 str(sum(m.get("errors", {}).values())),
                 " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
+                " / ".join(f"{v:g}" for v in m.get("burst_spread") or []) or "-",
                 f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
             ])  # fmt: skip
     header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
-              "errors", "requests per worker (spread check)", "cores / load"]  # fmt: skip
+              "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
     return (
         _table(header, body)
         + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
