@@ -36,6 +36,10 @@ def _pct(value: float | None, base: float | None) -> str:
     return f" ({100 * (value - base) / base:+.1f}%)"
 
 
+def _percent(share: float | None, digits: int = 1) -> str:
+    return "-" if share is None or math.isnan(share) else _fmt(100 * share, digits)
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -130,6 +134,22 @@ def groups_table(rows: list[dict[str, Any]]) -> str:
     if not body:
         return "_no per-group results_"
     return _table(["QPS", "policy", "group", "served", "p90 NTPOT ms", "p90 TTFT ms"], body)
+
+
+def stages_table(rows: list[dict[str, Any]]) -> str:
+    """Disaggregated and multimodal runs: latency, cache and where each stage ran."""
+    body = []
+    for r in sorted(rows, key=lambda r: (r["qps"], r["seed"])):
+        st, srv = r.get("stages") or {}, r.get("server", {})
+        body.append([
+            f"{r['qps']:g}", r["policy"], _fmt(r["ttft"]["p50"], 0), _fmt(r["ttft"]["p90"], 0),
+            _fmt(r["tpot"]["p50"]), _fmt(r["tpot"]["p99"]), _percent(srv.get("prefix_hit_rate")),
+            _percent(st.get("encoded_share")), _percent(st.get("encode_disaggregated"), 0),
+            _percent(st.get("prefill_disaggregated"), 0), _fmt(r["throughput_rps"]),
+        ])  # fmt: skip
+    header = ["QPS", "policy", "TTFT p50 ms", "TTFT p90 ms", "TPOT p50 ms", "TPOT p99 ms", "prefix hit %",
+              "encoded %", "remote encode %", "remote prefill %", "req/s"]  # fmt: skip
+    return _table(header, body)
 
 
 def realtime_table(rows: list[dict[str, Any]]) -> str:
@@ -313,6 +333,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
             blocks[f"{name}-virtual-speed"] = speed_table(virtual)
+            if any(r.get("stages") for r in virtual):
+                blocks[f"{name}-virtual-stages"] = stages_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             if all(r.get("fleet") for r in virtual):
