@@ -136,7 +136,7 @@ async def test_peer_routers_serve_the_same_traffic_from_the_same_pods() -> None:
     ]
     options = RealtimeOptions(
         stack_dir=scenario.resolve(scenario.realtime.stack), workload=workload, policies=policies, qps=[6],
-        duration_s=1.5, pods=2, time_scale=0.1, sample_interval_s=0.2, subnet=94,
+        duration_s=1.0, pods=2, time_scale=0.1, sample_interval_s=0.2, subnet=94,
     )  # fmt: skip
     rows = await run_realtime(options)
     assert [r["policy"] for r in rows] == ["sglang-cache-aware", "vllm-kv-aware"]
