@@ -170,13 +170,14 @@ class EndpointPicker:
         return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _inventory_config(self) -> InventoryConfig:
-        declared = (
-            p.config
-            for r in self.runtimes
-            for p in r.config.plugins.values()
-            if isinstance(p, ModelsDataSource)
+        declared = next(
+            (p for r in self.runtimes for p in r.config.plugins.values() if isinstance(p, ModelsDataSource)),
+            None,
         )
-        return replace(next(declared, InventoryConfig()), scheme=self.config.metrics_scheme)
+        if declared is not None and declared.scheme_given:
+            return declared.config
+        config = declared.config if declared is not None else InventoryConfig()
+        return replace(config, scheme=self.config.metrics_scheme)
 
     def _services(self) -> list[Service]:
         plugins = [p for r in self.runtimes for p in r.config.plugins.values()]

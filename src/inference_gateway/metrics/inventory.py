@@ -86,6 +86,7 @@ class InventoryConfig:
     scheme: str = "http"
     interval_s: float = 30.0
     timeout_s: float = 2.0
+    insecure_skip_verify: bool = True  # https: skip certificate checks (models-data-source's default)
     # A 404 asks for a refresh; a server answering many 404s is re-read at most this often.
     min_refresh_gap_s: float = 1.0
 
@@ -101,7 +102,11 @@ class ModelInventory(EndpointPollers):
         self._wake: dict[str, asyncio.Event] = {}  # endpoint address -> its poller's alarm
 
     def new_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+        insecure = self.config.scheme == "https" and self.config.insecure_skip_verify
+        connector = aiohttp.TCPConnector(ssl=not insecure)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)
+        )
 
     async def refresh(self, endpoint: Endpoint) -> ServedModels | None:
         """Read one endpoint's model list now; on failure its inventory becomes unknown."""

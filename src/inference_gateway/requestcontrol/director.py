@@ -188,7 +188,10 @@ class Director:
         parser = self.runtimes.default.config.parser
         ctx.passthrough = parser is not None and not parser.parses_body
         if isinstance(parser, BodyReader):
-            body = _read_body(parser, raw_body, ctx.headers)
+            read = _read_body(parser, raw_body, ctx.headers)
+            if read is None:  # not an inference request: a random endpoint, as upstream
+                return self.route_without_body(ctx)
+            body = read
         else:
             body = {} if ctx.passthrough else parse_body(raw_body)
         res = self.resolver.resolve(requested_model(body), ctx.headers)
@@ -346,7 +349,7 @@ def _cache_salt(body: dict[str, Any]) -> str:
     return salt if isinstance(salt, str) else ""
 
 
-def _read_body(parser: BodyReader, raw: bytes, headers: dict[str, str]) -> dict[str, Any]:
+def _read_body(parser: BodyReader, raw: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
     try:
         return parser.read_body(raw, headers)
     except ValueError as exc:

@@ -49,6 +49,7 @@ from inference_gateway.scheduling.types import SchedulingError, SchedulingReques
 log = logging.getLogger(__name__)
 
 CandidateSource = Callable[[], Sequence[Endpoint]]
+SLO_TTFT_HEADER = "x-slo-ttft-ms"  # upstream's TTFT objective, read by slo-deadline-ordering-policy
 
 
 @dataclass(eq=False)
@@ -224,6 +225,7 @@ class PoolRuntime:
             pool=request.pool,
             model=request.model,
             target_model=request.target_model,
+            slo_ttft_s=_slo_ttft_s(request.headers.get(SLO_TTFT_HEADER)),
         )
         try:
             return await self.flow.admit(flow_request, lambda: list(candidates()))
@@ -322,3 +324,12 @@ def _usage_struct(usage: Usage) -> dict[str, Any]:
     if usage.cached_tokens:
         view["prompt_token_details"] = {"cached_tokens": float(usage.cached_tokens)}
     return view
+
+
+def _slo_ttft_s(value: str | None) -> float | None:
+    """x-slo-ttft-ms as upstream reads it: a non-negative integer, anything else is no objective."""
+    try:
+        ms = int(value.strip()) if value is not None else -1
+    except ValueError:
+        return None
+    return ms / 1000.0 if ms >= 0 else None

@@ -175,11 +175,12 @@ class RequestParser(Plugin, Protocol):
 
 @runtime_checkable
 class BodyReader(Plugin, Protocol):
-    """A parser of non-JSON bodies (vllmgrpc-parser): what scheduling reads from the request,
-    OpenAI-shaped ({"prompt": ...}); ValueError when the body cannot be read. The body itself is
-    forwarded untouched."""
+    """A parser of non-JSON bodies (vllmgrpc-parser, vertexai-parser): what scheduling reads
+    from the request, OpenAI-shaped ({"prompt": ...}); None for a request that is not an
+    inference request (routed to a random endpoint, unscheduled); ValueError when the body
+    cannot be read. The body itself is forwarded untouched."""
 
-    def read_body(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]: ...
+    def read_body(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None: ...
 
 
 @runtime_checkable

@@ -40,7 +40,7 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
-from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataExtractor, ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
 from inference_gateway.scheduling.plugins.pd_decider import (
@@ -71,6 +71,7 @@ from inference_gateway.scheduling.plugins.single_profile_handler import SinglePr
 from inference_gateway.scheduling.plugins.token_load_scorer import TokenLoadScorer
 from inference_gateway.scheduling.plugins.token_producer import LegacyTokenizer, TokenProducer
 from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
+from inference_gateway.scheduling.plugins.vertexai_parser import VertexAIParser
 from inference_gateway.scheduling.plugins.vllmgrpc_parser import VllmGRPCParser
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
@@ -130,6 +131,8 @@ BUILTIN = (
     EndpointNotificationSource,
     RequestAttributeReporter,
     VllmGRPCParser,
+    ModelsDataExtractor,
+    VertexAIParser,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
