@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from inference_gateway.commands.errors import UsageError, ensure_ports_free
 from inference_gateway.commands.extras import SIM, ProductGroup, require
+
+if TYPE_CHECKING:
+    from inference_gateway.commands.epp import EPPCommand
 
 app = typer.Typer(
     cls=ProductGroup,
@@ -111,7 +115,7 @@ def validate(
 )
 def epp(ctx: typer.Context) -> None:
     """Run the Endpoint Picker (upstream's EPP flags; `epp --help` lists them), fed by Kubernetes or files."""
-    from inference_gateway.commands.epp import run
+    from inference_gateway.commands.epp import run_blocking
     from inference_gateway.commands.epp_flags import parse, use_json_logs
 
     try:
@@ -122,23 +126,33 @@ def epp(ctx: typer.Context) -> None:
     setup_logging(flags.log_level)
     if flags.json_logs:
         use_json_logs()
-    for warning in flags.warnings:
+    from inference_gateway.commands.workers import WORKER_ENV, WorkerSlot, supervise, worker_command
+
+    slot = WorkerSlot.from_env(os.environ.get(WORKER_ENV))
+    for warning in flags.warnings if slot is None else ():  # a worker's are its supervisor's
         logging.getLogger("inference_gateway.commands.epp").warning("%s", warning)
     cmd = flags.command
     try:
         cmd.validate()
-        ensure_ports_free(
-            cmd.host,
-            {
-                "--grpc-port": cmd.grpc_port,
-                "--grpc-health-port": cmd.health_port,
-                "--metrics-port": cmd.metrics_port,
-            },
-        )
+        if slot is None:  # the supervisor checked the ports its workers share
+            ensure_ports_free(cmd.host, _epp_ports(cmd))
     except (ValueError, UsageError) as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
-    asyncio.run(run(cmd))
+    if slot is not None:
+        run_blocking(worker_command(cmd, slot))
+    elif cmd.workers > 1:
+        raise typer.Exit(asyncio.run(supervise(ctx.args, cmd)))
+    else:
+        run_blocking(cmd)
+
+
+def _epp_ports(cmd: EPPCommand) -> dict[str, int]:
+    ports = {"--grpc-port": cmd.grpc_port, "--grpc-health-port": cmd.health_port}
+    for i in range(cmd.workers):  # worker i serves /metrics on --metrics-port + i
+        name = "--metrics-port" + (f" + {i} (worker {i})" if i else "")
+        ports[name] = cmd.metrics_port + i if cmd.metrics_port else 0
+    return ports
 
 
 @app.command("envoy-config")

@@ -57,6 +57,9 @@ class EPPOptions:
     default_model: str | None = None
     scrape_overrides: dict[str, Any] = field(default_factory=dict)
     metric_specs: dict[str, str] = field(default_factory=dict)
+    # One of several worker processes of one EPP (--workers): the ext_proc and health ports are
+    # shared with the other workers (SO_REUSEPORT).
+    reuse_port: bool = False
 
 
 class EndpointPicker:
@@ -115,7 +118,7 @@ class EndpointPicker:
             else None
         )
         self.health_server = (
-            HealthServer(self.store, options.host, options.health_port)
+            HealthServer(self.store, options.host, options.health_port, reuse_port=options.reuse_port)
             if options.health_port is not None
             else None
         )
@@ -167,13 +170,14 @@ class EndpointPicker:
         return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _inventory_config(self) -> InventoryConfig:
-        declared = (
-            p.config
-            for r in self.runtimes
-            for p in r.config.plugins.values()
-            if isinstance(p, ModelsDataSource)
+        declared = next(
+            (p for r in self.runtimes for p in r.config.plugins.values() if isinstance(p, ModelsDataSource)),
+            None,
         )
-        return replace(next(declared, InventoryConfig()), scheme=self.config.metrics_scheme)
+        if declared is not None and declared.scheme_given:
+            return declared.config
+        config = declared.config if declared is not None else InventoryConfig()
+        return replace(config, scheme=self.config.metrics_scheme)
 
     def _services(self) -> list[Service]:
         plugins = [p for r in self.runtimes for p in r.config.plugins.values()]
@@ -197,6 +201,7 @@ class EndpointPicker:
             credentials,
             self.extproc,
             health_checking=self.options.health_checking,
+            reuse_port=self.options.reuse_port,
         )
         log.info("EPP ext_proc listening on %s:%d", self.options.host, self.port)
         if self.prefix_sync is not None:

@@ -50,8 +50,9 @@ def test_speed_table_reports_the_round_robin_runs_only() -> None:
 
     row = {"qps": 1000.0, "seed": 1, "requests": 600_000, "sim_time_s": 4185.0, "wall_s": 20.0}
     rows = [
-        {**row, "policy": "round-robin", "server": {"preemptions": 229087.0}},
+        {**row, "policy": "round-robin", "server": {"preemptions": 229087.0}, "loadavg": 3.25},
         {**row, "policy": "epp-default", "wall_s": 90.0, "server": {}},
     ]
     table = speed_table(rows).splitlines()
-    assert table[2:] == ["| 1000 | 1 | 600,000 | 4185 | 20.0 | 30,000 | 229,087 |"]
+    assert table[2:] == ["| 1000 | 1 | 600,000 | 4185 | 20.0 | 30,000 | 229,087 | 3.2 |"]
+    assert table[0].endswith("| preemptions | load |")

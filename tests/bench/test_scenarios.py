@@ -87,3 +87,10 @@ def test_default_profile_file_matches_the_built_in_default() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "bench" / "profiles").rglob("*.yaml")), ids=lambda p: p.stem)
 def test_every_profile_loads(path: Path) -> None:
     assert _shape(path.read_text())
+
+
+def test_capacity_profile_is_the_default_plus_capacity_load_scorer() -> None:
+    default = _shape(None)[0]
+    capacity = _shape((ROOT / "bench" / "profiles" / "capacity-load.yaml").read_text())[0]
+    assert capacity[:2] == default[:2] and capacity[3] == default[3]
+    assert capacity[2] == [*default[2], ("capacity-load-scorer", 3)]

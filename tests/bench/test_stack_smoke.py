@@ -66,3 +66,22 @@ def test_decision_times_grow_with_pool_size() -> None:
     assert schedule[200]["p50_us"] > schedule[10]["p50_us"] > 0
     route = [r for r in rows if r["kind"] == "route"]
     assert [r["body_bytes"] > 200_000 for r in route] == [False, True]
+
+
+async def test_overhead_measures_the_epp_as_deployed_with_workers() -> None:
+    """`epp_processes`: the EPP as `inference-gateway epp --workers 2`, both workers routing
+    (Envoy restarted until its connections reach both), rows and report tables for it."""
+    from inference_gateway.bench.report import capacity_table, workers_table
+
+    options = OverheadOptions(
+        qps=[40], duration_s=0.5, pods=2, large_prompt_bytes=0, profile_s=0, subnet=62,
+        client_process=False, repeats=1, modes=("envoy",), epp_processes=["2"], envoy_concurrency=4,
+    )  # fmt: skip
+    rows, _ = await run_overhead(options)
+    workers = rows[0]["envoy+epp-w2"]
+    assert workers["errors"] == {} and workers["p50_ms"] > 0
+    assert "added_p50_ms" in workers
+    assert all(n > 0 for n in workers["burst_spread"])  # Envoy's connections reach both workers
+    assert len(workers["worker_spread"]) == 2 and sum(workers["worker_spread"]) > 0  # counted per run
+    assert "| 40 | epp-w2 |" in workers_table(rows)
+    assert "| epp-w2 | 40 | 40 |" in capacity_table(rows, p99_budget_ms=1e9)

@@ -51,6 +51,13 @@ POOLS = {
     "secondary-inference-pool": (["127.0.6.1", "127.0.6.2", "127.0.6.3"], 1, "FailOpen"),
     "dp-inference-pool": (["127.0.7.1", "127.0.7.2"], 3, "FailClose"),
 }
+# InferencePoolAppProtocol: one pod per pool, behind an Envoy "sidecar" that reports the
+# protocol the gateway spoke to it (x-served-protocol) and forwards to the simulated vLLM.
+APP_PROTOCOL_POOLS = {
+    "h2c-inference-pool": ("127.0.8.1", "kubernetes.io/h2c"),
+    "http-inference-pool": ("127.0.9.1", "http"),
+}
+SERVED_PROTOCOL = "x-served-protocol"
 # Upstream tells scenarios apart by path prefix in front of an echo server; the simulated vLLM
 # serves /v1/..., so here each scenario has its own hostname, and MultipleRules splits on path.
 COMPLETIONS, CHAT = "/v1/completions", "/v1/chat/completions"
@@ -72,24 +79,39 @@ ROUTES: list[tuple[str, str, str, list[tuple[str, int, int | None]]]] = [
     ("port-matching", "port-matching.example.com", "/v1", [("primary-inference-pool", 1, 3000)]),
     ("port-non-matching", "port-non-matching.example.com", "/v1", [("primary-inference-pool", 1, 9999)]),
     ("invalid-ref", "invalid-ref.example.com", "/v1", [("non-existent-pool", 1, None)]),
+    ("appprotocol-h2c", "appprotocol-h2c.example.com", "/v1", [("h2c-inference-pool", 1, None)]),
+    ("appprotocol-http", "appprotocol-http.example.com", "/v1", [("http-inference-pool", 1, None)]),
 ]
+
+
+def _pool(name: str, ports: list[int], mode: str, app_protocol: str = "http") -> dict[str, Any]:
+    return {
+        "apiVersion": "inference.networking.k8s.io/v1",
+        "kind": "InferencePool",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "targetPorts": [{"number": p} for p in ports],
+            "appProtocol": app_protocol,
+            "endpointPickerRef": {"name": "epp", "port": {"number": 9002}, "failureMode": mode},
+        },
+    }
 
 
 def _manifests(port: int) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
-    for pool, (hosts, ports, mode) in POOLS.items():
+    for pool, (host, app_protocol) in APP_PROTOCOL_POOLS.items():
+        docs.append(_pool(pool, [port], "FailClose", app_protocol))
         docs.append(
             {
-                "apiVersion": "inference.networking.k8s.io/v1",
-                "kind": "InferencePool",
-                "metadata": {"name": pool},
-                "spec": {
-                    "selector": {"matchLabels": {"app": pool}},
-                    "targetPorts": [{"number": port + 2 * i} for i in range(ports)],
-                    "endpointPickerRef": {"name": "epp", "port": {"number": 9002}, "failureMode": mode},
-                },
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"{pool}-0", "labels": {"app": pool}},
+                "status": {"podIP": host, "conditions": [{"type": "Ready", "status": "True"}]},
             }
         )
+    for pool, (hosts, ports, mode) in POOLS.items():
+        docs.append(_pool(pool, [port + 2 * i for i in range(ports)], mode))
         for i, host in enumerate(hosts):
             docs.append(
                 {
@@ -141,6 +163,12 @@ class Fleet:
                     loop.run(server.start(host, port + 2 * i))
                     self.servers[f"{host}:{port + 2 * i}"] = server
 
+        # The app-protocol pods: the simulator one port up, the sidecar on the pool's port.
+        for host, _ in APP_PROTOCOL_POOLS.values():
+            server = SimulatedServer(ServerConfig(served_model_name=MODEL, time_scale=0.01))
+            loop.run(server.start(host, port + 1))
+            self.servers[f"{host}:{port + 1}"] = server
+
     def finished(self) -> collections.Counter[str]:
         return collections.Counter({a: s.engine.stats.e2e.count for a, s in self.servers.items()})
 
@@ -174,7 +202,10 @@ def conformance() -> Iterator[dict[str, Any]]:
             ref_text, ref_ports = reference_envoy("inference-conformance", epp["grpc"])
             ours = _own_envoy(resources, work / "own", epp["grpc"])
             (work / "ref").mkdir()
+            (work / "sidecar").mkdir()
+            sidecar_admin = free_port()
             with (
+                envoy_process(_sidecar(port, sidecar_admin), work / "sidecar", sidecar_admin),
                 envoy_process(ref_text, work / "ref", ref_ports["READY_PORT"]),
                 envoy_process(ours["text"], work / "own", ours["ready"]),
             ):
@@ -186,6 +217,64 @@ def conformance() -> Iterator[dict[str, Any]]:
     finally:
         fleet.stop()
         loop.close()
+
+
+def _sidecar(port: int, admin: int) -> str:
+    """An Envoy in front of each app-protocol pod: HTTP/1.1 or cleartext HTTP/2 in (codec AUTO),
+    the protocol it got in the response header x-served-protocol, HTTP/1.1 to the simulator."""
+    listeners, clusters = [], []
+    for i, (host, _) in enumerate(APP_PROTOCOL_POOLS.values()):
+        listeners.append(
+            {
+                "name": f"pod{i}",
+                "address": {"socket_address": {"address": host, "port_value": port}},
+                "filter_chains": [{"filters": [_sidecar_hcm(f"sim{i}")]}],
+            }
+        )
+        endpoint = {"address": {"socket_address": {"address": host, "port_value": port + 1}}}
+        clusters.append(
+            {
+                "name": f"sim{i}",
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "load_assignment": {
+                    "cluster_name": f"sim{i}",
+                    "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+                },
+            }
+        )
+    admin_address = {"socket_address": {"address": "127.0.0.1", "port_value": admin}}
+    config = {
+        "admin": {"address": admin_address},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+    }
+    return yaml.safe_dump(config)
+
+
+def _sidecar_hcm(cluster: str) -> dict[str, Any]:
+    route = {"match": {"prefix": "/"}, "route": {"cluster": cluster}}
+    protocol = {"header": {"key": SERVED_PROTOCOL, "value": "%PROTOCOL%"}}
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network."
+            "http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": cluster,
+            "codec_type": "AUTO",
+            "route_config": {
+                "virtual_hosts": [{"name": "pod", "domains": ["*"], "routes": [route]}],
+                "response_headers_to_add": [protocol],
+            },
+            "http_filters": [
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                    },
+                }
+            ],
+        },
+    }
 
 
 def _own_envoy(resources: Path, out: Path, epp_port: int) -> dict[str, Any]:
@@ -316,3 +405,18 @@ def test_route_to_a_missing_pool_reaches_no_pod(conformance: dict[str, Any]) -> 
     error = json.loads(response.text)["error"]
     assert error["code"] == "pool_not_found" and "non-existent-pool" in error["message"]
     assert conformance["fleet"].finished() == before
+
+
+@pytest.mark.parametrize(
+    ("pool", "protocol"), [("h2c-inference-pool", "HTTP/2"), ("http-inference-pool", "HTTP/1.1")]
+)
+def test_app_protocol_decides_how_the_gateway_speaks_to_the_pods(
+    conformance: dict[str, Any], pool: str, protocol: str
+) -> None:
+    """InferencePoolAppProtocol: `kubernetes.io/h2c` gets cleartext HTTP/2, `http` HTTP/1.1."""
+    host, app_protocol = APP_PROTOCOL_POOLS[pool]
+    hostname = f"appprotocol-{'h2c' if app_protocol != 'http' else 'http'}.example.com"
+    (response,) = send(conformance, "own", hostname, host)
+    assert response.status_code == 200, response.text
+    assert response.headers[SERVED_PROTOCOL] == protocol
+    assert response.headers[SERVED].split(":")[0] == host

@@ -171,7 +171,7 @@ async def test_the_epp_starts_and_stops_the_subscriptions() -> None:
     ("params", "message"),
     [
         ({"tokenizer": "/no/such/tokenizer.json"}, "does not exist"),
-        ({"kvEventsConfig": {"zmqEndpoint": "tcp://*:5557"}}, "zmqEndpoint"),
+        ({"kvEventsConfig": {"zmqEndpoint": 5557}}, "zmqEndpoint"),
         ({"tokenProcessorConfig": {"hashAlgo": "md5"}}, "hashAlgo"),
         ({"kvEventsConfig": {"socketPortOffset": "x"}}, "socketPortOffset"),
         ({"colour": 1}, "unknown parameter"),

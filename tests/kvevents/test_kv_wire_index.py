@@ -27,7 +27,7 @@ from inference_gateway.simulator.profile import load_profile
 U64 = (1 << 64) - 1
 
 
-def test_batch_round_trips_in_the_map_layout() -> None:
+def test_batch_round_trips_in_current_vllm_layout() -> None:
     batch = EventBatch(
         1700000000.5,
         [
@@ -38,9 +38,12 @@ def test_batch_round_trips_in_the_map_layout() -> None:
         data_parallel_rank=0,
     )
     raw = msgpack.unpackb(encode_batch(batch))
-    assert raw["events"][0]["type"] == "BlockStored" and raw["events"][0]["block_hashes"] == [1, 2]
-    assert raw["events"][2] == {"type": "AllBlocksCleared"}
+    # vLLM's EventBatch is array_like: [ts, events, rank]; its events are tagged maps.
+    assert raw[0] == 1700000000.5 and raw[2] == 0
+    assert raw[1][0]["type"] == "BlockStored" and raw[1][0]["block_hashes"] == [1, 2]
+    assert raw[1][2] == {"type": "AllBlocksCleared"}
     assert decode_batch(encode_batch(batch)) == batch
+    assert len(msgpack.unpackb(encode_batch(EventBatch(1.0, [])))) == 2  # no rank: omitted
 
 
 def test_decodes_the_legacy_array_layout_and_digest_hashes() -> None:

@@ -80,3 +80,34 @@ def test_eds_path_is_where_the_printed_bootstrap_reads_endpoints() -> None:
     pool = next(c for c in config["static_resources"]["clusters"] if c["name"] != "epp")
     source = pool["eds_cluster_config"]["eds_config"]["path_config_source"]
     assert source["path"] == "/srv/envoy/endpoints.yaml"
+
+
+def _pool_doc(name: str, app_protocol: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "inference.networking.k8s.io/v1",
+        "kind": "InferencePool",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "targetPorts": [{"number": 8000}],
+            "appProtocol": app_protocol,
+            "endpointPickerRef": {"name": "epp", "port": {"number": 9002}},
+        },
+    }
+
+
+def test_h2c_pools_get_cleartext_http2_to_their_pods(tmp_path: Path) -> None:
+    (tmp_path / "pools.yaml").write_text(yaml.safe_dump(_pool_doc("fast", "kubernetes.io/h2c")))
+    config, _ = bootstrap("--resources", str(tmp_path))
+    (pool_cluster,) = [c for c in config["static_resources"]["clusters"] if c["type"] == "EDS"]
+    options = pool_cluster["typed_extension_protocol_options"]
+    assert options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"] == {
+        "http2_protocol_options": {}
+    }
+    # A shared cluster cannot speak both: HTTP/1.1, and a note says how to split them.
+    docs = [_pool_doc("fast", "kubernetes.io/h2c"), _pool_doc("plain", "http")]
+    (tmp_path / "pools.yaml").write_text(yaml.safe_dump_all(docs))
+    config, out = bootstrap("--resources", str(tmp_path))
+    (pool_cluster,) = [c for c in config["static_resources"]["clusters"] if c["type"] == "EDS"]
+    assert "typed_extension_protocol_options" not in pool_cluster
+    assert "appProtocol kubernetes.io/h2c" in out

@@ -22,7 +22,9 @@ IMAGES = Path("docs/img")
 @bench_app.command()
 def run(
     config: Annotated[list[Path], typer.Option(help="Scenario YAML (repeatable)")],
-    only: Annotated[list[str] | None, typer.Option(help="virtual | realtime | overhead (repeatable)")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="virtual | realtime | overhead | sync (repeatable)")
+    ] = None,
     smoke: Annotated[bool, typer.Option(help="Seconds-long version of every section")] = False,
     out: Annotated[Path, typer.Option(help="Results directory")] = RESULTS,
     workers: Annotated[int | None, typer.Option(help="Processes for virtual runs")] = None,

@@ -5,9 +5,10 @@ Four paths to the same instant backend pods, at each rate:
   envoy       client -> Envoy round robin -> backend (what a Kubernetes Service adds)
   envoy+noop  client -> Envoy -> do-nothing ext_proc -> backend (gRPC + protocol floor)
   envoy+epp   client -> Envoy -> ext_proc EPP -> backend
+  envoy+epp-wN  the same, the EPP run as `inference-gateway epp --workers N` (epp_processes)
 added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP and
-the no-op server run in this process (so they can be profiled); Envoy and the backend are
-separate processes.
+the no-op server run in this process (so they can be profiled); Envoy, the backend and the
+--workers EPPs are separate processes.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import orjson
 
 from inference_gateway.bench.client import run_fixed_rate
+from inference_gateway.bench.epp_process import EppProcess
+from inference_gateway.bench.instant import MODEL
 from inference_gateway.bench.noop_extproc import serve_noop
-from inference_gateway.bench.pool import pod_ips, pool_resources
+from inference_gateway.bench.pool import pod_ips, pool_resources, pool_yaml
 from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
@@ -68,6 +72,12 @@ class OverheadOptions:
     itl_ms: float = 5.0
     itl_qps: float = 50.0
     itl_duration_s: float = 5.0
+    # EPPs as their own processes: "N" (N workers, default event loop) or "N:asyncio"/"N:uvloop".
+    epp_processes: list[str] = field(default_factory=list)
+    # Envoy's worker threads (every Envoy of the run): each opens its own connection to an EPP,
+    # and an EPP's workers are spread connections, so --workers N needs N or more.
+    envoy_concurrency: int = 1
+    spread_tries: int = 12  # Envoy restarts until every worker of an EPP holds a connection
 
 
 @dataclass
@@ -80,6 +90,14 @@ class OverheadHarness:
     envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     idle_cpu_per_s: float = 0.0  # this process's CPU use with no traffic (metric scrapes)
+    epps: dict[str, EppProcess] = field(default_factory=dict)
+    epp_idle_cpu_per_s: dict[str, float] = field(default_factory=dict)
+    addresses: list[str] = field(default_factory=list)  # the backend pods
+    burst_spreads: dict[str, list[float]] = field(default_factory=dict)  # the last spread check
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return (*self.options.modes, *self.epps)
 
     async def start(self) -> None:
         port = free_port()
@@ -102,28 +120,65 @@ class OverheadHarness:
         self.epp.store.synced = True
         await self.epp.start()
         await self.epp.scraper.scrape_once()
-        addresses = [f"{ip}:{port}" for ip in ips]
+        addresses = self.addresses = [f"{ip}:{port}" for ip in ips]
         self.noop, noop_port = await serve_noop(addresses)
         ext_proc_ports = {"envoy": 0, "envoy+noop": noop_port, "envoy+epp": self.epp.port}
         ext_proc_ports["envoy+epp-send"] = self.epp.port
-        for mode in self.options.modes:
-            if mode == "backend":
-                continue
-            listen = free_port()
-            cfg = EnvoyConfig(
-                listen_port=listen,
-                epp_port=ext_proc_ports[mode],
-                use_epp=mode != "envoy",
-                response_phases=RESPONSE_PHASES.get(mode, "observe"),
-            )
-            envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"))
-            await envoy.start(addresses)
-            self.envoys[mode] = envoy
-            self.urls[mode] = f"http://127.0.0.1:{listen}/v1"
+        await self._start_epp_processes(ips, port)
+        ext_proc_ports.update({mode: epp.grpc_port for mode, epp in self.epps.items()})
+        for mode in self.modes:
+            if mode != "backend":
+                await self._start_envoy(mode, ext_proc_ports[mode], addresses)
+
+    async def _start_epp_processes(self, ips: list[str], port: int) -> None:
+        resources = self.workdir / "resources"
+        resources.mkdir(exist_ok=True)
+        (resources / "pool.yaml").write_text(pool_yaml(ips, port))
+        for spec in self.options.epp_processes:
+            workers, _, loop = spec.partition(":")
+            epp = EppProcess(int(workers), resources, self.workdir, loop or "auto", self.options.epp_config)
+            await epp.start()
+            epp.pause()
+            self.epps[epp.label] = epp
+
+    async def _start_envoy(self, mode: str, ext_proc_port: int, addresses: list[str]) -> None:
+        cfg = EnvoyConfig(
+            listen_port=0,
+            epp_port=ext_proc_port,
+            use_epp=mode != "envoy",
+            response_phases=RESPONSE_PHASES.get(mode, "observe"),
+        )
+        envoy = EnvoyProcess(
+            cfg, self.workdir / mode.replace("+", "-"), concurrency=self.options.envoy_concurrency
+        )
+        await envoy.start(addresses)
+        self.envoys[mode] = envoy
+        self.urls[mode] = f"http://127.0.0.1:{envoy.listen_port}/v1"
+
+    async def spread_connections(self) -> None:
+        """Restart each --workers EPP's Envoy until every worker routes some of a burst's requests
+        (the kernel assigns Envoy's connections to workers at random). How a measured run spreads
+        depends on which of Envoy's threads its client connections reach: rows record it."""
+        for mode, epp in self.epps.items():
+            for _ in range(self.options.spread_tries):
+                epp.resume()
+                try:
+                    before = await epp.spread()
+                    await _burst(self.urls[mode])
+                    after = await epp.spread()
+                finally:
+                    epp.pause()
+                self.burst_spreads[mode] = [a - b for a, b in zip(after, before, strict=True)]
+                if all(self.burst_spreads[mode]):
+                    break
+                await self.envoys[mode].stop()
+                await self._start_envoy(mode, epp.grpc_port, self.addresses)
 
     async def stop(self) -> None:
         for envoy in self.envoys.values():
             await envoy.stop()
+        for epp in self.epps.values():
+            await epp.stop()
         if self.noop is not None:
             await self.noop.stop(0)
         if self.epp is not None:
@@ -136,12 +191,31 @@ class OverheadHarness:
         self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0, max_tokens: int = 1
     ) -> dict[str, Any]:
         """One client process at `qps` against `mode`; returns its summary row."""
+        epp = self.epps.get(mode)
+        if epp is not None:
+            epp.resume()
+            await asyncio.sleep(0.3)  # a fresh scrape after the pause
+        try:
+            before = await epp.spread() if epp else []
+            row = await self._client(mode, qps, duration_s, prompt_bytes, max_tokens, epp)
+            if epp is not None:  # requests each worker routed in this run
+                row["worker_spread"] = [a - b for a, b in zip(await epp.spread(), before, strict=True)]
+                row["burst_spread"] = self.burst_spreads.get(mode)
+        finally:
+            if epp is not None:
+                epp.pause()
+        row["mode"] = mode
+        return row
+
+    async def _client(
+        self, mode: str, qps: float, duration_s: float, prompt_bytes: int, max_tokens: int,
+        epp: EppProcess | None,
+    ) -> dict[str, Any]:  # fmt: skip
         if not self.options.client_process:
-            local = await run_fixed_rate(
+            return await run_fixed_rate(
                 self.urls[mode], qps, duration_s, self.options.prompt_tokens, prompt_bytes,
                 max_tokens, stream=self.options.stream,
             )  # fmt: skip
-            return {**local, "mode": mode}
         out = self.workdir / f"client-{mode.replace('+', '-')}-{qps}.json"
         args = [
             sys.executable, "-m", "inference_gateway.bench.client",
@@ -153,14 +227,15 @@ class OverheadHarness:
             args += ["--prompt-bytes", str(prompt_bytes)]
         if not self.options.stream:
             args.append("--no-stream")
-        cpu, wall = time.process_time(), time.monotonic()
+        # this process hosts the in-process EPP and the no-op server: its CPU per request is theirs
+        cpu_now, idle = (epp.cpu_s, self.epp_idle_cpu_per_s.get(mode, 0.0)) if epp else (
+            time.process_time, self.idle_cpu_per_s)  # fmt: skip
+        cpu, wall = cpu_now(), time.monotonic()
         proc = await asyncio.create_subprocess_exec(*args)
         if await proc.wait() != 0:
             raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
-        cpu = time.process_time() - cpu - self.idle_cpu_per_s * (time.monotonic() - wall)
+        cpu = cpu_now() - cpu - idle * (time.monotonic() - wall)
         row: dict[str, Any] = orjson.loads(out.read_bytes())
-        row["mode"] = mode
-        # this process hosts the EPP and the no-op server: its CPU per request is theirs
         row["gateway_cpu_ms_per_request"] = max(0.0, 1e3 * cpu / max(row["requests"], 1))
         return row
 
@@ -169,6 +244,12 @@ class OverheadHarness:
         cpu, wall = time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         self.idle_cpu_per_s = (time.process_time() - cpu) / (time.monotonic() - wall)
+        for mode, epp in self.epps.items():
+            epp.resume()
+            cpu, wall = epp.cpu_s(), time.monotonic()
+            await asyncio.sleep(seconds)
+            self.epp_idle_cpu_per_s[mode] = (epp.cpu_s() - cpu) / (time.monotonic() - wall)
+            epp.pause()
 
     async def profile_epp(self, qps: float, duration_s: float) -> str:
         """cProfile this process (the EPP) while the client drives envoy+epp; top functions."""
@@ -211,6 +292,14 @@ def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]], metric: str 
             "client_lag_p99_ms": _median([r.get("client_lag", {}).get("p99") or 0.0 for r in rows]),
             "gateway_cpu_ms_per_request": _median([r.get("gateway_cpu_ms_per_request") or 0.0 for r in rows]),
         }
+    for mode in runs:
+        if mode not in ("backend", "envoy") and "envoy" in out:
+            for pct in ("p50", "p99"):
+                out[mode][f"added_{pct}_ms"] = out[mode][f"{pct}_ms"] - out["envoy"][f"{pct}_ms"]
+        spreads = [r["worker_spread"] for r in runs[mode] if "worker_spread" in r]
+        if spreads:  # requests per worker, all repeats together
+            out[mode]["worker_spread"] = [sum(column) for column in zip(*spreads, strict=True)]
+            out[mode]["burst_spread"] = runs[mode][0].get("burst_spread")
     for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop"), ("added_send", "envoy+epp-send")):
         if "envoy" in out and mode in out:
             for pct in ("p50", "p99"):
@@ -223,7 +312,7 @@ async def _measure(
     progress: Callable[[str], None] | None, max_tokens: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Every mode `repeats` times, interleaved (the order rotates each round)."""
-    modes = list(harness.options.modes)
+    modes = list(harness.modes)
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     for round_no in range(harness.options.repeats):
         shift = round_no % len(modes)
@@ -242,7 +331,10 @@ async def run_overhead(
     await harness.start()
     results: list[dict[str, Any]] = []
     try:
-        await harness.client("envoy+epp", 20, 0.5)  # warm connections and code paths
+        for mode in harness.modes:  # warm connections and code paths
+            if "epp" in mode:
+                await harness.client(mode, 20, 0.5)
+        await harness.spread_connections()
         if options.client_process:
             await harness.measure_idle_cpu()
         for qps in options.qps:
@@ -267,10 +359,23 @@ async def run_overhead(
             itl["itl_tokens"] = options.itl_tokens
             results.append(itl)
         profile = ""
-        if options.profile_s > 0:
+        if options.profile_s > 0 and "envoy+epp" in harness.modes:
             if progress:
                 progress("profiling the EPP")
             profile = await harness.profile_epp(max(options.qps), options.profile_s)
         return results, profile
     finally:
         await harness.stop()
+
+
+async def _burst(base_url: str, requests: int = 64) -> None:
+    """Many requests at once, each on its own connection, so every Envoy thread gets some."""
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 1}
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with session.post(f"{base_url}/completions", json=body) as resp:
+                await resp.read()
+
+        await asyncio.gather(*(one() for _ in range(requests)))

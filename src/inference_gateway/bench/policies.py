@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from inference_gateway.bench.peers import PEER_KINDS, PeerRouterSpec, check_policy
 from inference_gateway.simulator.fleet_types import (
     CacheOracle,
     EndpointSnapshot,
@@ -18,6 +19,8 @@ from inference_gateway.simulator.fleet_types import (
     SimRequest,
 )
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
+from inference_gateway.simulator.pd_fleet import PDPick
+from inference_gateway.simulator.replicas import ReplicaSet, ReplicaSetOptions
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
     OraclePrefixScheduler,
@@ -25,16 +28,60 @@ from inference_gateway.simulator.schedulers import (
     RoundRobinScheduler,
 )
 
-PolicyKind = Literal["round-robin", "random", "least-queue", "oracle-prefix", "epp"]
+PolicyKind = Literal[
+    "round-robin", "random", "least-queue", "oracle-prefix", "epp", "sglang-router", "vllm-router"
+]
 
 
 class PolicySpec(BaseModel):
-    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default)."""
+    """A routing policy by kind; `epp` takes an EndpointPickerConfig file (none: the default);
+    the peer routers (real time only) take their own policy name and extra command-line args.
+
+    An `epp` policy may run as several replicas behind a round-robin Service (`replicas`),
+    their prefix indexes synced `sync_delay_s` after each pick (None: not synced), each
+    replica landing the pods' scrapes on its own ticks of `scrape_interval_s` (virtual time).
+
+    `roles` (epp only) labels virtual server i `llm-d.ai/role: roles[i]` (null: no label) and
+    runs the fleet disaggregated: prefill, decode and encode stages on the servers the EPP's
+    disagg profile handler names (simulator/pd_fleet.py).
+    """
 
     model_config = ConfigDict(extra="forbid")
     kind: PolicyKind
     config: Path | None = None
     description: str = ""
+    router_policy: str | None = None
+    router_args: list[str] = Field(default_factory=list)
+    replicas: int = Field(default=1, ge=1)
+    sync_delay_s: float | None = Field(default=None, ge=0)
+    scrape_interval_s: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _replicas_are_epp(self) -> PolicySpec:
+        if self.replicated and self.kind != "epp":
+            raise ValueError("replicas, sync_delay_s and scrape_interval_s apply to kind epp only")
+        return self
+
+    @model_validator(mode="after")
+    def _router_fields(self) -> PolicySpec:
+        if self.kind in PEER_KINDS:
+            check_policy(self.kind, self.router_policy)  # type: ignore[arg-type]
+        elif self.router_policy is not None or self.router_args:
+            raise ValueError(f"router_policy / router_args apply to {' and '.join(PEER_KINDS)} only")
+        return self
+
+    @property
+    def replicated(self) -> bool:
+        """Runs as a replica set (several replicas, sync, or per-replica scrape ticks)."""
+        return self.replicas > 1 or self.sync_delay_s is not None or self.scrape_interval_s > 0
+
+    @property
+    def peer(self) -> PeerRouterSpec | None:
+        if self.kind not in PEER_KINDS or self.router_policy is None:
+            return None
+        return PeerRouterSpec(self.kind, self.router_policy, tuple(self.router_args))  # type: ignore[arg-type]
+
+    roles: list[str | None] | None = None
 
     def config_text(self, base: Path | None = None) -> str | None:
         if self.config is None:
@@ -52,7 +99,19 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return LeastRequestsScheduler()
     if spec.kind == "oracle-prefix":
         return OraclePrefixScheduler()
-    return VirtualGateway(seeded_config(spec.config_text(base), seed))
+    if spec.kind in PEER_KINDS:
+        raise ValueError(f"{spec.kind} is a separate process: it runs in real time only")
+    if spec.replicated:
+        options = ReplicaSetOptions(
+            replicas=spec.replicas,
+            sync=spec.sync_delay_s is not None,
+            delay_s=spec.sync_delay_s or 0.0,
+            config_text=spec.config_text(base),
+            seed=seed,
+            scrape_interval_s=spec.scrape_interval_s,
+        )
+        return ReplicaSet(options)
+    return VirtualGateway(seeded_config(spec.config_text(base), seed), roles=spec.roles or ())
 
 
 class SamplingScheduler:
@@ -65,6 +124,10 @@ class SamplingScheduler:
         self._next = 0.0
 
     def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        self._sample(request, endpoints)
+        return self.inner.pick(request, endpoints)
+
+    def _sample(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> None:
         if request.arrival >= self._next:
             self._next = request.arrival + self.interval_s
             for s in endpoints:
@@ -77,7 +140,15 @@ class SamplingScheduler:
                         "running": s.running_requests,
                     }
                 )
-        return self.inner.pick(request, endpoints)
+
+    def pick_pd(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> PDPick | None:
+        """The disaggregated pick (P/D fleets), sampled like `pick`."""
+        self._sample(request, endpoints)
+        pick_pd = getattr(self.inner, "pick_pd", None)
+        if pick_pd is None:
+            index = self.inner.pick(request, endpoints)
+            return None if index is None else PDPick(index)
+        return pick_pd(request, endpoints)  # type: ignore[no-any-return]
 
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         if isinstance(self.inner, Preempting):

@@ -19,6 +19,11 @@ def pod_ips(count: int, subnet: int) -> list[str]:
 
 def pool_resources(ips: list[str], port: int, models: dict[str, str] | None = None) -> ResourceSet:
     """An InferencePool over `ips`:`port`, ready Pods, and InferenceModels {name: criticality}."""
+    return parse_yaml(pool_yaml(ips, port, models), "bench-pool")
+
+
+def pool_yaml(ips: list[str], port: int, models: dict[str, str] | None = None) -> str:
+    """`pool_resources` as YAML text (for an EPP started with --resources)."""
     models = models or {"meta-llama/Llama-2-7b-hf": "Standard"}
     docs = [
         f"""apiVersion: inference.networking.k8s.io/v1
@@ -46,7 +51,7 @@ metadata: {{name: pod-{i}, labels: {{app: {APP_LABEL}}}}}
 status: {{podIP: {ip}, conditions: [{{type: Ready, status: 'True'}}]}}
 """
         )
-    return parse_yaml("---\n".join(docs), "bench-pool")
+    return "---\n".join(docs)
 
 
 def synthetic_endpoints(count: int, seed: int = 0, adapters: int = 8) -> list[Endpoint]:

@@ -1,7 +1,8 @@
 """Real-time runs through the whole stack: simulated pods, a real Envoy, and (or not) the EPP.
 
 Baseline: Envoy round robin over the pods (what a Kubernetes Service gives). Candidate:
-Envoy + EPP with a scheduling profile. Each policy gets fresh pods so no state carries over;
+Envoy + EPP with a scheduling profile. Peer routers (bench/peers.py) get the same stack, Envoy
+round robin left idle, and take the traffic themselves. Each policy gets fresh pods so no state carries over;
 within a policy the rates run low to high, draining the pods between rates. While the load
 runs, every pod's /metrics is sampled for KV-cache use, queue depth and running batch.
 """
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import ipaddress
+import json
 import os
 import shutil
 import sys
@@ -23,13 +27,16 @@ from typing import Any
 import aiohttp
 import orjson
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from inference_gateway.bench.peers import PeerRouterProcess, PeerRouterSpec, PeerWorker, launch_args
 from inference_gateway.bench.stats import series_summary
 from inference_gateway.bench.workloads import WorkloadSpec
 from inference_gateway.datastore.endpoint import EndpointMetrics
 from inference_gateway.local.stack import LocalStack, StackOptions, free_port
 from inference_gateway.metrics.extract import metrics_from_page
 from inference_gateway.metrics.mappings import mapping_for
+from inference_gateway.simulator.profile import load_profile
 
 
 @dataclass
@@ -37,6 +44,7 @@ class RealtimePolicy:
     name: str
     use_epp: bool
     epp_config: str | None = None
+    router: PeerRouterSpec | None = None
 
 
 @dataclass
@@ -55,16 +63,38 @@ class RealtimeOptions:
     subnet: int = 90
 
 
-def prepare_stack_dir(options: RealtimeOptions, target: Path) -> Path:
-    """Copy the stack's YAML with free ports, private loopback addresses and scenario edits."""
+def prepare_stack_dir(
+    options: RealtimeOptions, target: Path, kv_events: dict[str, str] | None = None
+) -> Path:
+    """Copy the stack's YAML with free ports, private loopback addresses and scenario edits.
+    With `kv_events` (filled in: pod IP -> tcp endpoint), each pod publishes KV events on its own port."""
     shutil.copytree(options.stack_dir, target)
     port = free_port()
     for file in target.glob("*.y*ml"):
         docs = [d for d in yaml.safe_load_all(file.read_text()) if d]
         for doc in docs:
             _edit(doc, options, port)
+            if kv_events is not None and doc.get("kind") == "LocalFleet":
+                doc["spec"]["pods"] = _one_group_per_pod(doc["spec"]["pods"], kv_events)
         file.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     return target
+
+
+def _one_group_per_pod(groups: list[dict[str, Any]], kv_events: dict[str, str]) -> list[dict[str, Any]]:
+    """vLLM binds its KV-event publisher to `tcp://*:PORT`: pods on one host need a port each."""
+    split: list[dict[str, Any]] = []
+    for group in groups:
+        base = ipaddress.IPv4Address(group["addressBase"])
+        for r in range(int(group["replicas"])):
+            pod = copy.deepcopy(group)
+            ip, port = str(base + r), free_port()
+            pod.update(replicas=1, addressBase=ip, namePrefix=f"{group.get('namePrefix', group['pool'])}-{r}")
+            config = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": f"tcp://*:{port}"}
+            sim = pod.setdefault("simulator", {})
+            sim["args"] = [*sim.get("args", []), "--kv-events-config", json.dumps(config)]
+            kv_events[ip] = f"tcp://{ip}:{port}"
+            split.append(pod)
+    return split
 
 
 def _edit(doc: dict[str, Any], options: RealtimeOptions, port: int) -> None:
@@ -125,6 +155,48 @@ async def scrape(session: aiohttp.ClientSession, address: str) -> dict[str, floa
     return {"kv": m.kv_cache_usage, "waiting": float(m.waiting_queue), "running": float(m.running_requests)}
 
 
+_COUNTERS = {
+    "vllm:prefix_cache_queries_total": "prefix_queries",
+    "vllm:prefix_cache_hits_total": "prefix_hits",
+    "vllm:request_success_total": "finished",
+}
+
+
+async def pod_counters(addresses: list[str]) -> list[dict[str, float]]:
+    """Each pod's own counters (prefix-cache tokens queried and hit, requests finished): what the
+    pods saw, whichever router sent the traffic."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        pages = await asyncio.gather(*(_page(session, a) for a in addresses))
+    counters = []
+    for page in pages:
+        totals = dict.fromkeys(_COUNTERS.values(), 0.0)
+        for family in text_string_to_metric_families(page):
+            for sample in family.samples:
+                if sample.name in _COUNTERS:
+                    totals[_COUNTERS[sample.name]] += sample.value
+        counters.append(totals)
+    return counters
+
+
+async def _page(session: aiohttp.ClientSession, address: str) -> str:
+    try:
+        async with session.get(f"http://{address}/metrics") as resp:
+            return await resp.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return ""
+
+
+def counter_deltas(before: list[dict[str, float]], after: list[dict[str, float]]) -> dict[str, Any]:
+    """Pod prefix-cache hit rate (tokens) and requests finished per pod over one rate's run."""
+    delta = [{k: a[k] - b[k] for k in a} for b, a in zip(before, after, strict=True)]
+    queries = sum(d["prefix_queries"] for d in delta)
+    hits = sum(d["prefix_hits"] for d in delta)
+    return {
+        "prefix_hit_rate": round(hits / queries, 4) if queries else None,
+        "pod_finished": [int(d["finished"]) for d in delta],
+    }
+
+
 async def drain(addresses: list[str], timeout_s: float) -> None:
     """Wait until no pod has running or waiting requests."""
     loop = asyncio.get_running_loop()
@@ -141,7 +213,8 @@ async def run_policy(
     options: RealtimeOptions, policy: RealtimePolicy, progress: Callable[[str, float], None] | None = None
 ) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="ig-bench-rt-"))
-    config = prepare_stack_dir(options, workdir / "stack")
+    kv_events: dict[str, str] | None = {} if policy.router and policy.router.needs_kv_events else None
+    config = prepare_stack_dir(options, workdir / "stack", kv_events)
     stack = LocalStack(
         StackOptions(
             config_dir=config,
@@ -154,16 +227,39 @@ async def run_policy(
         )
     )
     await stack.start()
+    router: PeerRouterProcess | None = None
     rows: list[dict[str, Any]] = []
     try:
         addresses = [a for p in stack.pods for a in p.addresses]
+        base_url = stack.base_url
+        if policy.router is not None:
+            router = await start_peer_router(policy.router, stack, kv_events or {}, options, workdir)
+            base_url = router.base_url
         for qps in options.qps:
-            rows.append(await _run_rate(options, policy, stack.base_url, addresses, qps, progress))
+            rows.append(await _run_rate(options, policy, base_url, addresses, qps, progress))
             await drain(addresses, options.drain_timeout_s)
     finally:
+        if router is not None:
+            await router.stop()
         await stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return rows
+
+
+async def start_peer_router(
+    spec: PeerRouterSpec,
+    stack: LocalStack,
+    kv_events: dict[str, str],
+    options: RealtimeOptions,
+    workdir: Path,
+) -> PeerRouterProcess:
+    workers = [PeerWorker(f"http://{a}", kv_events.get(p.pod.ip)) for p in stack.pods for a in p.addresses]
+    block_size = load_profile(stack.pods[0].simulator.profile).block_size
+    port = free_port()
+    argv = launch_args(spec, workers, port, free_port(), options.workload.model, block_size)
+    router = PeerRouterProcess(argv, port, workdir / f"{spec.kind}.log")
+    await router.start()
+    return router
 
 
 async def _run_rate(
@@ -177,9 +273,11 @@ async def _run_rate(
     label = f"{policy.name} @ {qps:g} QPS"
     if progress:
         progress(label, 0.0)
+    before = await pod_counters(addresses)
     async with PodSampler(addresses, options.sample_interval_s) as sampler:
         row = await _client_process(options, policy, base_url, qps)
     row.pop("e2e_s", None)
+    row.update(counter_deltas(before, await pod_counters(addresses)))
     row.update(
         mode="realtime",
         policy=policy.name,
@@ -190,6 +288,8 @@ async def _run_rate(
         server=series_summary(sampler.series),
         loadavg=round(os.getloadavg()[0], 2),  # other work on the machine distorts timings
     )
+    if policy.router is not None:
+        row["router"] = f"{policy.router.kind} {policy.router.policy}"
     if progress:
         progress(label, 1.0)
     return row

@@ -14,6 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from inference_gateway.bench.detail_tables import fleet_table, replicas_table, sync_table
+from inference_gateway.bench.peers import target_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
 
@@ -32,6 +34,10 @@ def _pct(value: float | None, base: float | None) -> str:
     if value is None or not base or math.isnan(base) or math.isnan(value):
         return ""
     return f" ({100 * (value - base) / base:+.1f}%)"
+
+
+def _percent(share: float | None, digits: int = 1) -> str:
+    return "-" if share is None or math.isnan(share) else _fmt(100 * share, digits)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -130,10 +136,27 @@ def groups_table(rows: list[dict[str, Any]]) -> str:
     return _table(["QPS", "policy", "group", "served", "p90 NTPOT ms", "p90 TTFT ms"], body)
 
 
+def stages_table(rows: list[dict[str, Any]]) -> str:
+    """Disaggregated and multimodal runs: latency, cache and where each stage ran."""
+    body = []
+    for r in sorted(rows, key=lambda r: (r["qps"], r["seed"])):
+        st, srv = r.get("stages") or {}, r.get("server", {})
+        body.append([
+            f"{r['qps']:g}", r["policy"], _fmt(r["ttft"]["p50"], 0), _fmt(r["ttft"]["p90"], 0),
+            _fmt(r["tpot"]["p50"]), _fmt(r["tpot"]["p99"]), _percent(srv.get("prefix_hit_rate")),
+            _percent(st.get("encoded_share")), _percent(st.get("encode_disaggregated"), 0),
+            _percent(st.get("prefill_disaggregated"), 0), _fmt(r["throughput_rps"]),
+        ])  # fmt: skip
+    header = ["QPS", "policy", "TTFT p50 ms", "TTFT p90 ms", "TPOT p50 ms", "TPOT p99 ms", "prefix hit %",
+              "encoded %", "remote encode %", "remote prefill %", "req/s"]  # fmt: skip
+    return _table(header, body)
+
+
 def realtime_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
     body = []
+    pods_counted = any("prefix_hit_rate" in r for r in rows)  # rows from runs that read pod counters
     for r in sorted(rows, key=lambda r: (r["qps"], r["policy"])):
         s = r.get("server", {})
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "0"
@@ -154,11 +177,24 @@ def realtime_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(s.get("waiting_mean")),
                 _fmt(r.get("client_lag", {}).get("p99")),
                 errors,
+                *(_pod_columns(r) if pods_counted else []),
             ]
         )
     header = ["QPS", "policy", "ok", "req/s", "out tok/s", "TTFT p50", "TTFT p90", "TPOT p90", "ITL p90",
               "NTPOT p90", "e2e p90", "KV %", "queue", "send lag p99", "errors"]  # fmt: skip
-    return _table(header, body) + "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+    note = "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+    if pods_counted:
+        header += ["hit %", "load 1m"]
+        note += (
+            " hit % = prefix-cache tokens hit / queried, from the pods' own counters; load 1m = the"
+            " machine's 1-minute load average (2 vCPUs) when the rate ended."
+        )
+    return _table(header, body) + note
+
+
+def _pod_columns(row: dict[str, Any]) -> list[str]:
+    hit = row.get("prefix_hit_rate")
+    return [_fmt(100 * hit) if hit is not None else "-", _fmt(row.get("loadavg"))]
 
 
 def overhead_table(rows: list[dict[str, Any]]) -> str:
@@ -201,6 +237,59 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _epp_modes(rows: list[dict[str, Any]]) -> list[str]:
+    found = {k for r in rows for k, v in r.items() if isinstance(v, dict) and k.startswith("envoy+")}
+    return sorted(found - {"envoy+epp-send"}, key=lambda m: (m != "envoy+noop", m != "envoy+epp", m))
+
+
+def workers_table(rows: list[dict[str, Any]]) -> str:
+    """The EPP as `epp --workers N` processes, per rate: latency added over Envoy alone, CPU."""
+    modes = [m for m in _epp_modes(rows) if "-w" in m]
+    body = []
+    for r in rows:
+        if r.get("itl_tokens") or r.get("prompt_bytes"):
+            continue
+        for mode in modes:
+            m = r.get(mode, {})
+            body.append([
+                f"{r['qps']:g}", mode.removeprefix("envoy+"),
+                f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}",
+                f"**{_fmt(m.get('added_p50_ms'), 2)} / {_fmt(m.get('added_p99_ms'), 2)}**",
+                _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
+                str(sum(m.get("errors", {}).values())),
+                " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
+                " / ".join(f"{v:g}" for v in m.get("burst_spread") or []) or "-",
+                f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
+            ])  # fmt: skip
+    header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
+              "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
+    return (
+        _table(header, body)
+        + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
+        + " --workers N` in its own processes (uvloop unless named), CPU = supervisor + workers."
+    )
+
+
+def capacity_table(rows: list[dict[str, Any]], p99_budget_ms: float = 10.0) -> str:
+    """Per EPP mode: the highest rate of the run held with p99 added <= budget and zero errors."""
+    body = []
+    for mode in _epp_modes(rows):
+        held = [r for r in rows if not r.get("itl_tokens") and not r.get("prompt_bytes") and mode in r
+                and (r[mode].get("added_p99_ms") or 0.0) <= p99_budget_ms
+                and not sum(r[mode].get("errors", {}).values())]  # fmt: skip
+        best = max(held, key=lambda r: r["qps"], default=None)
+        tried = max((r["qps"] for r in rows if mode in r and not r.get("prompt_bytes")), default=0)
+        m = best[mode] if best else {}
+        body.append([
+            mode.removeprefix("envoy+"), f"{best['qps']:g}" if best else "none", f"{tried:g}",
+            _fmt(m.get("throughput_rps"), 0), _fmt(m.get("gateway_cpu_ms_per_request"), 2),
+            f"{best.get('cores', '?')} / {_fmt(best.get('loadavg'), 1)}" if best else "-",
+        ])  # fmt: skip
+    header = ["EPP path", f"highest QPS with p99 added <= {p99_budget_ms:g} ms, 0 errors",
+              "highest QPS tried", "req/s served there", "CPU ms/req there", "cores / load"]  # fmt: skip
+    return _table(header, body)
+
+
 def decisions_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
@@ -219,11 +308,12 @@ def speed_table(rows: list[dict[str, Any]]) -> str:
     """The simulator's own speed: the round-robin runs, whose routing costs next to nothing."""
     body = [
         [_fmt(r["qps"], 0), str(r["seed"]), f"{r['requests']:,}", _fmt(r["sim_time_s"], 0), _fmt(r["wall_s"]),
-         f"{r['requests'] / r['wall_s']:,.0f}", f"{r['server'].get('preemptions', 0):,.0f}"]
+         f"{r['requests'] / r['wall_s']:,.0f}", f"{r['server'].get('preemptions', 0):,.0f}",
+         _fmt(r.get("loadavg"))]
         for r in sorted(rows, key=lambda r: (r["qps"], r["seed"]))
         if r["policy"] == "round-robin" and r.get("wall_s")
     ]  # fmt: skip
-    header = ["QPS", "seed", "requests", "virtual s", "wall s", "requests / wall s", "preemptions"]
+    header = ["QPS", "seed", "requests", "virtual s", "wall s", "requests / wall s", "preemptions", "load"]
     return _table(header, body) if body else "_no round-robin runs_"
 
 
@@ -244,24 +334,38 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
             blocks[f"{name}-virtual-speed"] = speed_table(virtual)
+            if any(r.get("stages") for r in virtual):
+                blocks[f"{name}-virtual-stages"] = stages_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
+            if all(r.get("fleet") for r in virtual):
+                blocks[f"{name}-virtual-fleet"] = fleet_table(virtual)
+            if all("prefix_prefills" in r for r in virtual):
+                blocks[f"{name}-virtual-prefix"] = replicas_table(virtual)
             for png in plot_virtual(virtual, images, name):
                 blocks.setdefault(f"{name}-virtual-plots", "")
                 blocks[f"{name}-virtual-plots"] += f"![{png.stem}]({rel / png.name})\n"
         realtime = read_rows(scenario_dir / "realtime.jsonl")
         if realtime:
             blocks[f"{name}-realtime"] = realtime_table(realtime)
+            if any(r.get("router") for r in realtime):
+                blocks[f"{name}-realtime-target"] = target_table(realtime)
             png = plot_realtime(realtime, images, name)
             blocks[f"{name}-realtime-plots"] = f"![{png.stem}]({rel / png.name})\n"
         overhead = read_rows(scenario_dir / "overhead.jsonl")
         if overhead:
             blocks[f"{name}-overhead"] = overhead_table(overhead)
+            blocks[f"{name}-overhead-capacity"] = capacity_table(overhead)
+            if any("-w" in m for m in _epp_modes(overhead)):
+                blocks[f"{name}-overhead-workers"] = workers_table(overhead)
             png = plot_overhead(overhead, images, name)
             blocks[f"{name}-overhead-plots"] = f"![{png.stem}]({rel / png.name})\n"
         decisions = read_rows(scenario_dir / "decisions.jsonl")
         if decisions:
             blocks[f"{name}-decisions"] = decisions_table(decisions)
+        sync = read_rows(scenario_dir / "sync.jsonl")
+        if sync:
+            blocks[f"{name}-sync"] = sync_table(sync)
         micro = read_rows(scenario_dir / "micro.jsonl")
         if micro:
             blocks[f"{name}-micro"] = micro_table(micro)

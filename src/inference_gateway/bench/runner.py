@@ -1,6 +1,6 @@
 """Run a scenario's sections and write their rows as JSON lines under an output directory.
 
-Layout: <out>/<scenario>/{virtual,realtime,overhead,decisions,micro}.jsonl and epp-profile.txt.
+Layout: <out>/<scenario>/{virtual,realtime,overhead,sync,decisions,micro}.jsonl and epp-profile.txt.
 A section that runs replaces its file; sections not run keep theirs.
 """
 
@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from inference_gateway.bench.scenario import Scenario
 
-SECTIONS = ("virtual", "realtime", "overhead")
+SECTIONS = ("virtual", "realtime", "overhead", "sync")
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
@@ -57,6 +57,7 @@ def run_virtual_section(scenario: Scenario, progress: Progress) -> list[dict[str
             seed=seed,
             servers=v.servers,
             server=v.server,
+            fleet=v.fleet,
             scrape_interval_s=v.scrape_interval_s,
             staleness_s=v.staleness_s,
             sample_interval_s=v.sample_interval_s,
@@ -83,7 +84,8 @@ def run_realtime_section(scenario: Scenario, progress: Progress) -> list[dict[st
     policies = []
     for name in r.policies:
         spec = scenario.policy(name)
-        policies.append(RealtimePolicy(name, spec.kind == "epp", spec.config_text(scenario.base_dir)))
+        config = spec.config_text(scenario.base_dir)
+        policies.append(RealtimePolicy(name, spec.kind == "epp", config, spec.peer))
     rows: list[dict[str, Any]] = []
     steps = len(policies) * len(r.qps)
     for seed in scenario.seeds:
@@ -131,9 +133,14 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
         itl_ms=o.itl_ms,
         itl_qps=o.itl_qps,
         itl_duration_s=o.duration_s,
+        epp_processes=o.epp_processes,
+        envoy_concurrency=o.envoy_concurrency,
     )
+    if o.modes:
+        options.modes = tuple(o.modes)
     rows_per_mode = len(o.qps) + bool(o.large_prompt_bytes) + bool(o.itl_tokens)
-    steps = len(options.modes) * o.repeats * rows_per_mode + bool(o.profile_s)
+    modes = len(options.modes) + len(o.epp_processes)
+    steps = modes * o.repeats * rows_per_mode + bool(o.profile_s)
     task = progress.add_task(f"{scenario.name}: overhead", total=steps)
 
     def step(label: str) -> None:
@@ -154,6 +161,20 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
     return rows
 
 
+def run_sync_section(scenario: Scenario, progress: Progress) -> list[dict[str, Any]]:
+    from inference_gateway.bench.sync_loopback import SyncBenchOptions, run_sync_bench
+
+    s = scenario.sync
+    assert s is not None
+    task = progress.add_task(f"{scenario.name}: sync (loopback gRPC)", total=1)
+    options = SyncBenchOptions(
+        s.lag_samples, tuple(s.flush_intervals_s), s.throughput_updates, s.blocks_per_update
+    )
+    rows = asyncio.run(run_sync_bench(options))
+    progress.update(task, advance=1)
+    return rows
+
+
 def run_scenario(scenario: Scenario, out_root: Path, only: set[str] | None = None) -> dict[str, Path]:
     """Run the selected sections; returns the files written."""
     out = out_root / scenario.name
@@ -167,6 +188,8 @@ def run_scenario(scenario: Scenario, out_root: Path, only: set[str] | None = Non
                 rows = run_virtual_section(scenario, progress)
             elif section == "realtime":
                 rows = run_realtime_section(scenario, progress)
+            elif section == "sync":
+                rows = run_sync_section(scenario, progress)
             else:
                 rows = run_overhead_section(scenario, progress, out)
             written[section] = write_rows(out / f"{section}.jsonl", rows)

@@ -1,8 +1,9 @@
 """Scenario files (bench/*.yaml): a workload, routing policies, and the runs to make with them.
 
-A scenario may hold any of three sections: `virtual` (simulated fleet in virtual time, the
+A scenario may hold any of four sections: `virtual` (simulated fleet in virtual time, the
 real scheduler code), `realtime` (simulated pods behind a real Envoy, with and without the
-EPP) and `overhead` (the gateway's own added latency against an instant backend). `smoke`
+EPP), `overhead` (the gateway's own added latency against an instant backend) and `sync`
+(prefix sync between two EPP replicas on loopback). `smoke`
 shrinks every section to seconds for `make test`.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from inference_gateway.bench.peers import PEER_KINDS
 from inference_gateway.bench.policies import PolicySpec
 from inference_gateway.bench.workloads import WorkloadSpec
 
@@ -22,11 +24,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ServerGroup(_Section):
+    """Servers of one kind in a mixed fleet: `count` servers with these ServerConfig fields."""
+
+    name: str
+    count: int = Field(ge=1)
+    server: dict[str, Any] = Field(default_factory=dict)
+
+
 class VirtualSection(_Section):
     qps: list[float]
     duration_s: float = 600.0
     servers: int = 4
     server: dict[str, Any] = Field(default_factory=dict)  # simulator ServerConfig fields
+    fleet: list[ServerGroup] = Field(default_factory=list)  # a mixed fleet; replaces `servers`
     scrape_interval_s: float = 0.05
     staleness_s: float = 0.0
     sample_interval_s: float = 1.0
@@ -63,6 +74,19 @@ class OverheadSection(_Section):
     itl_tokens: int = 0  # > 0: a streaming row, tokens itl_ms apart, inter-token latency compared
     itl_ms: float = 5.0
     itl_qps: float = 50.0
+    # The EPP also as `epp --workers N` processes: "N" or "N:asyncio" / "N:uvloop" (event loop).
+    epp_processes: list[str] = Field(default_factory=list)
+    envoy_concurrency: int = 1  # Envoy worker threads: connections to each EPP (spread over workers)
+    modes: list[str] | None = None  # the in-process paths to measure (default: all of overhead.MODES)
+
+
+class SyncSection(_Section):
+    """Prefix sync between two EPP replicas on loopback gRPC, in real time."""
+
+    lag_samples: int = Field(default=200, ge=1)
+    flush_intervals_s: list[float] = Field(default_factory=lambda: [0.02, 0.0])
+    throughput_updates: int = Field(default=50_000, ge=0)
+    blocks_per_update: int = Field(default=64, ge=1)
 
 
 class Scenario(_Section):
@@ -74,6 +98,7 @@ class Scenario(_Section):
     virtual: VirtualSection | None = None
     realtime: RealtimeSection | None = None
     overhead: OverheadSection | None = None
+    sync: SyncSection | None = None
     smoke: dict[str, Any] = Field(default_factory=dict)
     base_dir: Path = Path(".")  # relative paths (profiles, stack, dataset) resolve from here
 
@@ -87,14 +112,39 @@ class Scenario(_Section):
         for section in (self.virtual, self.realtime):
             for name in section.policies if section else []:
                 self.policy(name)
+        if self.virtual and self.virtual.fleet:
+            self.virtual.servers = sum(group.count for group in self.virtual.fleet)
+        for name, policy in self.policies.items():
+            if policy.roles is not None and policy.kind != "epp":
+                raise ValueError(f"policy {name}: roles need kind epp (a disagg profile handler)")
+            if policy.roles is not None and policy.replicated:
+                raise ValueError(f"policy {name}: roles (disaggregation) run with one EPP replica only")
+            servers = self.virtual.servers if self.virtual else len(policy.roles or ())
+            if policy.roles is not None and len(policy.roles) != servers:
+                raise ValueError(f"policy {name}: {len(policy.roles)} roles for {servers} servers")
         if self.realtime:
             for name in self.realtime.policies:
-                if self.policy(name).kind not in ("round-robin", "epp"):
-                    raise ValueError(f"realtime policy {name}: Envoy runs round-robin or the EPP only")
+                if self.policy(name).kind not in ("round-robin", "epp", *PEER_KINDS):
+                    raise ValueError(
+                        f"realtime policy {name}: Envoy round-robin, the EPP or a peer router only"
+                    )
+                if self.policy(name).replicated:
+                    raise ValueError(f"realtime policy {name}: EPP replicas run in virtual time only")
+        for name in self.virtual.policies if self.virtual else []:
+            if self.policy(name).kind in PEER_KINDS:
+                raise ValueError(f"virtual policy {name}: peer routers run in real time only")
         if self.overhead:
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":
                     raise ValueError(f"overhead policy {name} must be of kind epp")
+            known = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")  # overhead.MODES
+            for mode in self.overhead.modes or ():
+                if mode not in known:
+                    raise ValueError(f"overhead mode {mode!r}: one of {', '.join(known)}")
+            for spec in self.overhead.epp_processes:
+                workers, _, loop = spec.partition(":")
+                if not workers.isdigit() or int(workers) < 1 or loop not in ("", "asyncio", "uvloop"):
+                    raise ValueError(f"overhead epp_processes {spec!r}: N, N:asyncio or N:uvloop")
         return self
 
     def resolve(self, path: Path) -> Path:
@@ -114,6 +164,9 @@ class Scenario(_Section):
                 decision_sizes=[10], decision_iterations=50,
                 micro_iterations=min(data["overhead"]["micro_iterations"], 5),
             )  # fmt: skip
+        if data["sync"]:
+            sync = data["sync"]
+            sync.update(lag_samples=5, throughput_updates=min(sync["throughput_updates"], 500))
         data["seeds"] = data["seeds"][:1]
         _deep_update(data, self.smoke)
         return Scenario.model_validate(data).check()

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from inference_gateway.api.manifests import ResourceSet, load_path
-from inference_gateway.api.types import FailureMode
+from inference_gateway.api.types import AppProtocol, FailureMode, ObjectRef
 from inference_gateway.commands.errors import UsageError
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.envoy.bootstrap import (
@@ -92,6 +92,21 @@ def _tls(flags: EnvoySetupFlags, notes: list[str]) -> dict[str, str] | None:
     return {"ca": str(pki.ca), "cert": str(pki.client_cert), "key": str(pki.client_key), "sni": flags.tls_sni}
 
 
+def _single_cluster_h2c(
+    resources: ResourceSet | None, routed: object, h2c: set[ObjectRef], notes: list[str]
+) -> bool:
+    """Without HTTPRoutes every pool shares one cluster: HTTP/2 only if every pool asks for it."""
+    if resources is None or routed or not h2c:
+        return False
+    if len(h2c) == len(resources.pools):
+        return True
+    notes.append(
+        "note: some pools have appProtocol kubernetes.io/h2c, others not; without HTTPRoutes they "
+        "share one HTTP/1.1 cluster (add HTTPRoutes to give each pool its own)"
+    )
+    return False
+
+
 def build_setup(flags: EnvoySetupFlags) -> EnvoySetup:
     notes: list[str] = []
     resources: ResourceSet | None = None
@@ -108,10 +123,11 @@ def build_setup(flags: EnvoySetupFlags) -> EnvoySetup:
     routed = referenced_pools(routes)
     mode = _failure_mode(flags, resources)
     pools: tuple[PoolCluster, ...] = ()
+    h2c = {p.ref for p in resources.pools if p.app_protocol == AppProtocol.H2C} if resources else set()
     if routed and resources is not None:
         modes = {p.ref: p.endpoint_picker.failure_mode for p in resources.pools}
         pools = tuple(
-            PoolCluster(r, str(eds_dir / f"eds-{r.namespace}-{r.name}.yaml"), modes.get(r, mode))
+            PoolCluster(r, str(eds_dir / f"eds-{r.namespace}-{r.name}.yaml"), modes.get(r, mode), r in h2c)
             for r in routed
         )
     config = EnvoyConfig(
@@ -127,6 +143,7 @@ def build_setup(flags: EnvoySetupFlags) -> EnvoySetup:
         epp_tls_unverified=not flags.epp_plaintext,
         pools=pools,
         rules=tuple(routes),
+        h2c=_single_cluster_h2c(resources, routed, h2c, notes),
     )
     return EnvoySetup(config, notes)
 

@@ -6,10 +6,12 @@ This is what the Helm chart runs in a cluster (flags follow upstream's EPP where
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import signal
 import socket
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from inference_gateway.observability.tracing import make_provider, otlp_exporter
 from inference_gateway.scheduling.prefix_sync import PrefixSyncOptions
 
 log = logging.getLogger(__name__)
+
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 
 @dataclass
@@ -62,6 +66,9 @@ class EPPCommand:
     prefix_sync_peers_dns: str | None = None
     prefix_sync_redis_url: str | None = None
     envoy_eds: Path | None = None  # folder of Envoy EDS files to keep in sync (files mode)
+    workers: int = 1  # processes behind the one ext_proc port (commands/workers.py)
+    worker_index: int = 0
+    event_loop: str = "auto"  # asyncio, uvloop, or auto (uvloop when installed)
 
     def validate(self) -> None:
         sources = [self.pool_name, self.endpoint_selector, self.resources]
@@ -73,6 +80,12 @@ class EPPCommand:
             raise ValueError("--envoy-eds needs --resources DIR (in Kubernetes, Envoy reads the pods itself)")
         if self.require_client_cert and self.cert_path is None:
             raise ValueError("--require-client-cert needs --cert-path with ca.crt")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {self.workers}")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"--event-loop must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
+        if self.event_loop == "uvloop" and not _has_uvloop():
+            raise ValueError("--event-loop uvloop: the uvloop package is not installed")
 
     def scrape_overrides(self) -> dict[str, Any]:
         given = {
@@ -100,6 +113,7 @@ class EPPCommand:
             default_model=self.default_model,
             scrape_overrides=self.scrape_overrides(),
             metric_specs=self.metric_specs,
+            reuse_port=self.workers > 1,
         )
 
     def credentials(self) -> grpc.ServerCredentials | None:
@@ -110,6 +124,24 @@ class EPPCommand:
             return self_signed_credentials(("localhost", "127.0.0.1", socket.gethostname()))
         ca = self.cert_path / "ca.crt" if self.require_client_cert else None
         return server_credentials(TLSFiles(self.cert_path / "tls.crt", self.cert_path / "tls.key", ca))
+
+
+def run_blocking(cmd: EPPCommand) -> None:
+    """`run` on the event loop `--event-loop` names."""
+    loop_runner(cmd.event_loop)(run(cmd))
+
+
+def loop_runner(kind: str) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    """asyncio.run, or uvloop.run for "uvloop" (and for "auto" when uvloop is installed)."""
+    if kind == "uvloop" or (kind == "auto" and _has_uvloop()):
+        import uvloop
+
+        return uvloop.run
+    return asyncio.run
+
+
+def _has_uvloop() -> bool:
+    return importlib.util.find_spec("uvloop") is not None
 
 
 async def run(cmd: EPPCommand) -> None:
@@ -136,7 +168,8 @@ async def run(cmd: EPPCommand) -> None:
 
 def _prefix_sync_options(cmd: EPPCommand) -> PrefixSyncOptions | None:
     wanted = (
-        cmd.prefix_sync_port
+        cmd.workers > 1
+        or cmd.prefix_sync_port
         or cmd.prefix_sync_peers
         or cmd.prefix_sync_peers_dns
         or cmd.prefix_sync_redis_url
@@ -153,8 +186,13 @@ def _prefix_sync_options(cmd: EPPCommand) -> PrefixSyncOptions | None:
         peers_dns=cmd.prefix_sync_peers_dns,
         redis_url=cmd.prefix_sync_redis_url,
         tls=tls,
-        replica_id=os.environ.get("POD_NAME") or os.uname().nodename,
+        replica_id=_replica_id(cmd),
     )
+
+
+def _replica_id(cmd: EPPCommand) -> str:
+    pod = os.environ.get("POD_NAME") or os.uname().nodename
+    return f"{pod}/worker-{cmd.worker_index}" if cmd.workers > 1 else pod
 
 
 async def _start_source(cmd: EPPCommand, epp: EndpointPicker):  # type: ignore[no-untyped-def]

@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     flag("prefix-sync-peers-dns", str, None, "headless Service name:port listing peer replicas")
     flag("prefix-sync-redis-url", str, None, "share prefix state via Redis")
     flag("envoy-eds", Path, None, "keep Envoy's endpoint files in this folder in sync with --resources")
+    flag("workers", int, 1, "EPP processes sharing the ext_proc port (SO_REUSEPORT); see docs/benchmarks.md")
+    flag("event-loop", str, "auto", "asyncio, uvloop, or auto (uvloop when installed)")
     flag("log-level", str, None, "debug, info, warning or error (overrides --v and --zap-log-level)")
     return p
 
@@ -227,6 +229,8 @@ def _command(args: dict[str, Any], env: Mapping[str, str]) -> EPPCommand:
         prefix_sync_peers_dns=a["prefix_sync_peers_dns"],
         prefix_sync_redis_url=a["prefix_sync_redis_url"],
         envoy_eds=a["envoy_eds"],
+        workers=int(a["workers"]),
+        event_loop=str(a["event_loop"]),
     )
 
 

@@ -84,6 +84,7 @@ class EnvoyConfig:
     # (`inference-pool`, from eds_path) holding every endpoint; the EPP finds the pool by model.
     pools: tuple[PoolCluster, ...] = ()
     rules: tuple[RouteRule, ...] = ()
+    h2c: bool = False  # the one-cluster setup's pool speaks cleartext HTTP/2 (appProtocol h2c)
     # How the response reaches the EPP (docs/benchmarks.md, "The gateway's own overhead"):
     # "observe": off the critical path. The routing filter handles the request only; Envoy adds
     #   the served-endpoint header itself, and a second ext_proc filter in observability mode
@@ -97,6 +98,7 @@ class PoolCluster:
     pool: ObjectRef
     eds_path: str
     failure_mode: FailureMode = FailureMode.FAIL_CLOSE
+    h2c: bool = False  # the pool's appProtocol is kubernetes.io/h2c: cleartext HTTP/2 to its pods
 
     @property
     def cluster(self) -> str:
@@ -177,6 +179,8 @@ def response_filter(cfg: EnvoyConfig) -> dict[str, Any]:
         "processing_mode": mode,
         "message_timeout": _duration(cfg.message_timeout_s),
         "response_attributes": ["request.id", "upstream.address"],
+        # request-attribute-reporter's metadata (its default namespace) comes on this stream.
+        "metadata_options": {"receiving_namespaces": {"untyped": ["envoy.lb"]}},
     }
     action = {
         "name": "response-phases",
@@ -498,8 +502,20 @@ CIRCUIT_BREAKERS = {
 }
 
 
-def _pool_cluster(name: str, eds_path: str) -> dict[str, Any]:
+# appProtocol kubernetes.io/h2c: HTTP/2 with prior knowledge to the pods, as upstream's
+# gateways do for such a pool (conformance InferencePoolAppProtocol).
+H2C_PROTOCOL_OPTIONS = {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}},
+    }
+}
+
+
+def _pool_cluster(name: str, eds_path: str, h2c: bool = False) -> dict[str, Any]:
+    protocol = {"typed_extension_protocol_options": H2C_PROTOCOL_OPTIONS} if h2c else {}
     return {
+        **protocol,
         "name": name,
         "type": "EDS",
         "connect_timeout": "1s",
@@ -553,8 +569,8 @@ def bootstrap(cfg: EnvoyConfig) -> dict[str, Any]:
 
 def _pool_clusters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     if not cfg.pools:
-        return [_pool_cluster(POOL_CLUSTER, cfg.eds_path)]
-    return [_pool_cluster(p.cluster, p.eds_path) for p in cfg.pools]
+        return [_pool_cluster(POOL_CLUSTER, cfg.eds_path, cfg.h2c)]
+    return [_pool_cluster(p.cluster, p.eds_path, p.h2c) for p in cfg.pools]
 
 
 def eds_resource(addresses: Iterable[str], cluster: str = POOL_CLUSTER) -> dict[str, Any]:

@@ -32,8 +32,11 @@ def envoy_binary() -> str:
 
 
 class EnvoyProcess:
-    def __init__(self, config: EnvoyConfig, workdir: Path, log_level: str = "warning") -> None:
+    def __init__(
+        self, config: EnvoyConfig, workdir: Path, log_level: str = "warning", concurrency: int = 1
+    ) -> None:
         self.config = config
+        self.concurrency = concurrency  # worker threads, each with its own connection to the EPP
         self.workdir = workdir
         self.log_level = log_level
         self.proc: asyncio.subprocess.Process | None = None
@@ -76,7 +79,7 @@ class EnvoyProcess:
                 str(self.workdir / "base-id"),
                 "--use-dynamic-base-id",
                 "--concurrency",
-                "1",
+                str(self.concurrency),
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,

@@ -392,6 +392,14 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     def _on_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
         if state.ctx is not None:
             self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
+        answers = self._answer_response_body(state, body)
+        if body.end_of_stream and state.ctx is not None and state.ctx.response_metadata:
+            # Plugins' metadata (request-attribute-reporter) rides on the last body answer.
+            answers = answers or [messages.continue_response_body()]
+            answers[-1].dynamic_metadata.CopyFrom(messages.metadata_struct(state.ctx.response_metadata))
+        return answers
+
+    def _answer_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
         if body.end_of_stream:
             state.finished = True
         mode, rewriter = state.modes.response, state.rewriter
@@ -449,6 +457,7 @@ async def serve(
     credentials: grpc.ServerCredentials | None = None,
     servicer: ExtProcServicer | None = None,
     health_checking: bool = False,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     # Envoy may coalesce a fast client's body into chunks far larger than its usual 64 KiB when
     # the ext_proc stream is backed up; the body limit is enforced by counting, not by gRPC.
@@ -457,7 +466,9 @@ async def serve(
         options=[
             ("grpc.max_receive_message_length", max_msg),
             ("grpc.max_send_message_length", max_msg),
-            ("grpc.so_reuseport", 0),  # a port already in use is an error, not a silent share
+            # A port already in use is an error, not a silent share, except between the workers
+            # of one EPP (--workers), which the kernel spreads connections over.
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)

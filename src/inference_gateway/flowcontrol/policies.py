@@ -1,6 +1,7 @@
 """Policies, named as upstream's flow-control plugins.
 
-Ordering (inside one flow's queue): fcfs-ordering-policy, edf-ordering-policy.
+Ordering (inside one flow's queue): fcfs-ordering-policy, edf-ordering-policy (the request's
+TTL deadline), slo-deadline-ordering-policy (arrival + the client's `x-slo-ttft-ms`).
 Fairness (between the flows of one priority band): round-robin-fairness-policy,
 global-strict-fairness-policy (global FCFS/EDF: the flow whose head is best goes next).
 Policies are stateless; the queues and the band's ring of active flows hold the state.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from inference_gateway.flowcontrol.types import QueueItem
@@ -57,16 +59,23 @@ def deadline_key(item: QueueItem) -> tuple[float, int]:
     return (item.deadline if item.deadline is not None else float("inf"), item.seq)
 
 
-class DeadlineQueue:
-    """A heap ordered by deadline; removals are lazy and the heap is compacted when half dead."""
+def slo_deadline_key(item: QueueItem) -> tuple[float, int]:
+    """Arrival + TTFT objective first; requests without one after all that have one, FCFS."""
+    slo = item.request.slo_ttft_s
+    return (item.enqueued_at + slo if slo is not None else float("inf"), item.seq)
 
-    def __init__(self) -> None:
+
+class DeadlineQueue:
+    """A heap ordered by a deadline key; removals are lazy and the heap is compacted when half dead."""
+
+    def __init__(self, key: Callable[[QueueItem], tuple[float, int]] = deadline_key) -> None:
+        self._key = key
         self._heap: list[tuple[tuple[float, int], QueueItem]] = []
         self._live: dict[int, QueueItem] = {}
 
     def push(self, item: QueueItem) -> None:
         self._live[item.seq] = item
-        heapq.heappush(self._heap, (deadline_key(item), item))
+        heapq.heappush(self._heap, (self._key(item), item))
 
     def _drop_dead(self) -> None:
         while self._heap and self._heap[0][1].seq not in self._live:
@@ -145,6 +154,18 @@ class EDFOrdering(_Named):
         return deadline_key(item)
 
 
+class SLODeadlineOrdering(_Named):
+    """Upstream v1.5's slo-deadline-ordering-policy: earliest (arrival + x-slo-ttft-ms) first."""
+
+    type_name = "slo-deadline-ordering-policy"
+
+    def new_queue(self) -> ItemQueue:
+        return DeadlineQueue(slo_deadline_key)
+
+    def key(self, item: QueueItem) -> tuple[float, int]:
+        return slo_deadline_key(item)
+
+
 def _drop_empty_head(ring: deque[FlowQueue]) -> FlowQueue | None:
     while ring:
         flow = ring[0]
@@ -192,6 +213,7 @@ FAIRNESS_TYPES: dict[str, type[_Named]] = {
 ORDERING_TYPES: dict[str, type[_Named]] = {
     FCFSOrdering.type_name: FCFSOrdering,
     EDFOrdering.type_name: EDFOrdering,
+    SLODeadlineOrdering.type_name: SLODeadlineOrdering,
 }
 
 

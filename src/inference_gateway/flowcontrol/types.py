@@ -63,6 +63,7 @@ class FlowRequest:
     model: str = ""
     target_model: str = ""
     ttl_s: float | None = None
+    slo_ttft_s: float | None = None  # the client's TTFT objective (x-slo-ttft-ms), if it sent one
 
     @property
     def key(self) -> FlowKey:

@@ -3,10 +3,11 @@
 vLLM (vllm/distributed/kv_events.py) sends each batch as a ZMQ multipart message
 `[topic, sequence number (8 bytes, big-endian), payload]` on a PUB socket, the payload being a
 msgspec-msgpack `KVEventBatch`: `ts`, `events` and `data_parallel_rank`, each event a tagged
-struct (`type` = "BlockStored" | "BlockRemoved" | "AllBlocksCleared"). Current vLLM encodes
-structs as maps; releases before it used `array_like` (the tag first, then the fields in
-declaration order), and some encode the batch as an array but the events as maps. `decode_batch`
-reads all three; `encode_batch` writes the current map layout.
+struct (`type` = "BlockStored" | "BlockRemoved" | "AllBlocksCleared"). The batch is
+`array_like` in every vLLM release (`[ts, events]`, the rank appended when set); current vLLM
+encodes the events as maps, releases before it as arrays (the tag first, then the fields in
+declaration order). `decode_batch` reads every layout (and map batches); `encode_batch` writes
+current vLLM's, which subscribers such as vllm-router require (they reject a map batch).
 
 Block hashes are 64-bit ints (the low 64 bits of vLLM's sha256 block hash, as vLLM sends with
 VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES=1, its default) or raw digest bytes, which are reduced the
@@ -85,10 +86,9 @@ def block_hash(value: Any) -> int:
 
 
 def encode_batch(batch: EventBatch) -> bytes:
-    events = [_event_map(e) for e in batch.events]
-    out: dict[str, Any] = {"ts": batch.ts, "events": events}
-    if batch.data_parallel_rank is not None:
-        out["data_parallel_rank"] = batch.data_parallel_rank
+    out: list[Any] = [batch.ts, [_event_map(e) for e in batch.events]]
+    if batch.data_parallel_rank is not None:  # msgspec's omit_defaults drops a None rank
+        out.append(batch.data_parallel_rank)
     return msgpack.packb(out)
 
 

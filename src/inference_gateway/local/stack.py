@@ -18,7 +18,7 @@ import grpc
 
 from inference_gateway.api.errors import FieldError, ManifestError
 from inference_gateway.api.manifests import ResourceSet, load_path
-from inference_gateway.api.types import FailureMode, ObjectRef
+from inference_gateway.api.types import AppProtocol, FailureMode, ObjectRef
 from inference_gateway.envoy.bootstrap import EnvoyConfig, PoolCluster
 from inference_gateway.envoy.httproute import RouteRule, parse_httproutes, referenced_pools
 from inference_gateway.envoy.process import EnvoyProcess
@@ -295,8 +295,10 @@ class LocalStack:
 
     def pool_clusters(self) -> tuple[PoolCluster, ...]:
         modes = {p.ref: p.endpoint_picker.failure_mode for p in self.resources.pools}
+        h2c = {p.ref for p in self.resources.pools if p.app_protocol == AppProtocol.H2C}
+        xds = self.workdir / "xds"
         return tuple(
-            PoolCluster(ref, str(self.workdir / "xds" / f"eds-{ref.namespace}-{ref.name}.yaml"), modes[ref])
+            PoolCluster(ref, str(xds / f"eds-{ref.namespace}-{ref.name}.yaml"), modes[ref], ref in h2c)
             for ref in self.routed_pools
         )
 

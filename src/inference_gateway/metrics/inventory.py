@@ -23,6 +23,7 @@ import orjson
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
+from inference_gateway.metrics.pollers import EndpointPollers
 
 if TYPE_CHECKING:
     from inference_gateway.requestcontrol.director import RequestContext
@@ -85,44 +86,27 @@ class InventoryConfig:
     scheme: str = "http"
     interval_s: float = 30.0
     timeout_s: float = 2.0
+    insecure_skip_verify: bool = True  # https: skip certificate checks (models-data-source's default)
     # A 404 asks for a refresh; a server answering many 404s is re-read at most this often.
     min_refresh_gap_s: float = 1.0
 
 
-class ModelInventory:
+class ModelInventory(EndpointPollers):
     """A data producer: one polling task per endpoint, woken early by `refresh_soon`."""
 
+    name = "models"
+
     def __init__(self, store: Datastore, config: InventoryConfig | None = None) -> None:
-        self.store = store
+        super().__init__(store)
         self.config = config or InventoryConfig()
-        self._session: aiohttp.ClientSession | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._pollers: dict[str, tuple[Endpoint, asyncio.Task[None], asyncio.Event]] = {}
+        self._wake: dict[str, asyncio.Event] = {}  # endpoint address -> its poller's alarm
 
-    async def start(self) -> None:
-        self._open_session()
-        self._supervisor = asyncio.create_task(self._supervise(), name="model-inventory")
-
-    async def stop(self) -> None:
-        tasks = [t for _, t, _ in self._pollers.values()]
-        if self._supervisor is not None:
-            tasks.append(self._supervisor)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._pollers.clear()
-        self._supervisor = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-            self._session = aiohttp.ClientSession(timeout=timeout)
-        return self._session
+    def new_session(self) -> aiohttp.ClientSession:
+        insecure = self.config.scheme == "https" and self.config.insecure_skip_verify
+        connector = aiohttp.TCPConnector(ssl=not insecure)
+        return aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.config.timeout_s)
+        )
 
     async def refresh(self, endpoint: Endpoint) -> ServedModels | None:
         """Read one endpoint's model list now; on failure its inventory becomes unknown."""
@@ -149,9 +133,9 @@ class ModelInventory:
         return served
 
     def refresh_soon(self, address: str) -> None:
-        poller = self._pollers.get(address)
-        if poller is not None:
-            poller[2].set()
+        wake = self._wake.get(address)
+        if wake is not None:
+            wake.set()
 
     # --- director hooks (RequestObserver): a 404 from a server may mean a lost adapter ---
     def on_routed(self, ctx: RequestContext) -> None:
@@ -164,25 +148,19 @@ class ModelInventory:
         if ctx.response_status == 404 and ctx.served is not None:
             self.refresh_soon(ctx.served.address)
 
-    # --- background polling ---
-    async def _supervise(self) -> None:
-        while True:
-            self._reconcile()
-            await asyncio.sleep(min(1.0, self.config.interval_s))
+    # --- background polling (EndpointPollers) ---
+    def tick_s(self) -> float:
+        return min(1.0, self.config.interval_s)
 
-    def _reconcile(self) -> None:
-        current = {e.address: e for e in self.store.endpoints()}
-        for address, (endpoint, task, _) in list(self._pollers.items()):
-            if current.get(address) is not endpoint:
-                task.cancel()
-                del self._pollers[address]
-        for address, endpoint in current.items():
-            if address not in self._pollers:
-                wake = asyncio.Event()
-                task = asyncio.create_task(self._poll(endpoint, wake), name=f"models-{address}")
-                self._pollers[address] = (endpoint, task, wake)
+    async def poll(self, endpoint: Endpoint) -> None:
+        wake = self._wake[endpoint.address] = asyncio.Event()
+        try:
+            await self._poll_until_cancelled(endpoint, wake)
+        finally:
+            if self._wake.get(endpoint.address) is wake:
+                del self._wake[endpoint.address]
 
-    async def _poll(self, endpoint: Endpoint, wake: asyncio.Event) -> None:
+    async def _poll_until_cancelled(self, endpoint: Endpoint, wake: asyncio.Event) -> None:
         cfg = self.config
         while True:
             started = time.monotonic()

@@ -9,7 +9,6 @@ endpoints whose metrics went stale or whose scrapes keep failing as unusable
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.datastore.store import Datastore
 from inference_gateway.metrics.extract import metrics_from_page
 from inference_gateway.metrics.mappings import MappingRegistry
+from inference_gateway.metrics.pollers import EndpointPollers
 from inference_gateway.scheduling.projection import mark_scraped
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ class ScrapeTarget:
     mappings: MappingRegistry
 
 
-class Scraper:
+class Scraper(EndpointPollers):
+    name = "scrape"
+
     def __init__(
         self,
         store: Datastore,
@@ -57,15 +59,12 @@ class Scraper:
         targets: Callable[[Endpoint], ScrapeTarget] | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(store)
         self.config = config or ScrapeConfig()
         self.mappings = mappings or MappingRegistry()
         default = ScrapeTarget(self.config.scheme, self.config.path, self.mappings)
         # Per pool when the EPP serves several pools with their own configs.
         self.target_for: Callable[[Endpoint], ScrapeTarget] = targets or (lambda _e: default)
-        self._session: aiohttp.ClientSession | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._pollers: dict[str, tuple[Endpoint, asyncio.Task[None]]] = {}
         # Called after every successful scrape (flow control re-checks capacity then).
         self.listeners: list[Callable[[], None]] = []
         self.failures_total = Counter(
@@ -76,34 +75,12 @@ class Scraper:
             registry=registry,
         )
 
-    # --- lifecycle --------------------------------------------------------
-    async def start(self) -> None:
-        self._open_session()
-        self._supervisor = asyncio.create_task(self._supervise(), name="metrics-supervisor")
-
-    async def stop(self) -> None:
-        tasks = [t for _, t in self._pollers.values()]
-        if self._supervisor is not None:
-            tasks.append(self._supervisor)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._pollers.clear()
-        self._supervisor = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # keep-alive: one pooled connection per endpoint, reused every interval.
-            insecure = self.config.scheme == "https" and self.config.insecure_skip_verify
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ssl=not insecure)
-            timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
-        return self._session
+    def new_session(self) -> aiohttp.ClientSession:
+        # keep-alive: one pooled connection per endpoint, reused every interval.
+        insecure = self.config.scheme == "https" and self.config.insecure_skip_verify
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ssl=not insecure)
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+        return aiohttp.ClientSession(connector=connector, timeout=timeout)
 
     # --- one-shot API (tests, CLI) ------------------------------------------
     async def scrape_once(self) -> None:
@@ -173,25 +150,14 @@ class Scraper:
                 log.warning("endpoint %s (%s): metrics stale (%.1fs old)", e.name, e.address, m.age(now))
             e.metrics_ok = ok
 
-    # --- background polling ------------------------------------------------
-    async def _supervise(self) -> None:
-        while True:
-            self._reconcile()
-            self.refresh_health()
-            await asyncio.sleep(self.config.interval_s)
+    # --- background polling (EndpointPollers) ------------------------------------
+    def tick_s(self) -> float:
+        return self.config.interval_s
 
-    def _reconcile(self) -> None:
-        current = {e.address: e for e in self.store.endpoints()}
-        for address, (endpoint, task) in list(self._pollers.items()):
-            if current.get(address) is not endpoint:
-                task.cancel()
-                del self._pollers[address]
-        for address, endpoint in current.items():
-            if address not in self._pollers:
-                task = asyncio.create_task(self._poll(endpoint), name=f"scrape-{address}")
-                self._pollers[address] = (endpoint, task)
+    def on_tick(self) -> None:
+        self.refresh_health()
 
-    async def _poll(self, endpoint: Endpoint) -> None:
+    async def poll(self, endpoint: Endpoint) -> None:
         while True:
             started = time.monotonic()
             ok = await self.scrape_endpoint(endpoint)

@@ -62,9 +62,15 @@ class HealthServer:
     READINESS_SERVICES = ("", EXTPROC_SERVICE, "inference-extension", "readiness")
 
     def __init__(
-        self, store: Datastore, host: str, port: int, ready: Callable[[], bool] | None = None
+        self,
+        store: Datastore,
+        host: str,
+        port: int,
+        ready: Callable[[], bool] | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.store = store
+        self.reuse_port = reuse_port
         self.host = host
         self.port = port
         self.ready = ready or (lambda: store.synced)
@@ -73,8 +79,9 @@ class HealthServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        # No SO_REUSEPORT: a second EPP on the same health port must fail, not share it.
-        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # No SO_REUSEPORT unless this is one of an EPP's workers (which share the port): a second
+        # EPP on the same health port must fail, not share it.
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", int(self.reuse_port))])
         health_pb2_grpc.add_HealthServicer_to_server(self.servicer, self._server)
         self.port = self._server.add_insecure_port(f"{self.host}:{self.port}")
         await self._server.start()

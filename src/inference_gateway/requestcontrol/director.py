@@ -24,6 +24,7 @@ from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import ModelResolver, Resolution
 from inference_gateway.requestcontrol.usage import Usage, UsageAccounting, UsageKey, UsageScanner
 from inference_gateway.runtime import Decision, PoolRuntime, PoolRuntimes
+from inference_gateway.scheduling.interfaces import BodyReader
 from inference_gateway.scheduling.types import SchedulingRequest, SchedulingResult
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class RequestContext:
     # Extra headers for the client's response (e.g. a session-affinity token), set once the
     # served endpoint is known; ext_proc adds them to the response headers.
     response_headers: dict[str, str] = field(default_factory=dict)
+    # Dynamic metadata for the proxy once the response ended (request-attribute-reporter).
+    response_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     finished: bool = False
     flow_id: str = DEFAULT_FLOW_ID
     usage_scanner: UsageScanner | None = None
@@ -170,7 +173,8 @@ class Director:
         ctx.endpoints = [self._rng.choice(candidates)]
         address = ctx.endpoints[0].address
         log.info("request %s without body -> %s", ctx.request_id, address)
-        headers, metadata = _destination_headers(ctx.endpoints), _destination_metadata(ctx.endpoints)
+        addresses = [e.address for e in ctx.endpoints]
+        headers, metadata = _destination_headers(addresses), _destination_metadata(addresses)
         return RoutingDecision(address, headers, None, metadata)
 
     async def _route(self, ctx: RequestContext, raw_body: bytes) -> RoutingDecision:
@@ -183,7 +187,13 @@ class Director:
             )
         parser = self.runtimes.default.config.parser
         ctx.passthrough = parser is not None and not parser.parses_body
-        body = {} if ctx.passthrough else parse_body(raw_body)
+        if isinstance(parser, BodyReader):
+            read = _read_body(parser, raw_body, ctx.headers)
+            if read is None:  # not an inference request: a random endpoint, as upstream
+                return self.route_without_body(ctx)
+            body = read
+        else:
+            body = {} if ctx.passthrough else parse_body(raw_body)
         res = self.resolver.resolve(requested_model(body), ctx.headers)
         ctx.resolution = res
         pool = str(res.view.pool.ref)
@@ -250,7 +260,8 @@ class Director:
     def _routing(self, ctx: RequestContext, body: dict[str, Any], res: Resolution) -> RoutingDecision:
         decision = ctx.decision
         assert decision is not None
-        destination = ",".join(e.address for e in decision.endpoints)
+        addresses = decision.addresses
+        destination = ",".join(addresses)
         changed = decision.body_changed and not ctx.passthrough
         if res.target_model != body.get("model") and not ctx.passthrough:
             body["model"] = res.target_model
@@ -269,8 +280,8 @@ class Director:
             res.criticality.label,
             destination,
         )
-        headers = {**_destination_headers(decision.endpoints), **decision.set_headers}
-        metadata = _destination_metadata(decision.endpoints)
+        headers = {**_destination_headers(addresses), **decision.set_headers}
+        metadata = _destination_metadata(addresses)
         return RoutingDecision(destination, headers, new_body, metadata, decision.strip_headers)
 
     def on_response_headers(self, ctx: RequestContext, status: int, served: str | None) -> None:
@@ -304,6 +315,7 @@ class Director:
             ctx.completion_tokens = ctx.usage.completion_tokens
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         if ctx.decision is not None:
+            ctx.response_metadata = ctx.decision.response_metadata(ctx.usage)
             # Streamed responses tell plugins that learn latency (latency-scorer) how it went.
             ctx.decision.complete(*_latency_of(ctx, self.clock()))
             if (preemption := ctx.decision.runtime.preemption) is not None:
@@ -321,17 +333,24 @@ def _latency_of(ctx: RequestContext, now: float) -> tuple[float | None, float | 
     return ttft, (now - ctx.first_byte_at) / (tokens - 1) if tokens > 1 else None
 
 
-def _destination_headers(endpoints: Sequence[Endpoint]) -> dict[str, str]:
+def _destination_headers(addresses: Sequence[str]) -> dict[str, str]:
     """The primary alone: ORIGINAL_DST clusters (upstream's reference Envoy) read one address."""
-    return {DESTINATION_KEY: endpoints[0].address}
+    return {DESTINATION_KEY: addresses[0]}
 
 
-def _destination_metadata(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+def _destination_metadata(addresses: Sequence[str]) -> dict[str, Any]:
     """The ordered list (primary, then fallbacks) for override_host and retries."""
-    return {DESTINATION_NAMESPACE: {DESTINATION_KEY: ",".join(e.address for e in endpoints)}}
+    return {DESTINATION_NAMESPACE: {DESTINATION_KEY: ",".join(addresses)}}
 
 
 def _cache_salt(body: dict[str, Any]) -> str:
     """vLLM's optional `cache_salt` isolates prefix caches; prefix hashing must honour it."""
     salt = body.get("cache_salt")
     return salt if isinstance(salt, str) else ""
+
+
+def _read_body(parser: BodyReader, raw: bytes, headers: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        return parser.read_body(raw, headers)
+    except ValueError as exc:
+        raise GatewayError(400, f"{parser.type_name}: {exc}", "invalid_body") from None

@@ -133,6 +133,7 @@ class UsageAccounting:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.totals: dict[UsageKey, TokenTotals] = {}
+        self._counters: dict[UsageKey, tuple[Any, Any]] = {}
         self.prompt_total = Counter(
             "inference_objective_prompt_tokens",
             "Prompt tokens served, per model, objective and fairness id.",
@@ -154,6 +155,12 @@ class UsageAccounting:
         totals.prompt_tokens += usage.prompt_tokens
         totals.completion_tokens += usage.completion_tokens
         totals.cached_tokens += usage.cached_tokens
-        labels = (key.model, key.target_model, key.objective, key.flow_id)
-        self.prompt_total.labels(*labels).inc(usage.prompt_tokens)
-        self.completion_total.labels(*labels).inc(usage.completion_tokens)
+        counters = self._counters.get(key)
+        if counters is None:  # labels() validates and locks on every call: look children up once
+            labels = (key.model, key.target_model, key.objective, key.flow_id)
+            counters = self._counters[key] = (
+                self.prompt_total.labels(*labels),
+                self.completion_total.labels(*labels),
+            )
+        counters[0].inc(usage.prompt_tokens)
+        counters[1].inc(usage.completion_tokens)

@@ -29,13 +29,18 @@ from inference_gateway.flowcontrol import (
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
+from inference_gateway.requestcontrol.usage import Usage
 from inference_gateway.scheduling import projection
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import (
+    Admitter,
+    DataProducer,
     EndpointsChanged,
     RequestBody,
     RequestHeaders,
     ResponseHeaders,
+    ResponseMetadata,
+    RoutesElsewhere,
 )
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
@@ -44,6 +49,7 @@ from inference_gateway.scheduling.types import SchedulingError, SchedulingReques
 log = logging.getLogger(__name__)
 
 CandidateSource = Callable[[], Sequence[Endpoint]]
+SLO_TTFT_HEADER = "x-slo-ttft-ms"  # upstream's TTFT objective, read by slo-deadline-ordering-policy
 
 
 @dataclass(eq=False)
@@ -71,6 +77,12 @@ class Decision:
         return self.result.endpoints
 
     @property
+    def addresses(self) -> list[str]:
+        """Where the gateway sends the request, in preference order: the picks' own addresses
+        unless the profile handler routes elsewhere (data parallelism)."""
+        return self.runtime.route_addresses(self.result.endpoints)
+
+    @property
     def queue_seconds(self) -> float:
         return self.admission.waited_s if self.admission is not None else 0.0
 
@@ -80,6 +92,9 @@ class Decision:
     def response_headers(self, served: Endpoint) -> dict[str, str]:
         """Headers for the client's response once the serving endpoint is known."""
         return self.runtime.response_headers(self.request, served)
+
+    def response_metadata(self, usage: Usage | None) -> dict[str, dict[str, Any]]:
+        return self.runtime.response_metadata(usage)
 
     def complete(self, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
         """The request ended (success, error or cancel), with its measured time to first token
@@ -117,8 +132,14 @@ class PoolRuntime:
         plugins = self.scheduler.plugins()
         self._request_plugins = [p for p in plugins if isinstance(p, RequestHeaders)]
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
+        self._metadata_plugins = [p for p in self.config.plugins.values() if isinstance(p, ResponseMetadata)]
         self._change_plugins = [p for p in plugins if isinstance(p, EndpointsChanged)]
         self._body_plugins = [p for p in plugins if isinstance(p, RequestBody)]
+        # Producers and admitters act whether or not a profile lists them, as upstream's.
+        self._admitters = [p for p in self.config.plugins.values() if isinstance(p, Admitter)]
+        self._producers = [p for p in self.config.plugins.values() if isinstance(p, DataProducer)]
+        handler = self.scheduler.handler
+        self._router = handler if isinstance(handler, RoutesElsewhere) else None
         self.preemption = next(
             (p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None
         )
@@ -156,13 +177,25 @@ class PoolRuntime:
         if record is None:
             record = self.ledger.admit(request.request_id, request.pool, request.priority)
         try:
-            decision = self._schedule(request, candidates(), explain, admission, record)
+            if body is not None:
+                for producer in self._producers:
+                    await producer.produce(request, body)
+            endpoints = candidates()
+            self._run_admitters(request, endpoints)
+            decision = self._schedule(request, endpoints, explain, admission, record)
         except BaseException:
             self._release(admission, record)
             raise
         if body is not None:
             decision.body_changed = self.edit_body(request, decision.result, body)
         return decision
+
+    def _run_admitters(self, request: SchedulingRequest, endpoints: Sequence[Endpoint]) -> None:
+        for admitter in self._admitters:
+            reason = admitter.admit_request(request, endpoints)
+            if reason is not None:
+                log.info("request %s refused by %s: %s", request.request_id, admitter.name, reason)
+                raise GatewayError(429, reason, "admission_rejected", {"retry-after": "1"})
 
     def edit_body(self, request: SchedulingRequest, result: SchedulingResult, body: dict[str, Any]) -> bool:
         """Body plugins edit the upstream JSON body in place; True if any changed it."""
@@ -192,6 +225,7 @@ class PoolRuntime:
             pool=request.pool,
             model=request.model,
             target_model=request.target_model,
+            slo_ttft_s=_slo_ttft_s(request.headers.get(SLO_TTFT_HEADER)),
         )
         try:
             return await self.flow.admit(flow_request, lambda: list(candidates()))
@@ -226,10 +260,27 @@ class PoolRuntime:
             extra.update(plugin.request_headers(request, result))
         return {k: v for k, v in extra.items() if v}, tuple(k for k, v in extra.items() if not v)
 
+    def route_addresses(self, endpoints: Sequence[Endpoint]) -> list[str]:
+        if self._router is None:
+            return [e.address for e in endpoints]
+        return list(dict.fromkeys(self._router.route_address(e) for e in endpoints))
+
     @property
     def adds_response_headers(self) -> bool:
-        """A plugin answers the response phase (e.g. session affinity's token)."""
-        return bool(self._response_plugins)
+        """A plugin answers the response phase (e.g. session affinity's token, a reporter's
+        metadata)."""
+        return bool(self._response_plugins or self._metadata_plugins)
+
+    def response_metadata(self, usage: Usage | None) -> dict[str, dict[str, Any]]:
+        """Dynamic metadata for the proxy once the response has ended; {} without such plugins."""
+        if not self._metadata_plugins:
+            return {}
+        view = _usage_struct(usage or Usage())
+        merged: dict[str, dict[str, Any]] = {}
+        for plugin in self._metadata_plugins:
+            for namespace, values in plugin.response_metadata(view).items():
+                merged.setdefault(namespace, {}).update(values)
+        return merged
 
     def response_headers(self, request: SchedulingRequest, served: Endpoint) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -261,3 +312,24 @@ class PoolRuntime:
     async def close(self) -> None:
         if self.flow is not None:
             await self.flow.close()
+
+
+def _usage_struct(usage: Usage) -> dict[str, Any]:
+    """Upstream's requestcontrol.Usage as a google.protobuf.Struct (numbers are doubles)."""
+    view: dict[str, Any] = {
+        "prompt_tokens": float(usage.prompt_tokens),
+        "completion_tokens": float(usage.completion_tokens),
+        "total_tokens": float(usage.total_tokens),
+    }
+    if usage.cached_tokens:
+        view["prompt_token_details"] = {"cached_tokens": float(usage.cached_tokens)}
+    return view
+
+
+def _slo_ttft_s(value: str | None) -> float | None:
+    """x-slo-ttft-ms as upstream reads it: a non-negative integer, anything else is no objective."""
+    try:
+        ms = int(value.strip()) if value is not None else -1
+    except ValueError:
+        return None
+    return ms / 1000.0 if ms >= 0 else None

@@ -6,7 +6,7 @@ picker. A profile handler decides which profiles run and which result is primary
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -64,6 +64,14 @@ class ResponseHeaders(Plugin, Protocol):
 
 
 @runtime_checkable
+class ResponseMetadata(Plugin, Protocol):
+    """Dynamic metadata for the proxy once the response has ended (upstream's ResponseBody
+    plugins, e.g. request-attribute-reporter). `usage` is upstream's Usage struct as JSON."""
+
+    def response_metadata(self, usage: Mapping[str, Any]) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
 class EndpointsChanged(Plugin, Protocol):
     """Told the full set of endpoint addresses whenever the datastore changes (to drop state)."""
 
@@ -107,6 +115,32 @@ class RequestBody(Plugin, Protocol):
 
 
 @runtime_checkable
+class DataProducer(Plugin, Protocol):
+    """Upstream's PrepareRequestData plugins: fill in request data before admission and
+    scheduling (e.g. the engine's token ids). A failure is logged and the request goes on."""
+
+    async def produce(self, request: SchedulingRequest, body: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Admitter(Plugin, Protocol):
+    """Upstream's AdmitRequest plugins: after flow control, before scheduling, may refuse a
+    request (the client gets 429 with the reason)."""
+
+    def admit_request(self, request: SchedulingRequest, endpoints: Sequence[Endpoint]) -> str | None:
+        """None admits; a string is the reason for refusing."""
+        ...
+
+
+@runtime_checkable
+class RoutesElsewhere(Plugin, Protocol):
+    """Sends the request to another address than the picked endpoint's (llm-d's
+    data-parallel handler: the pod's primary port, the picked rank in a header)."""
+
+    def route_address(self, endpoint: Endpoint) -> str: ...
+
+
+@runtime_checkable
 class ProfileHandler(Plugin, Protocol):
     def pick_profiles(
         self,
@@ -137,6 +171,16 @@ class RequestParser(Plugin, Protocol):
     `parses_body` False means the body is forwarded untouched and the model comes from headers."""
 
     parses_body: bool
+
+
+@runtime_checkable
+class BodyReader(Plugin, Protocol):
+    """A parser of non-JSON bodies (vllmgrpc-parser, vertexai-parser): what scheduling reads
+    from the request, OpenAI-shaped ({"prompt": ...}); None for a request that is not an
+    inference request (routed to a random endpoint, unscheduled); ValueError when the body
+    cannot be read. The body itself is forwarded untouched."""
+
+    def read_body(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None: ...
 
 
 @runtime_checkable

@@ -68,3 +68,11 @@ def parse_duration_s(value: Any, key: str = "duration") -> float:
     if seconds < 0:
         raise ValueError(f"parameter {key!r} must not be negative, got {value!r}")
     return seconds
+
+
+def reject_unknown(params: Mapping[str, Any], known: frozenset[str]) -> None:
+    """Strict parameters: a key the plugin does not read is a typo, not a silent default."""
+    unknown = set(params) - known
+    if unknown:
+        names, allowed = ", ".join(sorted(unknown)), ", ".join(sorted(known))
+        raise ValueError(f"unknown parameter(s) {names} (known: {allowed})")

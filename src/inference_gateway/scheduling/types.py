@@ -12,6 +12,14 @@ from inference_gateway.scheduling.explain import explain_profile
 
 
 @dataclass(slots=True)
+class TokenizedPrompt:
+    """The prompt as the engine tokenizes it (a token-producer's answer)."""
+
+    token_ids: list[int]
+    has_media: bool = False  # images/audio: the engine's block hashes also key on them
+
+
+@dataclass(slots=True)
 class SchedulingRequest:
     request_id: str
     model: str
@@ -25,6 +33,7 @@ class SchedulingRequest:
     cache_salt: str = ""
     messages: list[Any] | None = None  # chat messages, for scorers that render the chat template
     media_tokens: int = 0  # tokens the request's images and audio cost (inference_gateway.media)
+    tokens: TokenizedPrompt | None = None  # set by a token-producer before scheduling
 
     @property
     def sheddable(self) -> bool:

@@ -33,8 +33,8 @@ class ReplicaSetOptions:
     replicas: int = 3
     sync: bool = True
     delay_s: float = 0.02  # pick on one replica -> applied on the others
-    config_text: str | None = None  # EndpointPickerConfig; None: the default, with a seeded picker
-    seed: int = 0  # replica i's max-score-picker breaks ties with seed + i (default config only)
+    config_text: str | None = None  # EndpointPickerConfig; None: the default
+    seed: int = 0  # replica i's pickers without a seed of their own break ties with seed + i
     scrape_interval_s: float = 0.0  # >0: each replica refreshes its metrics view on its own ticks
 
 
@@ -45,7 +45,7 @@ class VirtualReplica(VirtualGateway):
     def __init__(
         self, name: str, options: ReplicaSetOptions, clock: _Clock, phase_s: float = 0.0, seed: int = 0
     ) -> None:
-        super().__init__(options.config_text or seeded_config(None, seed))
+        super().__init__(seeded_config(options.config_text, seed))
         self.name = name
         self.hub = PrefixSyncHub(
             prefix_scorers(self.config.plugins), name, max_age_s=float("inf"), clock=clock

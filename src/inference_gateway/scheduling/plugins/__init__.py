@@ -15,8 +15,11 @@ from inference_gateway.scheduling.plugins.by_role_filter import (
 )
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.scheduling.plugins.concurrency_detector import ConcurrencyDetector
+from inference_gateway.scheduling.plugins.context_length_aware import ContextLengthAware
+from inference_gateway.scheduling.plugins.data_parallel_profile_handler import DataParallelProfileHandler
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
+from inference_gateway.scheduling.plugins.endpoint_notification_source import EndpointNotificationSource
 from inference_gateway.scheduling.plugins.engine_priority import EnginePriority
 from inference_gateway.scheduling.plugins.gpu_utilization_scorer import GpuUtilizationScorer
 from inference_gateway.scheduling.plugins.header_testing_filter import HeaderBasedTestingFilter
@@ -37,10 +40,14 @@ from inference_gateway.scheduling.plugins.model_server_metrics import (
     CoreMetricsExtractor,
     ModelServerMetrics,
 )
-from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
+from inference_gateway.scheduling.plugins.models_data_source import ModelsDataExtractor, ModelsDataSource
 from inference_gateway.scheduling.plugins.no_hit_lru_scorer import NoHitLRUScorer
 from inference_gateway.scheduling.plugins.parsers import OpenAIParser, PassthroughParser
-from inference_gateway.scheduling.plugins.pd_decider import AlwaysDisaggPDDecider, PrefixBasedPDDecider
+from inference_gateway.scheduling.plugins.pd_decider import (
+    AlwaysDisaggMultimodalDecider,
+    AlwaysDisaggPDDecider,
+    PrefixBasedPDDecider,
+)
 from inference_gateway.scheduling.plugins.pd_profile_handler import (
     DisaggHeadersHandler,
     DisaggProfileHandler,
@@ -50,8 +57,10 @@ from inference_gateway.scheduling.plugins.pd_profile_handler import (
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import PrefixCacheAffinityFilter
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.plugins.probabilistic_admitter import ProbabilisticAdmitter
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
 from inference_gateway.scheduling.plugins.random_picker import RandomPicker
+from inference_gateway.scheduling.plugins.request_attribute_reporter import RequestAttributeReporter
 from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.plugins.running_requests_scorer import RunningRequestsScorer
 from inference_gateway.scheduling.plugins.served_endpoint_verifier import DestinationEndpointServedVerifier
@@ -59,7 +68,11 @@ from inference_gateway.scheduling.plugins.served_model_filter import ServedModel
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
+from inference_gateway.scheduling.plugins.token_load_scorer import TokenLoadScorer
+from inference_gateway.scheduling.plugins.token_producer import LegacyTokenizer, TokenProducer
 from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
+from inference_gateway.scheduling.plugins.vertexai_parser import VertexAIParser
+from inference_gateway.scheduling.plugins.vllmgrpc_parser import VllmGRPCParser
 from inference_gateway.scheduling.plugins.weighted_random_picker import WeightedRandomPicker
 
 if TYPE_CHECKING:
@@ -109,12 +122,24 @@ BUILTIN = (
     DestinationEndpointServedVerifier,
     MediaTokenEstimator,
     SheddablePreemption,
+    TokenLoadScorer,
+    ContextLengthAware,
+    ProbabilisticAdmitter,
+    DataParallelProfileHandler,
+    TokenProducer,
+    LegacyTokenizer,
+    EndpointNotificationSource,
+    RequestAttributeReporter,
+    VllmGRPCParser,
+    ModelsDataExtractor,
+    VertexAIParser,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,
     DecodeFilter,
     EncodeFilter,
     AlwaysDisaggPDDecider,
+    AlwaysDisaggMultimodalDecider,
     PrefillHeaderHandler,
     DisaggHeadersHandler,
 )

@@ -10,6 +10,11 @@ Parameters:
   interval: how often each server's list is re-read (default 30s); a server's 404 for a model
     also triggers a re-read
   timeout: per-request timeout (default 2s)
+  scheme: http or https (default: the metrics-data-source's scheme); insecureSkipVerify: skip
+    certificate checks on https (default true, as llm-d)
+
+It is a data source of llm-d's `models-data-extractor`, which names what it reads; the
+inventory attaches the lists whether or not an extractor is declared.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from inference_gateway.metrics.inventory import InventoryConfig
-from inference_gateway.scheduling.params import get_duration_s, get_str
+from inference_gateway.scheduling.params import get_bool, get_duration_s, get_str
 
 
 class ModelsDataSource:
@@ -25,7 +30,7 @@ class ModelsDataSource:
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         params = parameters or {}
-        unknown = set(params) - {"path", "interval", "timeout"}
+        unknown = set(params) - {"path", "interval", "timeout", "scheme", "insecureSkipVerify"}
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}")
         self.name = name
@@ -37,4 +42,28 @@ class ModelsDataSource:
         timeout = get_duration_s(params, "timeout", defaults.timeout_s)
         if interval <= 0 or timeout <= 0:
             raise ValueError("parameters 'interval' and 'timeout' must be > 0")
-        self.config = InventoryConfig(path=path, interval_s=interval, timeout_s=timeout)
+        self.scheme_given = "scheme" in params
+        scheme = get_str(params, "scheme", defaults.scheme)
+        if scheme not in ("http", "https"):
+            raise ValueError(f"parameter 'scheme' must be http or https, got {scheme!r}")
+        insecure = get_bool(params, "insecureSkipVerify", defaults.insecure_skip_verify)
+        self.config = InventoryConfig(
+            path=path, scheme=scheme, interval_s=interval, timeout_s=timeout, insecure_skip_verify=insecure
+        )
+
+    def accepts_extractor(self, extractor: Any) -> bool:
+        return getattr(extractor, "extracts", "") == "models"
+
+
+class ModelsDataExtractor:
+    """llm-d's `models-data-extractor`: turns models-data-source's answers into each endpoint's
+    served models (base models and LoRA adapters with their parents). The inventory does that
+    here; the plugin names the link so llm-d configs load and are checked."""
+
+    type_name = "models-data-extractor"
+    extracts = "models"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        if parameters:
+            raise ValueError(f"unknown parameter(s) {', '.join(sorted(parameters))} (it takes none)")
+        self.name = name

@@ -5,6 +5,8 @@ prompt: the KV transfer costs time and the prefill pod's capacity, while a short
 cached) prompt is cheap to prefill in place.
 
 - `always-disagg-pd-decider`: always.
+- `always-disagg-multimodal-decider` (the encode stage's decider): when the chat request has
+  an image, video or audio part (llm-d's list: `image_url`, `video_url`, `input_audio`).
 - `prefix-based-pd-decider`: when the prompt's non-cached part on the decode endpoint is at
   least `nonCachedTokens` tokens (0: always). Tokens are estimated as 4 characters each and
   the cached part comes from the prefix-cache-scorer's matches in this scheduling cycle
@@ -43,6 +45,29 @@ class AlwaysDisaggPDDecider:
 
     def decide(self, state: CycleState, request: SchedulingRequest, decode: Endpoint) -> bool:
         return True
+
+
+MEDIA_PART_TYPES = frozenset({"image_url", "video_url", "input_audio"})
+
+
+class AlwaysDisaggMultimodalDecider:
+    type_name = "always-disagg-multimodal-decider"
+
+    def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
+        self.name = name
+
+    def decide(self, state: CycleState, request: SchedulingRequest, decode: Endpoint) -> bool:
+        return has_media(request.messages)
+
+
+def has_media(messages: list[Any] | None) -> bool:
+    for message in messages or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(
+            isinstance(part, dict) and part.get("type") in MEDIA_PART_TYPES for part in content
+        ):
+            return True
+    return False
 
 
 class PrefixBasedPDDecider:

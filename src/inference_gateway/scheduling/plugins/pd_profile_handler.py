@@ -20,8 +20,16 @@ older inline `threshold` (non-cached prompt characters below which P/D is skippe
 always) with `prefixPluginName` (prefix-cache-scorer) and `hashBlockSize` (default: the
 scorer's block size), and `primaryPort` (only 0: data-parallel port rewriting is not
 supported). `disagg-profile-handler` is llm-d's newer spelling: `profiles: {prefill,
-decode}` and `deciders: {prefill: <decider>}`; without a prefill decider it never
-disaggregates, as in llm-d.
+decode, encode}` and `deciders: {prefill: <decider>, encode: <decider>}`; without a prefill
+decider it never disaggregates prefill, as in llm-d.
+
+Encode disaggregation (E/P/D, `disagg-profile-handler` with `deciders.encode`, usually
+`always-disagg-multimodal-decider`): after the decode pick, when the encode decider says so,
+the `encode` profile runs (typically `encode-filter` over pods labelled `llm-d.ai/role:
+encode`) and its picks go to the decode server in `x-encoder-hosts-ports: ip:port[,ip:port]`;
+the decode server (llm-d's sidecar) sends each image or audio item there to be encoded and
+reads the encoder output instead of running its own encoder. Both deciders run once, right
+after the decode profile.
 """
 
 from __future__ import annotations
@@ -45,8 +53,10 @@ from inference_gateway.scheduling.types import (
 )
 
 PREFILL_HEADER = "x-prefiller-host-port"
+ENCODER_HEADER = "x-encoder-hosts-ports"
 DEFAULT_DECODE_PROFILE = "decode"
 DEFAULT_PREFILL_PROFILE = "prefill"
+DEFAULT_ENCODE_PROFILE = "encode"
 
 
 def prefill_endpoint(result: SchedulingResult, prefill_profile: str) -> Endpoint | None:
@@ -65,6 +75,12 @@ def prefill_headers(result: SchedulingResult, prefill_profile: str) -> dict[str,
     return {PREFILL_HEADER: endpoint.address if endpoint is not None else ""}
 
 
+def encoder_headers(result: SchedulingResult, encode_profile: str) -> dict[str, str]:
+    encode = result.profiles.get(encode_profile)
+    picked = encode.picked if encode is not None else []
+    return {ENCODER_HEADER: ",".join(e.address for e in picked)}
+
+
 class PdProfileHandler:
     type_name = "pd-profile-handler"
 
@@ -74,11 +90,15 @@ class PdProfileHandler:
         decider: PDDecider | None = None,
         decode_profile: str = DEFAULT_DECODE_PROFILE,
         prefill_profile: str = DEFAULT_PREFILL_PROFILE,
+        encode_decider: PDDecider | None = None,
+        encode_profile: str = DEFAULT_ENCODE_PROFILE,
     ) -> None:
         self.name = name
         self.decider = decider
         self.decode_profile = decode_profile
         self.prefill_profile = prefill_profile
+        self.encode_decider = encode_decider
+        self.encode_profile = encode_profile
 
     @classmethod
     def from_params(cls, name: str, params: dict[str, Any], handle: PluginHandle) -> PdProfileHandler:
@@ -102,7 +122,9 @@ class PdProfileHandler:
     def check_profiles(self, names: Collection[str]) -> None:
         # Without a prefill decider (llm-d's disagg handler with no `deciders.prefill`) only the
         # decode profile runs, so only it is required.
-        needed = (self.decode_profile, self.prefill_profile) if self.decider else (self.decode_profile,)
+        needed = [self.decode_profile]
+        needed += [self.prefill_profile] if self.decider else []
+        needed += [self.encode_profile] if self.encode_decider else []
         missing = [p for p in needed if p not in names]
         if missing:
             raise ValueError(f"needs schedulingProfiles named {', '.join(repr(m) for m in missing)}")
@@ -117,17 +139,19 @@ class PdProfileHandler:
         decode = done.get(self.decode_profile)
         if decode is None:
             return [self.decode_profile]
-        if self.prefill_profile in done or not decode.picked or self.decider is None:
-            return []
-        if not self.decider.decide(state, request, decode.picked[0]):
-            return []
-        return [self.prefill_profile]
+        if len(done) > 1 or not decode.picked:
+            return []  # the deciders have had their say
+        stages = ((self.encode_decider, self.encode_profile), (self.decider, self.prefill_profile))
+        return [p for d, p in stages if d is not None and d.decide(state, request, decode.picked[0])]
 
     def primary(self, results: dict[str, ProfileResult]) -> str:
         return self.decode_profile
 
     def request_headers(self, request: SchedulingRequest, result: SchedulingResult) -> dict[str, str]:
-        return prefill_headers(result, self.prefill_profile)
+        headers = prefill_headers(result, self.prefill_profile)
+        if self.encode_decider is not None:
+            headers |= encoder_headers(result, self.encode_profile)
+        return headers
 
 
 class DisaggProfileHandler(PdProfileHandler):
@@ -139,11 +163,17 @@ class DisaggProfileHandler(PdProfileHandler):
     def from_params(cls, name: str, params: dict[str, Any], handle: PluginHandle) -> PdProfileHandler:
         profiles = _mapping(params, "profiles")
         deciders = _mapping(params, "deciders")
+        unknown = (set(profiles) - {"prefill", "decode", "encode"}) | (set(deciders) - {"prefill", "encode"})
+        if unknown:
+            raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))} in profiles/deciders")
         decider_name = deciders.get("prefill", "")
         decider = _decider(handle, decider_name) if decider_name else None
+        encode_name = deciders.get("encode", "")
+        encode_decider = _decider(handle, encode_name) if encode_name else None
         decode = profiles.get("decode", DEFAULT_DECODE_PROFILE)
         prefill = profiles.get("prefill", DEFAULT_PREFILL_PROFILE)
-        return cls(name, decider, decode, prefill)
+        encode = profiles.get("encode", DEFAULT_ENCODE_PROFILE)
+        return cls(name, decider, decode, prefill, encode_decider, encode)
 
 
 class PrefillHeaderHandler:

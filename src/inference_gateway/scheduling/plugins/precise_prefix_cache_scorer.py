@@ -5,7 +5,10 @@ see kvevents/), keeps an exact index of the blocks each pod holds, tokenizes the
 the engine's tokenizer and hashes its blocks as vLLM does; score = leading blocks the pod
 holds / prompt blocks. Pods that have sent no events yet, prompts the tokenizer cannot
 handle, and configs without a tokenizer are scored by the approximate index of
-prefix-cache-scorer (character blocks of the prompts routed to each pod).
+prefix-cache-scorer (character blocks of the prompts routed to each pod). When a
+`token-producer` has rendered the request through vLLM, its token ids are hashed instead of
+the scorer's own tokenizer's (requests with images or audio, whose hashes vLLM keys by media,
+fall back to the approximate index).
 
 Parameters:
   tokenizer: "sim" (the bundled simulator's tokenizer and chat template) or the path of a
@@ -16,7 +19,8 @@ Parameters:
   kvEventsConfig: {socketPort (or podDiscoveryConfig.socketPort): the port each pod publishes
     on (5557); socketPortOffset: instead, the pod's serving port plus this (several pods on one
     host, e.g. a local fleet); topicFilter: topic prefix to subscribe to (""); discoverPods:
-    must be true}
+    must be true; or zmqEndpoint: llm-d's global socket, which the EPP binds and every pod's
+    publisher connects to, naming itself in the topic kv@<pod ip>@<model>}
   modelName: the pods' base model; a request for any other target model is a LoRA adapter,
     whose name vLLM folds into the block hashes (default: every request is for the base model)
   maxPrefixBlocksToMatch: token blocks looked at (256)
@@ -33,6 +37,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.kvevents.global_subscriber import GlobalKVEventSubscriber
 from inference_gateway.kvevents.hashing import HASH_ALGOS, VllmBlockHasher
 from inference_gateway.kvevents.index import KVBlockIndex
 from inference_gateway.kvevents.subscriber import KVEventSubscriber
@@ -63,6 +68,7 @@ def _section(params: dict[str, Any], key: str) -> dict[str, Any]:
 
 class PrecisePrefixCacheScorer:
     type_name = "precise-prefix-cache-scorer"
+    extracts = "endpoints"  # an extractor of endpoint-notification-source (pod add/delete)
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         params = dict(parameters or {})
@@ -87,12 +93,10 @@ class PrecisePrefixCacheScorer:
         self.blocks_looked_up = 0
         self.blocks_matched = 0
 
-    def _subscriber(self, events: dict[str, Any]) -> KVEventSubscriber:
-        if "zmqEndpoint" in events:
-            raise ValueError(
-                "kvEventsConfig.zmqEndpoint (one socket the pods connect to) is not supported; "
-                "pods publish on their own port (kvEventsConfig.socketPort)"
-            )
+    def _subscriber(self, events: dict[str, Any]) -> KVEventSubscriber | GlobalKVEventSubscriber:
+        topics = get_str(events, "topicFilter", "")
+        if "zmqEndpoint" in events:  # llm-d's global socket: the pods connect to the EPP
+            return GlobalKVEventSubscriber(self.index, get_str(events, "zmqEndpoint", ""), topics)
         if not get_bool(events, "discoverPods", True):
             raise ValueError("kvEventsConfig.discoverPods must be true (per-pod subscriptions)")
         discovery = _section(events, "podDiscoveryConfig")
@@ -100,7 +104,7 @@ class PrecisePrefixCacheScorer:
         offset = events.get("socketPortOffset")
         if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool)):
             raise ValueError(f"kvEventsConfig.socketPortOffset must be an integer, got {offset!r}")
-        return KVEventSubscriber(self.index, port, get_str(events, "topicFilter", ""), offset)
+        return KVEventSubscriber(self.index, port, topics, offset)
 
     # ---- lifecycle (started and stopped with the EPP) -----------------------------------
     async def start(self) -> None:
@@ -113,10 +117,13 @@ class PrecisePrefixCacheScorer:
     def block_hashes(self, request: SchedulingRequest) -> list[int] | None:
         """vLLM's block hashes of the prompt, or None when it cannot be tokenized exactly."""
         tok = self.tokenizer
-        if tok is None:
-            return None
         limit = self.max_blocks * self.hasher.block_size
-        if request.messages is not None:
+        tokens = request.tokens
+        if tokens is not None:  # a token-producer rendered it as the engine will
+            ids: list[int] | None = None if tokens.has_media else tokens.token_ids[:limit]
+        elif tok is None:
+            return None
+        elif request.messages is not None:
             ids = tok.encode_chat(request.messages, limit)
         else:
             ids = tok.encode_prompt(request.prompt, limit)

@@ -79,6 +79,10 @@ class PrefixSyncHub:
 
         return publish
 
+    def publish(self, scorer: str, endpoint: str, hashes: list[int], capacity: int | None = None) -> None:
+        """Queue an index addition for the peers as if `scorer` had made it after a pick."""
+        self._listeners[scorer](endpoint, hashes, capacity)
+
     def detach(self) -> None:
         """Stop listening to the scorers (their indexes are left as they are)."""
         for name, scorer in self.scorers.items():

@@ -1,0 +1,179 @@
+"""Peer routers as real-time bench policies: sglang-router and vllm-router in front of the same
+simulated pods, fed the same Poisson traffic as Envoy round robin and the EPP.
+
+Both are Rust routers shipped as Python wheels (`pip install 'inference-gateway[peers]'`, or
+`pip install sglang-router vllm-router`); the product does not need them. They are started as
+`python -m <module>.launch_router` with the pods as `--worker-urls`; the load client then talks to
+the router instead of Envoy. vllm-router's `kv_aware` policy subscribes to each pod's KV-cache
+events (vLLM's ZMQ publisher, which the simulator reproduces), so it needs one event port per pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+from inference_gateway.local.children import dies_with_parent
+
+PeerKind = Literal["sglang-router", "vllm-router"]
+PEER_KINDS: tuple[PeerKind, ...] = ("sglang-router", "vllm-router")
+_MODULES: dict[PeerKind, str] = {"sglang-router": "sglang_router", "vllm-router": "vllm_router"}
+# Policies each router accepts with plain worker URLs (PD-only and "manual" policies left out).
+PEER_POLICIES: dict[PeerKind, tuple[str, ...]] = {
+    "sglang-router": ("cache_aware", "round_robin", "power_of_two", "random"),
+    "vllm-router": ("cache_aware", "kv_aware", "round_robin", "power_of_two", "random", "consistent_hash"),
+}
+_LOG_LEVEL: dict[PeerKind, str] = {"sglang-router": "warn", "vllm-router": "warning"}
+
+
+@dataclass(frozen=True)
+class PeerRouterSpec:
+    kind: PeerKind
+    policy: str
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return _MODULES[self.kind]
+
+    @property
+    def needs_kv_events(self) -> bool:
+        return self.kind == "vllm-router" and self.policy == "kv_aware"
+
+
+def check_policy(kind: PeerKind, policy: str | None) -> str:
+    """The router policy, or a one-line ValueError naming what is accepted."""
+    accepted = PEER_POLICIES[kind]
+    if policy not in accepted:
+        raise ValueError(f"{kind}: router_policy must be one of {', '.join(accepted)}, got {policy!r}")
+    return policy
+
+
+def missing_reason(kind: PeerKind) -> str | None:
+    """Why `kind` cannot run here (its wheel is not installed), or None."""
+    module = _MODULES[kind]
+    if importlib.util.find_spec(module) is None:
+        return f"{kind} is not installed (pip install 'inference-gateway[peers]' or pip install {kind})"
+    return None
+
+
+@dataclass(frozen=True)
+class PeerWorker:
+    url: str  # http://ip:port
+    kv_events: str | None = None  # tcp://ip:port of the pod's KV-event publisher
+
+
+def launch_args(
+    spec: PeerRouterSpec,
+    workers: list[PeerWorker],
+    port: int,
+    metrics_port: int,
+    model: str,
+    block_size: int,
+) -> list[str]:
+    """The router's command line (without the interpreter)."""
+    args = ["-m", f"{spec.module}.launch_router", "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--worker-urls", *(w.url for w in workers), "--policy", spec.policy]
+    # Its Prometheus listener defaults to a fixed port (29000): give each run its own.
+    args += ["--prometheus-host", "127.0.0.1", "--prometheus-port", str(metrics_port)]
+    args += ["--log-level", _LOG_LEVEL[spec.kind]]
+    if spec.needs_kv_events:
+        sources = [w for w in workers if w.kv_events]
+        if len(sources) != len(workers):
+            raise ValueError("vllm-router kv_aware needs a KV-event endpoint for every pod")
+        for w in sources:
+            args += ["--kv-event-source", f"{w.url}={w.kv_events}"]
+        args += ["--kv-event-model", model, "--kv-event-block-size", str(block_size)]
+    return [*args, *spec.extra_args]
+
+
+class PeerRouterProcess:
+    """One router process; ready once it answers /v1/models through a registered worker."""
+
+    def __init__(self, argv: list[str], port: int, log: Path) -> None:
+        self.argv = argv
+        self.port = port
+        self.log = log
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        with self.log.open("wb") as out:
+            self._proc = await asyncio.create_subprocess_exec(
+                *dies_with_parent([sys.executable, *self.argv]),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        try:
+            await self._wait_ready(timeout_s)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _wait_ready(self, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while loop.time() < deadline:
+                assert self._proc is not None
+                if self._proc.returncode is not None:
+                    raise RuntimeError(f"router exited with {self._proc.returncode}: {self._tail()}")
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(f"{self.base_url}/models") as resp:
+                        if resp.status == 200:
+                            return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"router not ready after {timeout_s:g} s: {self._tail()}")
+
+    def _tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+def target_table(rows: list[dict[str, Any]], ours: str = "epp-default") -> str:
+    """Issue 15's real-time target per rate: our default's p90 TTFT at or below the best peer's."""
+    by_rate: dict[float, dict[str, float]] = {}
+    for r in rows:
+        if r["policy"] == ours or r.get("router"):
+            by_rate.setdefault(r["qps"], {})[r["policy"]] = r["ttft"]["p90"]
+    lines = [
+        f"| QPS | {ours} p90 TTFT | best peer | its p90 TTFT | {ours} vs best | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for qps, p90 in sorted(by_rate.items()):
+        peers = {k: v for k, v in p90.items() if k != ours}
+        if ours not in p90 or not peers:
+            continue
+        best = min(peers, key=lambda k: peers[k])
+        diff = 100 * (p90[ours] / peers[best] - 1)
+        met = "yes" if p90[ours] <= peers[best] else "no"
+        lines.append(f"| {qps:g} | {p90[ours]:,.0f} | {best} | {peers[best]:,.0f} | {diff:+.0f} % | {met} |")
+    return "\n".join(lines) + "\n\np90 TTFT in ms; met = ours at or below the best peer router's (issue 15)."
