@@ -18,6 +18,7 @@ from inference_gateway.simulator.fleet_types import (
     SimRequest,
 )
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
+from inference_gateway.simulator.pd_fleet import PDPick
 from inference_gateway.simulator.replicas import ReplicaSet, ReplicaSetOptions
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
@@ -35,6 +36,10 @@ class PolicySpec(BaseModel):
     An `epp` policy may run as several replicas behind a round-robin Service (`replicas`),
     their prefix indexes synced `sync_delay_s` after each pick (None: not synced), each
     replica landing the pods' scrapes on its own ticks of `scrape_interval_s` (virtual time).
+
+    `roles` (epp only) labels virtual server i `llm-d.ai/role: roles[i]` (null: no label) and
+    runs the fleet disaggregated: prefill, decode and encode stages on the servers the EPP's
+    disagg profile handler names (simulator/pd_fleet.py).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -71,6 +76,7 @@ class PolicySpec(BaseModel):
         if self.kind not in PEER_KINDS or self.router_policy is None:
             return None
         return PeerRouterSpec(self.kind, self.router_policy, tuple(self.router_args))  # type: ignore[arg-type]
+    roles: list[str | None] | None = None
 
     def config_text(self, base: Path | None = None) -> str | None:
         if self.config is None:
@@ -98,7 +104,7 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
             scrape_interval_s=spec.scrape_interval_s,
         )
         return ReplicaSet(options)
-    return VirtualGateway(seeded_config(spec.config_text(base), seed))
+    return VirtualGateway(seeded_config(spec.config_text(base), seed), roles=spec.roles or ())
 
 
 class SamplingScheduler:
@@ -111,6 +117,10 @@ class SamplingScheduler:
         self._next = 0.0
 
     def pick(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> int | None:
+        self._sample(request, endpoints)
+        return self.inner.pick(request, endpoints)
+
+    def _sample(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> None:
         if request.arrival >= self._next:
             self._next = request.arrival + self.interval_s
             for s in endpoints:
@@ -123,7 +133,15 @@ class SamplingScheduler:
                         "running": s.running_requests,
                     }
                 )
-        return self.inner.pick(request, endpoints)
+
+    def pick_pd(self, request: SimRequest, endpoints: Sequence[EndpointSnapshot]) -> PDPick | None:
+        """The disaggregated pick (P/D fleets), sampled like `pick`."""
+        self._sample(request, endpoints)
+        pick_pd = getattr(self.inner, "pick_pd", None)
+        if pick_pd is None:
+            index = self.inner.pick(request, endpoints)
+            return None if index is None else PDPick(index)
+        return pick_pd(request, endpoints)  # type: ignore[no-any-return]
 
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         if isinstance(self.inner, Preempting):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_gateway.bench.detail_tables import fleet_table, replicas_table, sync_table
+from inference_gateway.bench.peers import target_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
 
@@ -33,6 +34,10 @@ def _pct(value: float | None, base: float | None) -> str:
     if value is None or not base or math.isnan(base) or math.isnan(value):
         return ""
     return f" ({100 * (value - base) / base:+.1f}%)"
+
+
+def _percent(share: float | None, digits: int = 1) -> str:
+    return "-" if share is None or math.isnan(share) else _fmt(100 * share, digits)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -131,10 +136,27 @@ def groups_table(rows: list[dict[str, Any]]) -> str:
     return _table(["QPS", "policy", "group", "served", "p90 NTPOT ms", "p90 TTFT ms"], body)
 
 
+def stages_table(rows: list[dict[str, Any]]) -> str:
+    """Disaggregated and multimodal runs: latency, cache and where each stage ran."""
+    body = []
+    for r in sorted(rows, key=lambda r: (r["qps"], r["seed"])):
+        st, srv = r.get("stages") or {}, r.get("server", {})
+        body.append([
+            f"{r['qps']:g}", r["policy"], _fmt(r["ttft"]["p50"], 0), _fmt(r["ttft"]["p90"], 0),
+            _fmt(r["tpot"]["p50"]), _fmt(r["tpot"]["p99"]), _percent(srv.get("prefix_hit_rate")),
+            _percent(st.get("encoded_share")), _percent(st.get("encode_disaggregated"), 0),
+            _percent(st.get("prefill_disaggregated"), 0), _fmt(r["throughput_rps"]),
+        ])  # fmt: skip
+    header = ["QPS", "policy", "TTFT p50 ms", "TTFT p90 ms", "TPOT p50 ms", "TPOT p99 ms", "prefix hit %",
+              "encoded %", "remote encode %", "remote prefill %", "req/s"]  # fmt: skip
+    return _table(header, body)
+
+
 def realtime_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
     body = []
+    pods_counted = any("prefix_hit_rate" in r for r in rows)  # rows from runs that read pod counters
     for r in sorted(rows, key=lambda r: (r["qps"], r["policy"])):
         s = r.get("server", {})
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "0"
@@ -155,11 +177,24 @@ def realtime_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(s.get("waiting_mean")),
                 _fmt(r.get("client_lag", {}).get("p99")),
                 errors,
+                *(_pod_columns(r) if pods_counted else []),
             ]
         )
     header = ["QPS", "policy", "ok", "req/s", "out tok/s", "TTFT p50", "TTFT p90", "TPOT p90", "ITL p90",
               "NTPOT p90", "e2e p90", "KV %", "queue", "send lag p99", "errors"]  # fmt: skip
-    return _table(header, body) + "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+    note = "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+    if pods_counted:
+        header += ["hit %", "load 1m"]
+        note += (
+            " hit % = prefix-cache tokens hit / queried, from the pods' own counters; load 1m = the"
+            " machine's 1-minute load average (2 vCPUs) when the rate ended."
+        )
+    return _table(header, body) + note
+
+
+def _pod_columns(row: dict[str, Any]) -> list[str]:
+    hit = row.get("prefix_hit_rate")
+    return [_fmt(100 * hit) if hit is not None else "-", _fmt(row.get("loadavg"))]
 
 
 def overhead_table(rows: list[dict[str, Any]]) -> str:
@@ -223,10 +258,11 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
                 str(sum(m.get("errors", {}).values())),
                 " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
+                " / ".join(f"{v:g}" for v in m.get("burst_spread") or []) or "-",
                 f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
             ])  # fmt: skip
     header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
-              "errors", "requests per worker (spread check)", "cores / load"]  # fmt: skip
+              "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
     return (
         _table(header, body)
         + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
@@ -298,6 +334,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-virtual"] = virtual_tables(virtual)
             blocks[f"{name}-virtual-server"] = server_table(virtual)
             blocks[f"{name}-virtual-speed"] = speed_table(virtual)
+            if any(r.get("stages") for r in virtual):
+                blocks[f"{name}-virtual-stages"] = stages_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             if all(r.get("fleet") for r in virtual):
@@ -310,6 +348,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         realtime = read_rows(scenario_dir / "realtime.jsonl")
         if realtime:
             blocks[f"{name}-realtime"] = realtime_table(realtime)
+            if any(r.get("router") for r in realtime):
+                blocks[f"{name}-realtime-target"] = target_table(realtime)
             png = plot_realtime(realtime, images, name)
             blocks[f"{name}-realtime-plots"] = f"![{png.stem}]({rel / png.name})\n"
         overhead = read_rows(scenario_dir / "overhead.jsonl")

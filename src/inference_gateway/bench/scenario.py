@@ -114,6 +114,14 @@ class Scenario(_Section):
                 self.policy(name)
         if self.virtual and self.virtual.fleet:
             self.virtual.servers = sum(group.count for group in self.virtual.fleet)
+        for name, policy in self.policies.items():
+            if policy.roles is not None and policy.kind != "epp":
+                raise ValueError(f"policy {name}: roles need kind epp (a disagg profile handler)")
+            if policy.roles is not None and policy.replicated:
+                raise ValueError(f"policy {name}: roles (disaggregation) run with one EPP replica only")
+            servers = self.virtual.servers if self.virtual else len(policy.roles or ())
+            if policy.roles is not None and len(policy.roles) != servers:
+                raise ValueError(f"policy {name}: {len(policy.roles)} roles for {servers} servers")
         if self.realtime:
             for name in self.realtime.policies:
                 if self.policy(name).kind not in ("round-robin", "epp", *PEER_KINDS):

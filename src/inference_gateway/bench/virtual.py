@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -16,17 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from inference_gateway.bench.arrivals import arrival_times
 from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.bench.scenario import ServerGroup
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
-from inference_gateway.bench.workloads import BenchRequest, WorkloadSpec, generate
+from inference_gateway.bench.workloads import DEFAULT_MEDIA_RULE, BenchRequest, WorkloadSpec, generate
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.fleet import FleetResult, run_fleet
 from inference_gateway.simulator.fleet_types import SimRequest
 from inference_gateway.simulator.gateway import VirtualGateway
-from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
+from inference_gateway.simulator.pd_fleet import run_pd_fleet
+from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes, encode_chat
 
 MAX_GROUPS = 16  # per-group statistics only for a few groups (classes, adapters)
 
@@ -90,9 +93,12 @@ class _Prompts:
         return hit
 
 
-def sim_requests(job: VirtualJob, groups: list[str], prefixes: list[int]) -> Iterator[SimRequest]:
+def sim_requests(
+    job: VirtualJob, groups: list[str], prefixes: list[int], tally: Counter[str] | None = None
+) -> Iterator[SimRequest]:
     """The job's workload as fleet requests; appends each request's group label to `groups`
-    and the length of its shared prefix (0: none) to `prefixes`."""
+    and the length of its shared prefix (0: none) to `prefixes`, and counts the image/audio
+    tokens sent in `tally["media_tokens"]`."""
     offsets = arrival_times("poisson", job.qps, job.duration_s, job.seed)
     requests = generate(job.workload, 10**12, job.seed)
     needs_text = job.with_text or job.workload.kind == "shared-prefix"
@@ -103,8 +109,25 @@ def sim_requests(job: VirtualJob, groups: list[str], prefixes: list[int]) -> Ite
         groups.append(r.group)
         prefixes.append(r.prefix_tokens if r.prefix_group >= 0 else 0)
         model = None if r.model in base_names else r.model
+        if r.image >= 0:
+            chat = _chat_request(r, model or job.workload.model, prompts)
+            if tally is not None:
+                tally["media_tokens"] += sum(span[2] for span in chat.media)
+            chat.request_id, chat.arrival, chat.priority = r.index, t, r.priority
+            yield chat
+            continue
         text, hashes = prompts.of(r) if needs_text else (None, None)
         yield SimRequest(r.index, t, r.prompt_tokens, r.max_tokens, model, hashes, text, r.priority)
+
+
+def _chat_request(r: BenchRequest, model: str, prompts: _Prompts) -> SimRequest:
+    """A chat request with media: the body the EPP parses, the token ids, block hashes and
+    media spans the simulated engine sees (simulator/tokenizer.encode_chat)."""
+    messages = r.messages()
+    ids, spans = encode_chat(messages, prompts.tokenizer, DEFAULT_MEDIA_RULE)
+    body = orjson.dumps({"model": model, "messages": messages})
+    hashes = block_hashes(ids, prompts.block_size)
+    return SimRequest(r.index, 0.0, len(ids), r.max_tokens, block_hashes=hashes, media=spans, body=body)
 
 
 def run_job(job: VirtualJob) -> dict[str, Any]:
@@ -113,8 +136,10 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     sampler = SamplingScheduler(policy, job.sample_interval_s)
     groups: list[str] = []
     prefixes: list[int] = []
-    result = run_fleet(
-        sim_requests(job, groups, prefixes),
+    tally: Counter[str] = Counter()
+    run = run_pd_fleet if job.spec.roles else run_fleet
+    result = run(
+        sim_requests(job, groups, prefixes, tally),
         server_configs(job),
         sampler,
         scrape_interval=job.scrape_interval_s,
@@ -122,6 +147,8 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     )
     row = _row(job, result, groups)
     row["server"] = {**series_summary(sampler.series), **_engine_summary(result)}
+    if tally["media_tokens"] or job.spec.roles:
+        row["stages"] = _stage_summary(result, tally["media_tokens"])
     row["window_output_tps"] = _window_output_tps(result, job.duration_s)
     if job.fleet:
         row["fleet"] = _fleet_summary(job, result)
@@ -231,6 +258,19 @@ def _engine_summary(result: FleetResult) -> dict[str, float]:
         "prefix_hit_rate": hits / queries if queries else 0.0,
         "lora_loads": float(sum(s.stats.lora_loads for s in result.servers)),
     }
+
+
+def _stage_summary(result: FleetResult, media_tokens: int) -> dict[str, float]:
+    """Where the work went: disaggregated shares, encoder work, transfers (P/D, E/P/D)."""
+    done = [r for r in result.results if r.status == "ok" and r.finish >= 0]
+    encoded = sum(s.stats.encoder_tokens for s in result.servers)
+    out = {
+        "completed": float(len(done)),
+        "prefill_disaggregated": sum(r.prefill_endpoint >= 0 for r in done) / max(len(done), 1),
+        "encode_disaggregated": sum(r.encode_endpoint >= 0 for r in done) / max(len(done), 1),
+        "encoded_share": encoded / media_tokens if media_tokens else float("nan"),
+    }
+    return out | {k: float(v) for k, v in result.extra.items()}
 
 
 def _downsample(series: list[dict[str, float]], servers: int, points: int = 120) -> list[list[float]]:

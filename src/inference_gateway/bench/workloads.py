@@ -7,21 +7,29 @@ HTTP load generator renders the text when it sends.
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from inference_gateway.bench.text import BYTES_PER_TOKEN, count_tokens, synthetic_text, text_of_bytes
+from inference_gateway.media import MediaTokenRule
 
-WorkloadKind = Literal["sharegpt", "dataset", "shared-prefix", "multi-lora", "criticality", "long-prompt"]
+WorkloadKind = Literal[
+    "sharegpt", "dataset", "shared-prefix", "multi-lora", "criticality", "long-prompt", "multimodal"
+]
 CRITICALITIES = ("Critical", "Standard", "Sheddable")
 PRIORITY = {"Critical": 1, "Standard": 0, "Sheddable": -1}
+DEFAULT_MEDIA_RULE = MediaTokenRule()  # Qwen2-VL image sizing, as the EPP and simulator default
 
 
 class Lengths(BaseModel):
@@ -72,6 +80,11 @@ class WorkloadSpec(BaseModel):
     class_models: dict[str, str] = Field(default_factory=dict)
     # long-prompt: prompt size in bytes of text
     prompt_bytes: int = 200_000
+    # multimodal: one of `images` PNG photos (side `image_pixels`, popularity Zipf(`zipf_s`))
+    # plus a question of `question_words` words per chat request
+    images: int = 256
+    image_pixels: int = 896
+    question_words: int = 12
 
 
 @dataclass(slots=True)
@@ -88,6 +101,8 @@ class BenchRequest:
     text: str | None = None  # explicit prompt text (datasets)
     prompt_bytes: int = 0  # > 0: a synthetic prompt of exactly this many bytes
     headers: dict[str, str] = field(default_factory=dict)
+    image: int = -1  # multimodal: index of the photo (catalogue_image) sent before the text
+    image_pixels: int = 0
 
     @property
     def priority(self) -> int:
@@ -103,6 +118,15 @@ class BenchRequest:
         prefix = synthetic_text(self.prefix_tokens, 1_000_003 * (self.prefix_group + 1))
         return prefix + synthetic_text(self.prompt_tokens - self.prefix_tokens, self.text_seed)
 
+    def messages(self) -> list[dict[str, Any]]:
+        """The request as chat messages: the photo (if any), then the prompt text."""
+        content: list[dict[str, Any]] = []
+        if self.image >= 0:
+            url = catalogue_image(self.image, self.image_pixels)
+            content.append({"type": "image_url", "image_url": {"url": url}})
+        content.append({"type": "text", "text": self.prompt()})
+        return [{"role": "user", "content": content}]
+
     def body(self, stream: bool = True) -> dict[str, object]:
         body: dict[str, object] = {
             "model": self.model,
@@ -116,6 +140,16 @@ class BenchRequest:
         return body
 
 
+@functools.lru_cache(maxsize=4096)
+def catalogue_image(index: int, pixels: int) -> str:
+    """Photo `index` of the catalogue: a `pixels`-square PNG of one colour, as a data URI."""
+    rng = random.Random(index)
+    buf = io.BytesIO()
+    Image.new("RGB", (pixels, pixels), (rng.randrange(256), rng.randrange(256), index % 256)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@functools.lru_cache(maxsize=16)
 def zipf_weights(n: int, s: float) -> list[float]:
     raw = [1.0 / (k**s) for k in range(1, n + 1)]
     total = sum(raw)
@@ -207,12 +241,25 @@ def _long_prompt(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest
     )
 
 
+QUESTION_WORDS = ("price", "size", "colour", "material", "stock", "delivery", "warranty", "reviews")
+
+
+def _multimodal(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    image = rng.choices(range(spec.images), weights=zipf_weights(spec.images, spec.zipf_s))[0]
+    question = " ".join(rng.choice(QUESTION_WORDS) for _ in range(spec.question_words))
+    tokens = DEFAULT_MEDIA_RULE.image_cost(spec.image_pixels, spec.image_pixels) + count_tokens(question)
+    req = BenchRequest(i, spec.model, tokens, _output_len(spec, rng, tokens), text=question)
+    req.image, req.image_pixels = image, spec.image_pixels
+    return req
+
+
 _MAKERS = {
     "sharegpt": _sharegpt,
     "shared-prefix": _shared_prefix,
     "multi-lora": _multi_lora,
     "criticality": _criticality,
     "long-prompt": _long_prompt,
+    "multimodal": _multimodal,
 }
 
 

@@ -85,6 +85,9 @@ def serve(
     prefix_caching_hash_algo: Annotated[
         str, typer.Option(help="As vLLM: sha256_cbor | xxhash_cbor (hashes in KV events).")
     ] = "sha256_cbor",
+    encode_only: Annotated[
+        bool, typer.Option(help="E/P/D encode pod: run the encoder on requests' media, answer one token.")
+    ] = False,
 ) -> None:
     """Run one vLLM-compatible simulated server until interrupted."""
     if ctx.invoked_subcommand is not None:
@@ -116,6 +119,7 @@ def serve(
         kv_events_config=kv_events_config,
         prefix_caching_hash_algo=prefix_caching_hash_algo,
         media=MediaTokenRule(image_tokens=image_tokens),
+        encode_only=encode_only,
     )
     try:
         FaultInjector(config.faults)

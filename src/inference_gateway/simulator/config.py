@@ -83,6 +83,7 @@ class ServerConfig:
     profile: str = "h100-llama2-7b"
     metrics_flavor: MetricsFlavor = "vllm"
     time_scale: float = 1.0
+    encode_only: bool = False  # E/P/D encode pod: runs its encoder only (simulator/encode_disagg.py)
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
     num_gpu_blocks: int | None = None

@@ -34,6 +34,7 @@ class SimRequest:
     engine_priority: int = 0
     # images / audio: (content digest, first placeholder position, tokens), see simulator/encoder.py
     media: Sequence[tuple[int, int, int]] = ()
+    body: bytes | None = None  # the client's JSON body (chat with media); None: built from `prompt`
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class RequestResult:
     # ok | rejected (scheduler returned None) | error (invalid request) | preempted (by the gateway)
     status: str = "ok"
     prefill_endpoint: int = -1  # P/D: the server that prefilled it; -1 if `endpoint` did
+    encode_endpoint: int = -1  # E/P/D: the (first) server that encoded its media; -1: none
 
     @property
     def ttft(self) -> float:

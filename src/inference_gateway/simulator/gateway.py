@@ -40,7 +40,7 @@ from inference_gateway.requestcontrol.resolve import OBJECTIVE_HEADER
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import DEFAULT_CONFIG, EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
-from inference_gateway.scheduling.plugins.pd_profile_handler import PREFILL_HEADER
+from inference_gateway.scheduling.plugins.pd_profile_handler import ENCODER_HEADER, PREFILL_HEADER
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.projection import mark_scraped
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
@@ -154,7 +154,12 @@ class VirtualGateway:
             return None
         decode, decision = routed
         prefill = decision.headers.get(PREFILL_HEADER)
-        return PDPick(self._index[decode.address], None if prefill is None else self._index[prefill])
+        encoders = decision.headers.get(ENCODER_HEADER, "")
+        return PDPick(
+            self._index[decode.address],
+            None if prefill is None else self._index[prefill],
+            tuple(self._index[a] for a in encoders.split(",") if a),
+        )
 
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         self._abort = abort
@@ -215,7 +220,10 @@ class VirtualGateway:
 
     @staticmethod
     def body_for(request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> bytes:
-        """The completions request body a client would send (no model: the servers' model)."""
+        """The request body a client would send: its own, or a completions request (no model:
+        the servers' model)."""
+        if request.body is not None:
+            return request.body
         return orjson.dumps({"model": request.model or snapshots[0].model, "prompt": request.prompt or ""})
 
     def headers_for(self, request: SimRequest) -> dict[str, str]:

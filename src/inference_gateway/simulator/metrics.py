@@ -110,6 +110,8 @@ class EngineCollector:
             st.num_preemptions,
         )
         yield f.counter("vllm:prompt_tokens", "Number of prefill tokens processed.", st.prompt_tokens)
+        # Not a vLLM metric: what this simulated engine's encoder computed (E/P/D checks).
+        yield f.counter("simulator:encoder_tokens", "Image/audio tokens encoded.", st.encoder_tokens)
         sources = {
             "local_compute": st.prompt_tokens_computed,
             "local_cache_hit": st.prompt_tokens_cache_hit,

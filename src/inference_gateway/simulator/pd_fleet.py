@@ -18,6 +18,15 @@ The result's `endpoint` is the decode server, `prefill_endpoint` the prefill ser
 `arrival` the client's arrival, so TTFT spans prefill queueing, prefill, transfer and the
 decode server's first step.
 
+Encode disaggregation (E/P/D): when the pick also names encode servers (llm-d's
+`x-encoder-hosts-ports`), a request with images or audio first has each item encoded there,
+items spread round robin over the named servers as llm-d's sidecar does. An encode server
+runs its encoder only: items queue FIFO on its GPU at the profile's
+`encoder_ms_per_1k_tokens`, unless its encoder cache (vLLM's, sized as the server's) holds
+them; the output then crosses the encode server's link to the request's next server
+(`embedding_bytes_per_token`, the same KVTransfer figures). When every item has arrived, the
+request goes on as above with nothing left to encode.
+
 Usage::
 
     roles = ["prefill", "decode", "decode", "decode"]
@@ -46,6 +55,7 @@ DECODE_ROLES = frozenset({"decode", "both", "prefill-decode"})
 class PDPick:
     decode: int
     prefill: int | None = None  # None: the decode server prefills (aggregated)
+    encoders: tuple[int, ...] = ()  # servers that encode the request's media (E/P/D)
 
 
 class PDScheduler(Protocol):
@@ -104,6 +114,12 @@ class _DecodeStage:
     prefill_preemptions: int
 
 
+@dataclass(frozen=True, slots=True)
+class _EncodedStage:
+    request: SimRequest
+    pick: PDPick
+
+
 class PDFleet(Fleet):
     def __init__(
         self,
@@ -122,6 +138,10 @@ class PDFleet(Fleet):
         self.transfers = 0
         self.transfer_seconds = 0.0  # prefill done -> KV on the decode server, queueing included
         self.link_wait_seconds = 0.0
+        self._encoder_free = [0.0] * len(self.servers)
+        self._encode_origin: dict[int | str, tuple[float, int]] = {}
+        self.encoded_items = 0
+        self.encode_seconds = 0.0  # arrival -> every item's encoder output on the next server
 
     def run(
         self, workload: Iterable[SimRequest], progress: Callable[[float], None] | None = None
@@ -133,6 +153,9 @@ class PDFleet(Fleet):
         if self.transfers:
             result.extra["kv_transfer_mean_s"] = self.transfer_seconds / self.transfers
             result.extra["kv_link_wait_mean_s"] = self.link_wait_seconds / self.transfers
+        result.extra["remote_encoded"] = float(sum(r.encode_endpoint >= 0 for r in done))
+        if self.encoded_items:
+            result.extra["encode_stage_mean_s"] = self.encode_seconds / max(result.extra["remote_encoded"], 1)
         return result
 
     def _arrive(self, req: SimRequest) -> None:
@@ -141,6 +164,37 @@ class PDFleet(Fleet):
         if pick is None or not 0 <= pick.decode < n:
             self._reject(req, -1, "rejected")
             return
+        encoders = [e for e in pick.encoders if 0 <= e < n]
+        if encoders and req.media:
+            self._encode(req, pick, encoders)
+            return
+        self._dispatch(req, pick)
+
+    def _encode(self, req: SimRequest, pick: PDPick, encoders: list[int]) -> None:
+        """Each media item on an encode server (round robin), then its output to the next hop."""
+        now = req.arrival
+        target = self.servers[pick.prefill if pick.prefill is not None else pick.decode]
+        ready = now
+        for k, span in enumerate(req.media):
+            server = self.servers[encoders[k % len(encoders)]]
+            tokens = server.engine.encoder.encode([span], 0)
+            seconds = tokens * server.profile.encoder_ms_per_1k_tokens / 1e6
+            if seconds:
+                start = max(now, self._encoder_free[server.index])
+                self._encoder_free[server.index] = start + seconds
+                server.engine.stats.encoder_tokens += tokens
+                server.engine.stats.busy_time += seconds
+                done = start + seconds
+            else:
+                done = now  # an encoder-cache hit
+            wire = target.config.kv_transfer.seconds(span[2], server.profile.embedding_bytes_per_token)
+            ready = max(ready, done + wire)
+            self.encoded_items += 1
+        self.encode_seconds += ready - now
+        self._push_timer(ready, pick.decode, _EncodedStage(req, pick))
+
+    def _dispatch(self, req: SimRequest, pick: PDPick) -> None:
+        n = len(self.servers)
         p = pick.prefill
         if p is None or p == pick.decode or not 0 <= p < n or req.prompt_tokens < 2:
             self._place(req, pick.decode)
@@ -183,6 +237,9 @@ class PDFleet(Fleet):
         return free_at[link]
 
     def _on_timer(self, server: _Server, payload: Any, now: float) -> None:
+        if isinstance(payload, _EncodedStage):
+            self._encoded(payload, now)
+            return
         stage: _DecodeStage = payload
         # The decode server sees the request when its KV has arrived (as vLLM's decode engine
         # would after the sidecar's prefill call); the result keeps the client's arrival.
@@ -192,6 +249,22 @@ class PDFleet(Fleet):
             self._reject(stage.request, server.index, "error")
             return
         self._start_if_idle(server, now)
+
+
+    def _encoded(self, stage: _EncodedStage, now: float) -> None:
+        """The encoder outputs are in: on to prefill/decode with nothing left to encode; the
+        result keeps the client's arrival and names the first encode server."""
+        req = dataclasses.replace(stage.request, arrival=now, media=())
+        self._encode_origin[req.request_id] = (stage.request.arrival, stage.pick.encoders[0])
+        self._dispatch(req, stage.pick)
+        first = stage.pick.prefill if stage.pick.prefill is not None else stage.pick.decode
+        self._start_if_idle(self.servers[first], now)
+
+    def _record(self, res: RequestResult) -> None:
+        origin = self._encode_origin.pop(res.request_id, None)
+        if origin is not None:
+            res = dataclasses.replace(res, arrival=origin[0], encode_endpoint=origin[1])
+        super()._record(res)
 
 
 def _decode_result(index: int, stage: _DecodeStage, seq: EngineSeq) -> RequestResult:

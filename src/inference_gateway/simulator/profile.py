@@ -35,6 +35,8 @@ class ModelProfile:
     kv_bytes_per_token: int = 524_288
     # Multimodal: encoder (ViT / audio tower) GPU time per 1000 embedding tokens it produces.
     encoder_ms_per_1k_tokens: float = 15.0
+    # Encoder output per embedding token, for E/P/D transfers: hidden size x 2 bytes (bf16).
+    embedding_bytes_per_token: int = 8192
 
     def forward_ms(self, tokens: int) -> float:
         """Non-attention forward time of an iteration that processes `tokens` tokens."""
@@ -74,6 +76,7 @@ def _from_mapping(data: dict[str, Any], source: str) -> ModelProfile:
         max_model_len=int(data.get("max_model_len", 4096)),
         kv_bytes_per_token=int(data.get("kv_bytes_per_token", 524_288)),
         encoder_ms_per_1k_tokens=float(data.get("encoder_ms_per_1k_tokens", 15.0)),
+        embedding_bytes_per_token=int(data.get("embedding_bytes_per_token", 8192)),
     )
 
 

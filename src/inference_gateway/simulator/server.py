@@ -28,6 +28,7 @@ from inference_gateway.kvevents.publisher import KVEventsConfig, ZmqEventPublish
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.dcgm import DCGM_PATH, SimulatedGpu, render_dcgm
 from inference_gateway.simulator.disagg import PREFILL_HEADER, RemotePrefill
+from inference_gateway.simulator.encode_disagg import ENCODER_HEADER, EncoderOnly, RemoteEncode
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.engine_api import add_engine_routes
 from inference_gateway.simulator.faults import GARBAGE_METRICS, FaultInjector, FaultSpecError, RequestFault
@@ -71,6 +72,10 @@ class SimulatedServer:
         self.remote_prefill = RemotePrefill(
             config.kv_transfer, self.profile.kv_bytes_per_token, config.time_scale
         )
+        self.remote_encode = RemoteEncode(
+            config.kv_transfer, self.profile.embedding_bytes_per_token, config.time_scale
+        )
+        self.encoder_only = EncoderOnly(self.engine, config.time_scale)
         self.kv_events = KVEventsConfig.parse(config.kv_events_config or "{}")
         self.publisher: ZmqEventPublisher | None = None
         self._hasher: VllmBlockHasher | None = None
@@ -126,6 +131,7 @@ class SimulatedServer:
             self.publisher.close()
             self.publisher = None
         await self.remote_prefill.close()
+        await self.remote_encode.close()
 
     def _publish_kv_events(self) -> None:
         log = self.engine.kv_events
@@ -179,10 +185,17 @@ class SimulatedServer:
             hashes = block_hashes(parsed.prompt_ids, self.engine.cfg.block_size)
         prefix = "chatcmpl" if kind == "chat" else "cmpl"
         rid = f"{prefix}-{self._id_prefix}{next(self._ids)}"
+        if self.config.encode_only:
+            return await self._encode_only(kind, rid, parsed)
+        media = parsed.media
+        encoders = [h for h in request.headers.get(ENCODER_HEADER, "").split(",") if h]
+        if media and encoders and await self.remote_encode.encode(encoders, raw, request.path, media):
+            media = ()  # the encoder outputs came from the encode pods
         kv = 0
         prefiller = request.headers.get(PREFILL_HEADER, "")
         if prefiller and prefiller != f"{self.host}:{self.port}":
-            kv = await self.remote_prefill.prefill(prefiller, request.path, raw, prompt_len)
+            extra = {ENCODER_HEADER: ",".join(encoders)} if media != parsed.media else None
+            kv = await self.remote_prefill.prefill(prefiller, request.path, raw, prompt_len, extra)
         seq = self.driver.submit(
             rid,
             prompt_len,
@@ -193,7 +206,7 @@ class SimulatedServer:
             kv_transferred=kv,
             priority=parsed.priority,
             token_ids=parsed.prompt_ids,
-            media=parsed.media,
+            media=media,
         )
         model = parsed.model or self.config.served_model_name
         builder = ResponseBuilder(kind, rid, model, int(time.time()))
@@ -210,6 +223,12 @@ class SimulatedServer:
         finally:
             if not seq.done:  # client went away (handler cancelled or write failed)
                 self.driver.abort(seq)
+
+    async def _encode_only(self, kind: Kind, rid: str, parsed: ParsedRequest) -> web.Response:
+        tokens = await self.encoder_only.encode(parsed.media)
+        builder = ResponseBuilder(kind, rid, parsed.model or self.config.served_model_name, int(time.time()))
+        body = builder.full(output_text(0, 0, 1), "length", usage(tokens, 1, 0))
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _stream(
         self,
