@@ -136,7 +136,7 @@ async def test_peer_routers_serve_the_same_traffic_from_the_same_pods() -> None:
     ]
     options = RealtimeOptions(
         stack_dir=scenario.resolve(scenario.realtime.stack), workload=workload, policies=policies, qps=[6],
-        duration_s=1.5, pods=2, time_scale=0.1, sample_interval_s=0.2, subnet=94,
+        duration_s=1.0, pods=2, time_scale=0.1, sample_interval_s=0.2, subnet=94,
     )  # fmt: skip
     rows = await run_realtime(options)
     assert [r["policy"] for r in rows] == ["sglang-cache-aware", "vllm-kv-aware"]
@@ -147,3 +147,24 @@ async def test_peer_routers_serve_the_same_traffic_from_the_same_pods() -> None:
         assert sum(row["pod_finished"]) == row["ok"]
         # two prefixes, many repeats: a cache-aware router reuses them
         assert row["prefix_hit_rate"] is not None and row["prefix_hit_rate"] > 0.3
+
+
+def _row(policy: str, qps: float, p90: float, router: str | None = None) -> dict:
+    row = {"policy": policy, "qps": qps, "ttft": {"p90": p90}}
+    return {**row, "router": router} if router else row
+
+
+def test_target_table_compares_our_default_with_the_best_peer() -> None:
+    from inference_gateway.bench.peers import target_table
+
+    rows = [
+        _row("epp-default", 3, 120.0),
+        _row("round-robin", 3, 10.0),  # not a peer router: never the benchmark to beat
+        _row("sglang-cache-aware", 3, 150.0, "sglang-router cache_aware"),
+        _row("vllm-kv-aware", 3, 130.0, "vllm-router kv_aware"),
+        _row("epp-default", 9, 400.0),
+        _row("sglang-cache-aware", 9, 300.0, "sglang-router cache_aware"),
+    ]
+    lines = target_table(rows).splitlines()
+    assert lines[2] == "| 3 | 120 | vllm-kv-aware | 130 | -8 % | yes |"
+    assert lines[3] == "| 9 | 400 | sglang-cache-aware | 300 | +33 % | no |"

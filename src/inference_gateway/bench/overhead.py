@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import orjson
 
 from inference_gateway.bench.client import run_fixed_rate
 from inference_gateway.bench.epp_process import EppProcess
+from inference_gateway.bench.instant import MODEL
 from inference_gateway.bench.noop_extproc import serve_noop
 from inference_gateway.bench.pool import pod_ips, pool_resources, pool_yaml
 from inference_gateway.envoy.bootstrap import EnvoyConfig
@@ -75,7 +77,7 @@ class OverheadOptions:
     # Envoy's worker threads (every Envoy of the run): each opens its own connection to an EPP,
     # and an EPP's workers are spread connections, so --workers N needs N or more.
     envoy_concurrency: int = 1
-    spread_tries: int = 8  # Envoy restarts until every worker of an EPP holds a connection
+    spread_tries: int = 12  # Envoy restarts until every worker of an EPP holds a connection
 
 
 @dataclass
@@ -90,8 +92,8 @@ class OverheadHarness:
     idle_cpu_per_s: float = 0.0  # this process's CPU use with no traffic (metric scrapes)
     epps: dict[str, EppProcess] = field(default_factory=dict)
     epp_idle_cpu_per_s: dict[str, float] = field(default_factory=dict)
-    spreads: dict[str, list[float]] = field(default_factory=dict)
     addresses: list[str] = field(default_factory=list)  # the backend pods
+    burst_spreads: dict[str, list[float]] = field(default_factory=dict)  # the last spread check
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -155,25 +157,22 @@ class OverheadHarness:
 
     async def spread_connections(self) -> None:
         """Restart each --workers EPP's Envoy until every worker routes some of a burst's requests
-        (the kernel assigns Envoy's connections to workers at random); the last spread is kept."""
+        (the kernel assigns Envoy's connections to workers at random). How a measured run spreads
+        depends on which of Envoy's threads its client connections reach: rows record it."""
         for mode, epp in self.epps.items():
             for _ in range(self.options.spread_tries):
-                before = await self._with_epp(mode, epp.spread)
-                await self.client(mode, 100, 1.0)
-                after = await self._with_epp(mode, epp.spread)
-                self.spreads[mode] = [a - b for a, b in zip(after, before, strict=True)]
-                if all(self.spreads[mode]):
+                epp.resume()
+                try:
+                    before = await epp.spread()
+                    await _burst(self.urls[mode])
+                    after = await epp.spread()
+                finally:
+                    epp.pause()
+                self.burst_spreads[mode] = [a - b for a, b in zip(after, before, strict=True)]
+                if all(self.burst_spreads[mode]):
                     break
                 await self.envoys[mode].stop()
                 await self._start_envoy(mode, epp.grpc_port, self.addresses)
-
-    async def _with_epp(self, mode: str, call: Callable[[], Any]) -> Any:
-        epp = self.epps[mode]
-        epp.resume()
-        try:
-            return await call()
-        finally:
-            epp.pause()
 
     async def stop(self) -> None:
         for envoy in self.envoys.values():
@@ -197,13 +196,15 @@ class OverheadHarness:
             epp.resume()
             await asyncio.sleep(0.3)  # a fresh scrape after the pause
         try:
+            before = await epp.spread() if epp else []
             row = await self._client(mode, qps, duration_s, prompt_bytes, max_tokens, epp)
+            if epp is not None:  # requests each worker routed in this run
+                row["worker_spread"] = [a - b for a, b in zip(await epp.spread(), before, strict=True)]
+                row["burst_spread"] = self.burst_spreads.get(mode)
         finally:
             if epp is not None:
                 epp.pause()
         row["mode"] = mode
-        if mode in self.spreads:
-            row["worker_spread"] = self.spreads[mode]
         return row
 
     async def _client(
@@ -296,8 +297,9 @@ def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]], metric: str 
             for pct in ("p50", "p99"):
                 out[mode][f"added_{pct}_ms"] = out[mode][f"{pct}_ms"] - out["envoy"][f"{pct}_ms"]
         spreads = [r["worker_spread"] for r in runs[mode] if "worker_spread" in r]
-        if spreads:
-            out[mode]["worker_spread"] = spreads[0]
+        if spreads:  # requests per worker, all repeats together
+            out[mode]["worker_spread"] = [sum(column) for column in zip(*spreads, strict=True)]
+            out[mode]["burst_spread"] = runs[mode][0].get("burst_spread")
     for name, mode in (("added", "envoy+epp"), ("floor", "envoy+noop"), ("added_send", "envoy+epp-send")):
         if "envoy" in out and mode in out:
             for pct in ("p50", "p99"):
@@ -364,3 +366,16 @@ async def run_overhead(
         return results, profile
     finally:
         await harness.stop()
+
+
+async def _burst(base_url: str, requests: int = 64) -> None:
+    """Many requests at once, each on its own connection, so every Envoy thread gets some."""
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 1}
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with session.post(f"{base_url}/completions", json=body) as resp:
+                await resp.read()
+
+        await asyncio.gather(*(one() for _ in range(requests)))

@@ -17,7 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 
@@ -156,3 +156,24 @@ class PeerRouterProcess:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+
+
+def target_table(rows: list[dict[str, Any]], ours: str = "epp-default") -> str:
+    """Issue 15's real-time target per rate: our default's p90 TTFT at or below the best peer's."""
+    by_rate: dict[float, dict[str, float]] = {}
+    for r in rows:
+        if r["policy"] == ours or r.get("router"):
+            by_rate.setdefault(r["qps"], {})[r["policy"]] = r["ttft"]["p90"]
+    lines = [
+        f"| QPS | {ours} p90 TTFT | best peer | its p90 TTFT | {ours} vs best | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for qps, p90 in sorted(by_rate.items()):
+        peers = {k: v for k, v in p90.items() if k != ours}
+        if ours not in p90 or not peers:
+            continue
+        best = min(peers, key=lambda k: peers[k])
+        diff = 100 * (p90[ours] / peers[best] - 1)
+        met = "yes" if p90[ours] <= peers[best] else "no"
+        lines.append(f"| {qps:g} | {p90[ours]:,.0f} | {best} | {peers[best]:,.0f} | {diff:+.0f} % | {met} |")
+    return "\n".join(lines) + "\n\np90 TTFT in ms; met = ours at or below the best peer router's (issue 15)."

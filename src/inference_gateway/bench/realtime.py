@@ -288,6 +288,8 @@ async def _run_rate(
         server=series_summary(sampler.series),
         loadavg=round(os.getloadavg()[0], 2),  # other work on the machine distorts timings
     )
+    if policy.router is not None:
+        row["router"] = f"{policy.router.kind} {policy.router.policy}"
     if progress:
         progress(label, 1.0)
     return row

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_gateway.bench.detail_tables import fleet_table, replicas_table, sync_table
+from inference_gateway.bench.peers import target_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
 
@@ -155,6 +156,7 @@ def realtime_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_no results yet_"
     body = []
+    pods_counted = any("prefix_hit_rate" in r for r in rows)  # rows from runs that read pod counters
     for r in sorted(rows, key=lambda r: (r["qps"], r["policy"])):
         s = r.get("server", {})
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "0"
@@ -175,11 +177,24 @@ def realtime_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(s.get("waiting_mean")),
                 _fmt(r.get("client_lag", {}).get("p99")),
                 errors,
+                *(_pod_columns(r) if pods_counted else []),
             ]
         )
     header = ["QPS", "policy", "ok", "req/s", "out tok/s", "TTFT p50", "TTFT p90", "TPOT p90", "ITL p90",
               "NTPOT p90", "e2e p90", "KV %", "queue", "send lag p99", "errors"]  # fmt: skip
-    return _table(header, body) + "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+    note = "\n\nLatencies in ms; KV % and queue are means over pods and samples."
+    if pods_counted:
+        header += ["hit %", "load 1m"]
+        note += (
+            " hit % = prefix-cache tokens hit / queried, from the pods' own counters; load 1m = the"
+            " machine's 1-minute load average (2 vCPUs) when the rate ended."
+        )
+    return _table(header, body) + note
+
+
+def _pod_columns(row: dict[str, Any]) -> list[str]:
+    hit = row.get("prefix_hit_rate")
+    return [_fmt(100 * hit) if hit is not None else "-", _fmt(row.get("loadavg"))]
 
 
 def overhead_table(rows: list[dict[str, Any]]) -> str:
@@ -243,10 +258,11 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
                 str(sum(m.get("errors", {}).values())),
                 " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
+                " / ".join(f"{v:g}" for v in m.get("burst_spread") or []) or "-",
                 f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
             ])  # fmt: skip
     header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
-              "errors", "requests per worker (spread check)", "cores / load"]  # fmt: skip
+              "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
     return (
         _table(header, body)
         + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
@@ -332,6 +348,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
         realtime = read_rows(scenario_dir / "realtime.jsonl")
         if realtime:
             blocks[f"{name}-realtime"] = realtime_table(realtime)
+            if any(r.get("router") for r in realtime):
+                blocks[f"{name}-realtime-target"] = target_table(realtime)
             png = plot_realtime(realtime, images, name)
             blocks[f"{name}-realtime-plots"] = f"![{png.stem}]({rel / png.name})\n"
         overhead = read_rows(scenario_dir / "overhead.jsonl")
