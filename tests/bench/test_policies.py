@@ -77,11 +77,19 @@ def test_seeded_pickers_repeat_their_choices() -> None:
     assert picks(1) != picks(2)
 
 
+NO_PICKER = """
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins: [{type: queue-scorer}]
+schedulingProfiles: [{name: default, plugins: [{pluginRef: queue-scorer}]}]
+"""
+
+
 def test_a_config_without_a_picker_gets_a_seeded_one() -> None:
     snaps = [snap(i, 0, 0.0) for i in range(4)]  # all tied: the picker alone decides
 
     def picks(seed: int) -> list[int | None]:
-        policy = VirtualGateway(seeded_config(None, seed))  # the built-in default has no picker
+        policy = VirtualGateway(seeded_config(NO_PICKER, seed))
         return [policy.pick(SimRequest(i, 0.0, 10, 2), snaps) for i in range(40)]
 
     assert picks(3) == picks(3)

@@ -12,6 +12,7 @@ import pytest
 
 from inference_gateway.local.stack import free_port
 from inference_gateway.simulator.config import ServerConfig
+from inference_gateway.simulator.disagg import PREFILL_HEADER
 from inference_gateway.simulator.encode_disagg import ENCODER_HEADER, encoder_request, media_items
 from inference_gateway.simulator.server import SimulatedServer
 from tests.multimodal.media_helpers import png_data_uri
@@ -50,10 +51,12 @@ async def fleet() -> AsyncIterator[list[SimulatedServer]]:
             await s.stop()
 
 
-async def post(server: SimulatedServer, body: dict[str, object], encoders: str) -> int:
+async def post(
+    server: SimulatedServer, body: dict[str, object], encoders: str, headers: dict[str, str] | None = None
+) -> int:
     async with aiohttp.ClientSession() as s:
         url = f"{server.url}/v1/chat/completions"
-        async with s.post(url, json=body, headers={ENCODER_HEADER: encoders}) as r:
+        async with s.post(url, json=body, headers={ENCODER_HEADER: encoders, **(headers or {})}) as r:
             await r.read()
             return r.status
 
@@ -72,3 +75,16 @@ async def test_a_dead_encode_server_means_local_encoding(fleet: list[SimulatedSe
     assert await post(decode, two_images(RED), f"127.0.0.1:{free_port()}") == 200
     assert decode.engine.stats.encoder_tokens == 256
     assert decode.remote_encode.failures == 1
+
+
+async def test_e_p_d_the_prefill_server_reuses_the_encoder_outputs(fleet: list[SimulatedServer]) -> None:
+    enc, prefill, decode = fleet[0], fleet[2], SimulatedServer(ServerConfig(time_scale=TIME_SCALE))
+    await decode.start()
+    try:
+        to_prefill = {PREFILL_HEADER: f"127.0.0.1:{prefill.port}"}
+        assert await post(decode, two_images(RED), f"127.0.0.1:{enc.port}", to_prefill) == 200
+    finally:
+        await decode.stop()
+    assert enc.engine.stats.encoder_tokens == 256  # once: the prefill pod's call hit its cache
+    assert prefill.engine.stats.encoder_tokens == decode.engine.stats.encoder_tokens == 0
+    assert prefill.remote_encode.requests == 1 and prefill.engine.stats.prompt_tokens_computed > 256

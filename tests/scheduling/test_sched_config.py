@@ -7,19 +7,20 @@ from sched_helpers import endpoint, request
 
 from inference_gateway.scheduling.config import ConfigError, load_config
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
-from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
+from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.registry import default_registry
 
 HEADER = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
 
 
-def test_default_config_matches_upstream_chart() -> None:
+def test_default_config_has_upstream_chart_scorers_and_a_round_robin_picker() -> None:
     cfg = load_config()
     profile = cfg.scheduler.profiles["default"]
     weights = {ws.scorer.type_name: ws.weight for ws in profile.scorers}
-    assert weights == {"queue-scorer": 2.0, "kv-cache-utilization-scorer": 2.0, "prefix-cache-scorer": 3.0}
-    assert isinstance(profile.picker, MaxScorePicker)
+    assert weights == {"queue-scorer": 2.0, "kv-cache-utilization-scorer": 2.0, "prefix-cache-scorer": 6.0}
+    assert isinstance(profile.picker, RoundRobinPicker)
+    assert profile.picker.tolerance == 2.0
     assert [type(p) for p in profile.post_pick] == [PrefixCacheScorer]
     assert cfg.saturation.queue_depth_threshold == 5
     assert cfg.saturation.kv_cache_util_threshold == 0.8

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inference_gateway.bench.peers import PEER_KINDS, PeerRouterSpec, check_policy
 from inference_gateway.simulator.fleet_types import (
+    CacheOracle,
     EndpointSnapshot,
     Preempting,
     RequestResult,
@@ -22,11 +23,14 @@ from inference_gateway.simulator.pd_fleet import PDPick
 from inference_gateway.simulator.replicas import ReplicaSet, ReplicaSetOptions
 from inference_gateway.simulator.schedulers import (
     LeastRequestsScheduler,
+    OraclePrefixScheduler,
     RandomScheduler,
     RoundRobinScheduler,
 )
 
-PolicyKind = Literal["round-robin", "random", "least-queue", "epp", "sglang-router", "vllm-router"]
+PolicyKind = Literal[
+    "round-robin", "random", "least-queue", "oracle-prefix", "epp", "sglang-router", "vllm-router"
+]
 
 
 class PolicySpec(BaseModel):
@@ -76,6 +80,7 @@ class PolicySpec(BaseModel):
         if self.kind not in PEER_KINDS or self.router_policy is None:
             return None
         return PeerRouterSpec(self.kind, self.router_policy, tuple(self.router_args))  # type: ignore[arg-type]
+
     roles: list[str | None] | None = None
 
     def config_text(self, base: Path | None = None) -> str | None:
@@ -92,6 +97,8 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
         return RandomScheduler(seed)
     if spec.kind == "least-queue":
         return LeastRequestsScheduler()
+    if spec.kind == "oracle-prefix":
+        return OraclePrefixScheduler()
     if spec.kind in PEER_KINDS:
         raise ValueError(f"{spec.kind} is a separate process: it runs in real time only")
     if spec.replicated:
@@ -146,6 +153,10 @@ class SamplingScheduler:
     def bind_abort(self, abort: Callable[[int | str], bool]) -> None:
         if isinstance(self.inner, Preempting):
             self.inner.bind_abort(abort)
+
+    def bind_cache_lookup(self, lookup: Callable[[SimRequest], list[int]]) -> None:
+        if isinstance(self.inner, CacheOracle):
+            self.inner.bind_cache_lookup(lookup)
 
     def on_kv_events(self, server: int, payload: bytes) -> None:
         sink = getattr(self.inner, "on_kv_events", None)

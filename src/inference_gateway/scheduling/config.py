@@ -48,7 +48,15 @@ ACCEPTED_API_VERSIONS = (
 # Upstream v1.5 registers exactly these (cmd/epp/runner); anything else is refused as there.
 FEATURE_GATES = ("dataLayer", "enableLegacyMetrics", "flowControl")
 
-# Upstream's chart default (config/charts/inferencepool/templates/epp-config.yaml).
+# Upstream's chart default scorers (config/charts/inferencepool/templates/epp-config.yaml) read
+# through the in-flight projection, with a round-robin picker instead of max-score: among the
+# endpoints within 2 of the best total it takes the least recently picked. Below saturation the
+# queue scorer's min-max jump for one waiting request (exactly its weight, 2) is noise, and
+# round robin's even spacing of arrivals wins; a pod behind on more than one signal is skipped.
+# Prefix weight 6 (upstream: 3) keeps a pod holding most of the prompt ahead of any queue/KV
+# advantage (at most 4) plus the tolerance, so shared prefixes stay where they are cached.
+# Measured in docs/benchmarks.md ("Routing vs round robin"); upstream's exact default is
+# bench/profiles/upstream-default.yaml.
 DEFAULT_CONFIG = """
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
@@ -56,6 +64,8 @@ plugins:
 - type: queue-scorer
 - type: kv-cache-utilization-scorer
 - type: prefix-cache-scorer
+- type: round-robin-picker
+  parameters: {tolerance: 2}
 schedulingProfiles:
 - name: default
   plugins:
@@ -64,9 +74,9 @@ schedulingProfiles:
   - pluginRef: kv-cache-utilization-scorer
     weight: 2
   - pluginRef: prefix-cache-scorer
-    weight: 3
+    weight: 6
+  - pluginRef: round-robin-picker
 """
-
 
 class ConfigError(ValueError):
     pass

@@ -75,10 +75,19 @@ class RemotePrefill:
             self._session = aiohttp.ClientSession(timeout=timeout)
         return self._session
 
-    async def prefill(self, prefiller: str, path: str, raw_body: bytes, prompt_tokens: int) -> int:
+    async def prefill(
+        self,
+        prefiller: str,
+        path: str,
+        raw_body: bytes,
+        prompt_tokens: int,
+        extra: dict[str, str] | None = None,
+    ) -> int:
+        """`extra`: headers passed on (E/P/D: the encode pods, whose cached outputs the prefill
+        pod then fetches instead of running its own encoder)."""
         self.requests += 1
         url = f"http://{prefiller}{path}"
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **(extra or {})}
         try:
             async with self._client().post(url, data=prefill_request_body(raw_body), headers=headers) as r:
                 await r.read()

@@ -96,14 +96,7 @@ class Engine:
             raise ValueError("kv_transferred must be in [0, prompt_len)")
         if prompt_len + max_output > self.cfg.max_model_len:
             raise ValueError(f"{prompt_len} + {max_output} tokens exceed max_model_len")
-        hashes: list[int] = []
-        if self.cfg.enable_prefix_caching and block_hashes:
-            hashes = list(block_hashes)
-            # Adapters never share KV with the base model or each other; vLLM-exact hashes
-            # (used when KV events are published) already carry the adapter's name.
-            if lora is not None and self.kv_events is None:
-                salt = xxhash.xxh3_64_intdigest(lora.encode())
-                hashes = [h ^ salt for h in hashes]
+        hashes = self._cache_hashes(block_hashes, lora)
         seq = Sequence(
             next(self._uids),
             request_id,
@@ -125,6 +118,22 @@ class Engine:
         if lora is not None:
             self.lora.add_waiting(lora)
         return seq
+
+    def _cache_hashes(self, block_hashes: Seq[int], lora: str | None) -> list[int]:
+        if not (self.cfg.enable_prefix_caching and block_hashes):
+            return []
+        hashes = list(block_hashes)
+        # Adapters never share KV with the base model or each other; vLLM-exact hashes
+        # (used when KV events are published) already carry the adapter's name.
+        if lora is not None and self.kv_events is None:
+            salt = xxhash.xxh3_64_intdigest(lora.encode())
+            hashes = [h ^ salt for h in hashes]
+        return hashes
+
+    def cached_blocks(self, block_hashes: Seq[int], lora: str | None = None) -> int:
+        """Leading blocks of a prompt (hashed as for add_request) this engine's cache holds now."""
+        hashes = self._cache_hashes(block_hashes, lora)
+        return self.pool.lookup(hashes, len(hashes))[0] if hashes else 0
 
     def abort(self, seq: Sequence) -> None:
         if seq.status == Status.WAITING:

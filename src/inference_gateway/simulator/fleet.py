@@ -40,6 +40,7 @@ from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.dcgm import SimulatedGpu
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.fleet_types import (
+    CacheOracle,
     EndpointSnapshot,
     FinishObserver,
     KVEventSink,
@@ -154,6 +155,8 @@ class Fleet:
         self._now = 0.0
         if isinstance(scheduler, Preempting):
             scheduler.bind_abort(self.abort)
+        if isinstance(scheduler, CacheOracle):
+            scheduler.bind_cache_lookup(self.cached_blocks)
 
     def run(
         self,
@@ -261,16 +264,7 @@ class Fleet:
         lora = None if req.model in (None, cfg.served_model_name) else req.model
         if lora is not None and lora not in server.engine.lora.registered:
             return None
-        prompt_len, hashes = req.prompt_tokens, req.block_hashes
-        ids: list[int] | None = None
-        if req.prompt is not None and (hashes is None or server.hasher is not None):
-            ids = self._tokenizer.encode(req.prompt)
-            prompt_len = prompt_len or len(ids)
-            ids = ids[:prompt_len]
-            if server.hasher is not None:
-                hashes = server.hasher.hashes(ids, lora)
-            else:
-                hashes = block_hashes(ids, server.engine.cfg.block_size)
+        prompt_len, hashes, ids = self._prompt_blocks(server, req, lora)
         out_len = output_tokens or req.output_tokens or cfg.output_len.sample(server.rng)
         try:
             return server.engine.add_request(
@@ -288,6 +282,35 @@ class Fleet:
             )
         except ValueError:
             return None
+
+    def _prompt_blocks(
+        self, server: _Server, req: SimRequest, lora: str | None
+    ) -> tuple[int, Sequence[int] | None, list[int] | None]:
+        """The prompt's length, block hashes as `server` hashes them, and token ids (if tokenized)."""
+        prompt_len, hashes = req.prompt_tokens, req.block_hashes
+        ids: list[int] | None = None
+        if req.prompt is not None and (hashes is None or server.hasher is not None):
+            ids = self._tokenizer.encode(req.prompt)
+            prompt_len = prompt_len or len(ids)
+            ids = ids[:prompt_len]
+            if server.hasher is not None:
+                hashes = server.hasher.hashes(ids, lora)
+            else:
+                hashes = block_hashes(ids, server.engine.cfg.block_size)
+        return prompt_len, hashes, ids
+
+    def cached_blocks(self, req: SimRequest) -> list[int]:
+        """Leading prompt blocks each server's KV cache holds for `req` now (CacheOracle)."""
+        held = []
+        for server in self.servers:
+            cfg = server.config
+            lora = None if req.model in (None, cfg.served_model_name) else req.model
+            if lora is not None and lora not in server.engine.lora.registered:
+                held.append(0)
+                continue
+            _, hashes, _ = self._prompt_blocks(server, req, lora)
+            held.append(server.engine.cached_blocks(hashes or (), lora))
+        return held
 
     def _reject(self, req: SimRequest, idx: int, status: str) -> None:
         res = RequestResult(req.request_id, idx, req.arrival, -1.0, -1.0, req.prompt_tokens, 0, status=status)

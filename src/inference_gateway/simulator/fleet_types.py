@@ -126,3 +126,12 @@ class FinishObserver(Protocol):
     """Optional: schedulers that implement this hear about every completed request."""
 
     def on_finished(self, result: RequestResult) -> None: ...
+
+
+@runtime_checkable
+class CacheOracle(Protocol):
+    """Optional: schedulers that implement this get a lookup of the leading prompt blocks each
+    server's KV cache holds for a request right now (by server index). No real router can know
+    this; the prefix benchmark's oracle policy uses it as the reference hit rate."""
+
+    def bind_cache_lookup(self, lookup: Callable[[SimRequest], list[int]]) -> None: ...

@@ -194,7 +194,8 @@ class SimulatedServer:
         kv = 0
         prefiller = request.headers.get(PREFILL_HEADER, "")
         if prefiller and prefiller != f"{self.host}:{self.port}":
-            kv = await self.remote_prefill.prefill(prefiller, request.path, raw, prompt_len)
+            extra = {ENCODER_HEADER: ",".join(encoders)} if media != parsed.media else None
+            kv = await self.remote_prefill.prefill(prefiller, request.path, raw, prompt_len, extra)
         seq = self.driver.submit(
             rid,
             prompt_len,
