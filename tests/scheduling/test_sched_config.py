@@ -18,7 +18,7 @@ def test_default_config_has_upstream_chart_scorers_and_a_round_robin_picker() ->
     cfg = load_config()
     profile = cfg.scheduler.profiles["default"]
     weights = {ws.scorer.type_name: ws.weight for ws in profile.scorers}
-    assert weights == {"queue-scorer": 2.0, "kv-cache-utilization-scorer": 2.0, "prefix-cache-scorer": 3.0}
+    assert weights == {"queue-scorer": 2.0, "kv-cache-utilization-scorer": 2.0, "prefix-cache-scorer": 6.0}
     assert isinstance(profile.picker, RoundRobinPicker)
     assert profile.picker.tolerance == 2.0
     assert [type(p) for p in profile.post_pick] == [PrefixCacheScorer]

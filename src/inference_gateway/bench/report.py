@@ -229,9 +229,9 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
               "cores / load"]  # fmt: skip
     return (
         _table(header, body)
-        + '\n\nEnd-to-end latency at the client (ITL rows: inter-token latency), p50 / p99 in ms.'
+        + "\n\nEnd-to-end latency at the client (ITL rows: inter-token latency), p50 / p99 in ms."
         + ' "EPP adds" = Envoy + EPP minus Envoy alone; the EPP\'s default Envoy config observes the'
-        + " response off the critical path (observability-mode ext_proc); \"response on path\" sends"
+        + ' response off the critical path (observability-mode ext_proc); "response on path" sends'
         + " the response phases through the EPP as a gateway configured that way does. The no-op"
         + " ext_proc speaks the default protocol and does nothing. Load: 1-minute load average."
     )
@@ -244,15 +244,21 @@ def _epp_modes(rows: list[dict[str, Any]]) -> list[str]:
 
 def workers_table(rows: list[dict[str, Any]]) -> str:
     """The EPP as `epp --workers N` processes, per rate: latency added over Envoy alone, CPU."""
-    modes = [m for m in _epp_modes(rows) if "-w" in m]
+    modes = _epp_modes(rows)
     body = []
     for r in rows:
-        if r.get("itl_tokens") or r.get("prompt_bytes"):
+        if r.get("prompt_bytes"):
             continue
+        label = f"{r['qps']:g}" + (f" (ITL, {r['itl_tokens']} tokens)" if r.get("itl_tokens") else "")
+        envoy = r.get("envoy", {})
+        body.append([label, "Envoy alone", f"{_fmt(envoy.get('p50_ms'), 2)} / {_fmt(envoy.get('p99_ms'), 2)}",
+                     "", "", _fmt(envoy.get("throughput_rps"), 0),
+                     str(sum(envoy.get("errors", {}).values())), "", "",
+                     f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}"])  # fmt: skip
         for mode in modes:
             m = r.get(mode, {})
             body.append([
-                f"{r['qps']:g}", mode.removeprefix("envoy+"),
+                label, mode.removeprefix("envoy+"),
                 f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}",
                 f"**{_fmt(m.get('added_p50_ms'), 2)} / {_fmt(m.get('added_p99_ms'), 2)}**",
                 _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
@@ -261,12 +267,14 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
                 " / ".join(f"{v:g}" for v in m.get("burst_spread") or []) or "-",
                 f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
             ])  # fmt: skip
-    header = ["QPS", "EPP", "Envoy + EPP p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
+    header = ["QPS", "path", "p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
               "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
     return (
         _table(header, body)
-        + "\n\nms; \"adds\" is over Envoy alone in the same run. epp-wN: `inference-gateway epp"
-        + " --workers N` in its own processes (uvloop unless named), CPU = supervisor + workers."
+        + "\n\nEnd-to-end latency at the client in ms (ITL rows: inter-token latency of streamed"
+        + ' answers); "adds" is over Envoy alone in the same run. noop: the do-nothing Python ext_proc'
+        + " (in the harness process); epp-wN: `inference-gateway epp --workers N` in its own processes"
+        + " (uvloop unless named), CPU = supervisor + workers, idle scraping subtracted."
     )
 
 

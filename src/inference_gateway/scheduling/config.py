@@ -53,6 +53,8 @@ FEATURE_GATES = ("dataLayer", "enableLegacyMetrics", "flowControl")
 # endpoints within 2 of the best total it takes the least recently picked. Below saturation the
 # queue scorer's min-max jump for one waiting request (exactly its weight, 2) is noise, and
 # round robin's even spacing of arrivals wins; a pod behind on more than one signal is skipped.
+# Prefix weight 6 (upstream: 3) keeps a pod holding most of the prompt ahead of any queue/KV
+# advantage (at most 4) plus the tolerance, so shared prefixes stay where they are cached.
 # Measured in docs/benchmarks.md ("Routing vs round robin"); upstream's exact default is
 # bench/profiles/upstream-default.yaml.
 DEFAULT_CONFIG = """
@@ -72,7 +74,7 @@ schedulingProfiles:
   - pluginRef: kv-cache-utilization-scorer
     weight: 2
   - pluginRef: prefix-cache-scorer
-    weight: 3
+    weight: 6
   - pluginRef: round-robin-picker
 """
 
