@@ -84,7 +84,7 @@ def test_replicated_policy_is_a_replica_set_of_epps_with_sync() -> None:
     replicas = make_policy(spec, seed=1)
     assert isinstance(replicas, ReplicaSet)
     assert len(replicas.replicas) == 3 and replicas.options.sync and replicas.options.delay_s == 0.1
-    assert replicas.replicas[1].config.plugins["max-score-picker"] is not None
+    assert replicas.replicas[1].config.plugins["round-robin-picker"] is not None
     unsynced = make_policy(PolicySpec(kind="epp", replicas=3), seed=1)
     assert isinstance(unsynced, ReplicaSet) and not unsynced.options.sync
 

@@ -23,4 +23,4 @@ async def test_each_plugin_call_is_timed_by_extension_point_and_name() -> None:
     }
     for scorer in ("queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer"):
         assert counts[("Scorer", scorer)] == 3
-    assert counts[("Picker", "max-score-picker")] == 3
+    assert counts[("Picker", "round-robin-picker")] == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 from sched_helpers import MODEL, POOL, pool_store, set_metrics
@@ -15,6 +17,9 @@ from inference_gateway.scheduling.config import load_config
 
 PODS = {"pod-a": "10.0.0.1", "pod-b": "10.0.0.2", "pod-c": "10.0.0.3"}
 SYSTEM = "You are a meticulous assistant who answers questions about distributed systems. " * 12
+
+
+UPSTREAM_DEFAULT = Path(__file__).parents[2] / "bench" / "profiles" / "upstream-default.yaml"
 
 
 def make_director(config: str | None = None, **store_kwargs: object) -> Director:
@@ -54,7 +59,10 @@ async def test_shared_prefix_workload_lands_on_one_endpoint() -> None:
 
 
 async def test_prefix_affinity_yields_to_a_much_longer_queue() -> None:
-    director = make_director()
+    # Upstream's weights (prefix 3 vs queue 2 + kv 2). Our default weighs prefix 6, which keeps
+    # a shared prefix on its pod under the round-robin picker: there the saturation detector and
+    # flow control, not the scorers, take an overloaded pod out.
+    director = make_director(UPSTREAM_DEFAULT.read_text())
     first = (await route(director, body(SYSTEM + "q1")))[0]
     hot = director.store.endpoint(first)
     assert hot is not None
