@@ -27,7 +27,7 @@ from inference_gateway.simulator.config import KVTransfer
 log = logging.getLogger(__name__)
 
 PREFILL_HEADER = "x-prefiller-host-port"  # the gateway plugin's header (llm-d's name)
-PREFILL_TIMEOUT_S = 600.0
+REMOTE_STAGE_TIMEOUT_S = 600.0
 
 
 def transferred_tokens(prompt_tokens: int) -> int:
@@ -48,13 +48,9 @@ def prefill_request_body(raw: bytes) -> bytes:
     return orjson.dumps(body)
 
 
-class RemotePrefill:
-    """The decode side of P/D in the real-time server.
-
-    `prefill()` asks the prefill pod to prefill, waits for the KV transfer (model time scaled
-    to wall time) and returns how many prompt tokens arrived; 0 means "prefill locally" (the
-    prefill pod failed or refused), so a broken prefill pod costs latency, not errors.
-    """
+class RemoteStage:
+    """A decode pod's calls to the pods of an earlier stage (prefill, encode): one HTTP session,
+    call and failure counts, and the wait for the stage's output to cross the link."""
 
     def __init__(self, transfer: KVTransfer, bytes_per_token: int, time_scale: float) -> None:
         self.transfer = transfer
@@ -71,9 +67,22 @@ class RemotePrefill:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=PREFILL_TIMEOUT_S)
+            timeout = aiohttp.ClientTimeout(total=REMOTE_STAGE_TIMEOUT_S)
             self._session = aiohttp.ClientSession(timeout=timeout)
         return self._session
+
+    async def _receive(self, tokens: int) -> None:
+        """Wait while `tokens` of the stage's output cross the link (model time, scaled)."""
+        await asyncio.sleep(self.transfer.seconds(tokens, self.bytes_per_token) * self.time_scale)
+
+
+class RemotePrefill(RemoteStage):
+    """The decode side of P/D in the real-time server.
+
+    `prefill()` asks the prefill pod to prefill, waits for the KV transfer (model time scaled
+    to wall time) and returns how many prompt tokens arrived; 0 means "prefill locally" (the
+    prefill pod failed or refused), so a broken prefill pod costs latency, not errors.
+    """
 
     async def prefill(
         self,
@@ -98,5 +107,5 @@ class RemotePrefill:
             log.warning("remote prefill on %s failed (%s); prefilling locally", prefiller, exc)
             return 0
         tokens = transferred_tokens(prompt_tokens)
-        await asyncio.sleep(self.transfer.seconds(tokens, self.bytes_per_token) * self.time_scale)
+        await self._receive(tokens)
         return tokens

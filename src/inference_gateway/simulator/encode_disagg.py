@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from inference_gateway.simulator.config import KVTransfer
+from inference_gateway.simulator.disagg import RemoteStage
 from inference_gateway.simulator.encoder import MediaSpan
 from inference_gateway.simulator.engine import Engine
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 ENCODER_HEADER = "x-encoder-hosts-ports"  # the gateway plugin's header (llm-d's name)
 MEDIA_TYPES = frozenset({"image_url", "audio_url", "input_audio"})  # llm-d sidecar's mmTypes
-ENCODE_TIMEOUT_S = 600.0
 
 
 def media_items(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,21 +67,8 @@ def encoder_request(body: dict[str, Any], item: dict[str, Any]) -> bytes:
     return orjson.dumps(request)
 
 
-class RemoteEncode:
+class RemoteEncode(RemoteStage):
     """The decode side: have the named encode pods encode a request's media."""
-
-    def __init__(self, transfer: KVTransfer, bytes_per_token: int, time_scale: float) -> None:
-        self.transfer = transfer
-        self.bytes_per_token = bytes_per_token
-        self.time_scale = time_scale
-        self.requests = 0
-        self.failures = 0
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def encode(
         self, hosts: Sequence[str], raw_body: bytes, path: str, media: Sequence[MediaSpan]
@@ -92,24 +78,20 @@ class RemoteEncode:
         items = media_items(body)
         if not hosts or not items:
             return False
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=ENCODE_TIMEOUT_S))
         requests = [encoder_request(body, item) for item in items]
         calls = (self._call(hosts[k % len(hosts)], path, r) for k, r in enumerate(requests))
         results = await asyncio.gather(*calls)
         if not all(results):
             self.failures += 1
             return False
-        tokens = sum(span[2] for span in media)
-        await asyncio.sleep(self.transfer.seconds(tokens, self.bytes_per_token) * self.time_scale)
+        await self._receive(sum(span[2] for span in media))
         return True
 
     async def _call(self, host: str, path: str, body: bytes) -> bool:
         self.requests += 1
-        assert self._session is not None
         try:
             headers = {"content-type": "application/json"}
-            async with self._session.post(f"http://{host}{path}", data=body, headers=headers) as r:
+            async with self._client().post(f"http://{host}{path}", data=body, headers=headers) as r:
                 await r.read()
                 if r.status == 200:
                     return True
