@@ -13,23 +13,21 @@ place (llm-d would route to port 0). Exactly one scheduling profile, checked at 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.params import get_int, reject_unknown
-from inference_gateway.scheduling.types import (
-    CycleState,
-    ProfileResult,
-    SchedulingRequest,
-    SchedulingResult,
-)
+from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
+from inference_gateway.scheduling.types import SchedulingRequest, SchedulingResult
 
 DATA_PARALLEL_HEADER = "x-data-parallel-host-port"
 DEFAULT_PRIMARY_PORT = 8000
 
 
-class DataParallelProfileHandler:
+class DataParallelProfileHandler(SingleProfileHandler):
+    """Profiles as single-profile-handler; the route and the rank header are its own."""
+
     type_name = "data-parallel-profile-handler"
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
@@ -43,18 +41,6 @@ class DataParallelProfileHandler:
     def check_profiles(self, names: Collection[str]) -> None:
         if len(names) != 1:
             raise ValueError(f"requires exactly one scheduling profile, got {len(names)}")
-
-    def pick_profiles(
-        self,
-        state: CycleState,
-        request: SchedulingRequest,
-        profiles: Sequence[str],
-        done: dict[str, ProfileResult],
-    ) -> list[str]:
-        return [] if done else [profiles[0]]
-
-    def primary(self, results: dict[str, ProfileResult]) -> str:
-        return next(iter(results))
 
     def route_address(self, endpoint: Endpoint) -> str:
         return f"{endpoint.ip}:{self.primary_port}" if self.primary_port else endpoint.address
