@@ -20,8 +20,7 @@ import zmq
 import zmq.asyncio
 
 from inference_gateway.kvevents.index import KVBlockIndex
-from inference_gateway.kvevents.subscriber import pod_host
-from inference_gateway.kvevents.wire import WireError, decode_batch
+from inference_gateway.kvevents.subscriber import BatchReader, pod_host
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,9 @@ def topic_pod(topic: bytes) -> str | None:
     return parts[1] if len(parts) >= 3 and parts[1] else None
 
 
-class GlobalKVEventSubscriber:
+class GlobalKVEventSubscriber(BatchReader):
     def __init__(self, index: KVBlockIndex, endpoint: str, topic_filter: str = "") -> None:
+        super().__init__()
         self.index = index
         self.endpoint = endpoint
         self.topic_filter = topic_filter
@@ -41,10 +41,6 @@ class GlobalKVEventSubscriber:
         self._task: asyncio.Task[None] | None = None
         self._sock: Any = None
         self._wanted: set[str] = set()
-        self._last_seq: dict[bytes, int] = {}
-        self.batches = 0
-        self.gaps = 0
-        self.bad_payloads = 0
         self.unknown_pods = 0
 
     @property
@@ -100,27 +96,16 @@ class GlobalKVEventSubscriber:
             self._on_message(await self._sock.recv_multipart())
 
     def _on_message(self, parts: list[bytes]) -> None:
-        if len(parts) != 3 or len(parts[1]) != 8:
-            self.bad_payloads += 1
+        if not self._well_formed(parts):
             return
         pod = topic_pod(parts[0])
         targets = self.targets(pod) if pod else []
-        if not targets:
+        if not pod or not targets:
             self.unknown_pods += 1
             return
-        try:
-            batch = decode_batch(parts[2])
-        except WireError as exc:
-            self.bad_payloads += 1
-            log.warning("KV events from %s: bad payload (%s)", pod, exc)
+        if (batch := self._decode(parts, pod)) is None:
             return
-        seq = int.from_bytes(parts[1], "big", signed=True)
-        last = self._last_seq.get(parts[0])
-        restarted = last is not None and seq <= last
-        if last is not None and seq > last + 1:
-            self.gaps += 1
-            log.warning("KV events from %s: %d batch(es) lost", pod, seq - last - 1)
-        self._last_seq[parts[0]] = seq
+        restarted = self._advance(parts[0], parts, pod)
         for address in targets:
             if restarted:
                 self.index.reset_pod(address)

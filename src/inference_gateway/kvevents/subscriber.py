@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Hashable
 from typing import Any
 
 import zmq
 import zmq.asyncio
 
 from inference_gateway.kvevents.index import KVBlockIndex
-from inference_gateway.kvevents.wire import WireError, decode_batch
+from inference_gateway.kvevents.wire import EventBatch, WireError, decode_batch
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,49 @@ def pod_host(address: str) -> str:
     return host.strip("[]")
 
 
-class KVEventSubscriber:
+class BatchReader:
+    """What both subscriber modes do with a ZMQ message: check its frames, decode the batch and
+    follow the publisher's sequence numbers (counting bad payloads and lost batches)."""
+
+    def __init__(self) -> None:
+        self._last_seq: dict[Hashable, int] = {}
+        self.batches = 0
+        self.gaps = 0
+        self.bad_payloads = 0
+
+    def _well_formed(self, parts: list[bytes]) -> bool:
+        """[topic, 8-byte sequence number, payload]."""
+        if len(parts) != 3 or len(parts[1]) != 8:
+            self.bad_payloads += 1
+            return False
+        return True
+
+    def _decode(self, parts: list[bytes], source: str) -> EventBatch | None:
+        try:
+            return decode_batch(parts[2])
+        except WireError as exc:
+            self.bad_payloads += 1
+            log.warning("KV events from %s: bad payload (%s)", source, exc)
+            return None
+
+    def _advance(self, key: Hashable, parts: list[bytes], source: str) -> bool:
+        """Record the batch's sequence number under `key`; True when the publisher restarted."""
+        seq = int.from_bytes(parts[1], "big", signed=True)
+        last = self._last_seq.get(key)
+        self._last_seq[key] = seq
+        if last is not None and seq <= last:
+            return True
+        if last is not None and seq > last + 1:
+            self.gaps += 1
+            log.warning("KV events from %s: %d batch(es) lost", source, seq - last - 1)
+        return False
+
+
+class KVEventSubscriber(BatchReader):
     def __init__(
         self, index: KVBlockIndex, port: int, topic_filter: str = "", port_offset: int | None = None
     ) -> None:
+        super().__init__()
         self.index = index
         self.port = port
         self.port_offset = port_offset
@@ -42,10 +81,6 @@ class KVEventSubscriber:
         self._ctx: zmq.asyncio.Context | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wanted: set[str] = set()
-        self._last_seq: dict[str, int] = {}
-        self.batches = 0
-        self.gaps = 0
-        self.bad_payloads = 0
 
     @property
     def running(self) -> bool:
@@ -106,22 +141,9 @@ class KVEventSubscriber:
             sock.close(linger=0)
 
     def _on_message(self, address: str, parts: list[bytes]) -> None:
-        if len(parts) != 3 or len(parts[1]) != 8:
-            self.bad_payloads += 1
+        if not self._well_formed(parts) or (batch := self._decode(parts, address)) is None:
             return
-        seq = int.from_bytes(parts[1], "big", signed=True)
-        try:
-            batch = decode_batch(parts[2])
-        except WireError as exc:
-            self.bad_payloads += 1
-            log.warning("KV events from %s: bad payload (%s)", address, exc)
-            return
-        last = self._last_seq.get(address)
-        if last is not None and seq <= last:
+        if self._advance(address, parts, address):
             self.index.reset_pod(address)  # the publisher restarted
-        elif last is not None and seq > last + 1:
-            self.gaps += 1
-            log.warning("KV events from %s: %d batch(es) lost", address, seq - last - 1)
-        self._last_seq[address] = seq
         self.index.apply(address, batch)
         self.batches += 1
