@@ -6,21 +6,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import orjson
 import pytest
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from inference_gateway.extproc.server import serve
-from inference_gateway.requestcontrol.director import Director
-from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import ConfigError, load_config
 from inference_gateway.scheduling.plugins.request_attribute_reporter import RequestAttributeReporter
+from tests.extproc.grpc_client import extproc_client
 from tests.extproc.test_extproc_protocol import exchange, headers_msg
 from tests.extproc.test_processing_modes import BODY, body_msgs, config, response_msgs
-from tests.helpers import make_store
 
 Mode = mode_pb2.ProcessingMode
 KEY = "x-gateway-inference-request-cost"
@@ -41,14 +37,8 @@ plugins:
 
 @pytest.fixture
 async def client() -> AsyncIterator[pb_grpc.ExternalProcessorStub]:
-    director = Director(make_store(), PoolRuntime(load_config(CONFIG), flow_control=False))
-    server, port = await serve(director, "127.0.0.1", 0)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.ExternalProcessorStub(channel)
-    finally:
-        await channel.close()
-        await server.stop(0)
+    async with extproc_client(CONFIG) as stub:
+        yield stub
 
 
 def reported(responses: list[pb.ProcessingResponse]) -> list[float]:

@@ -6,23 +6,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
 import orjson
 import pytest
-from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mode_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from inference_gateway.extproc.server import serve
-from inference_gateway.requestcontrol.director import Director
-from inference_gateway.runtime import PoolRuntime
-from inference_gateway.scheduling.config import load_config
 from inference_gateway.scheduling.plugins.vertexai_parser import ChatCompletionsRequest
-from tests.extproc.test_extproc_protocol import exchange, headers_msg, set_headers
-from tests.extproc.test_processing_modes import body_msgs, config
-from tests.helpers import make_store
+from tests.extproc import grpc_client
+from tests.extproc.grpc_client import extproc_client
+from tests.extproc.test_extproc_protocol import exchange, set_headers
 
-Mode = mode_pb2.ProcessingMode
 DEST = "x-gateway-destination-endpoint"
 CHAT = "/google.cloud.aiplatform.v1beta1.PredictionService/ChatCompletions"
 CONFIG = """
@@ -53,22 +46,12 @@ def chat(text: str) -> bytes:
 
 @pytest.fixture
 async def client() -> AsyncIterator[pb_grpc.ExternalProcessorStub]:
-    director = Director(make_store(), PoolRuntime(load_config(CONFIG), flow_control=False))
-    server, port = await serve(director, "127.0.0.1", 0)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.ExternalProcessorStub(channel)
-    finally:
-        await channel.close()
-        await server.stop(0)
+    async with extproc_client(CONFIG) as stub:
+        yield stub
 
 
 def grpc_request(body: bytes, path: str = CHAT) -> list[pb.ProcessingRequest]:
-    head = pb.ProcessingRequest(
-        request_headers=headers_msg({":path": path, "content-type": "application/grpc"}),
-        protocol_config=config(Mode.FULL_DUPLEX_STREAMED),
-    )
-    return [head, *body_msgs(body, 16)]
+    return grpc_client.grpc_request(body, path)
 
 
 async def test_chat_frames_route_on_the_wrapped_chat_and_pass_untouched(client) -> None:  # type: ignore[no-untyped-def]
