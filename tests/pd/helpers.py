@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from inference_gateway.api.types import Criticality, ObjectRef
 from inference_gateway.datastore.endpoint import Endpoint, EndpointMetrics
+from inference_gateway.local.stack import LocalStack
 from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
 from inference_gateway.scheduling.types import SchedulingRequest
 
@@ -83,3 +86,32 @@ def by_source(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> d
         if name == "vllm:prompt_tokens_by_source_total":
             out[dict(labels)["source"]] = value
     return out
+
+
+def one_pod_per_role(
+    roles: Sequence[str], extra_args: Mapping[str, list[str]] | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """A LocalFleet edit: one role-labelled pod per role instead of the example's plain pods,
+    each role with its own address block and any extra simulator arguments."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        if doc["kind"] != "LocalFleet":
+            return
+        base = doc["spec"]["pods"][0]
+        octets = base["addressBase"].split(".")
+        groups = []
+        for i, role in enumerate(roles):
+            group = {**base, "replicas": 1, "namePrefix": role}
+            group["labels"] = {**base["labels"], ROLE_LABEL: role}
+            group["addressBase"] = ".".join([*octets[:2], str(200 + i), "1"])
+            if extra_args and role in extra_args:
+                args = list(base["simulator"].get("args") or []) + extra_args[role]
+                group["simulator"] = {**base["simulator"], "args": args}
+            groups.append(group)
+        doc["spec"]["pods"] = groups
+
+    return edit
+
+
+def role_address(stack: LocalStack, role: str) -> str:
+    return next(p for p in stack.pods if p.pod.labels.get(ROLE_LABEL) == role).addresses[0]

@@ -11,45 +11,28 @@ import aiohttp
 import pytest
 
 from inference_gateway.local.stack import LocalStack
-from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
 from tests.conftest import make_config_dir, start_stack
 from tests.multimodal.media_helpers import image_chat, png_data_uri
-from tests.pd.helpers import MODEL, scrape
+from tests.pd.helpers import MODEL, one_pod_per_role, role_address, scrape
 
 pytestmark = pytest.mark.e2e
 
 E_PD = (Path(__file__).parents[2] / "bench/profiles/e-pd.yaml").read_text()
 SERVED = "x-gateway-destination-endpoint-served"
-
-
-def encode_and_decode(doc: dict[str, Any]) -> None:
-    """One encode pod (an encoder-only simulator) and one decode pod."""
-    if doc["kind"] != "LocalFleet":
-        return
-    base = doc["spec"]["pods"][0]
-    octets = base["addressBase"].split(".")
-    groups = []
-    for i, role in enumerate(("encode", "decode")):
-        group = {**base, "replicas": 1, "namePrefix": role}
-        group["labels"] = {**base["labels"], ROLE_LABEL: role}
-        group["addressBase"] = ".".join([*octets[:2], str(200 + i), "1"])
-        args = list(base["simulator"].get("args") or []) + (["--encode-only"] if role == "encode" else [])
-        group["simulator"] = {**base["simulator"], "args": args}
-        groups.append(group)
-    doc["spec"]["pods"] = groups
+# One encode pod (an encoder-only simulator) and one decode pod.
+ENCODE_AND_DECODE = one_pod_per_role(("encode", "decode"), {"encode": ["--encode-only"]})
 
 
 @pytest.fixture
 async def epd_stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
-    stack = await start_stack(make_config_dir(tmp_path, encode_and_decode), epp_config=E_PD)
+    stack = await start_stack(make_config_dir(tmp_path, ENCODE_AND_DECODE), epp_config=E_PD)
     try:
         yield stack
     finally:
         await stack.stop()
 
 
-def address(stack: LocalStack, role: str) -> str:
-    return next(p for p in stack.pods if p.pod.labels.get(ROLE_LABEL) == role).addresses[0]
+address = role_address
 
 
 async def encoded(address: str) -> float:

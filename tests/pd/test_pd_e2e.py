@@ -5,47 +5,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
 from inference_gateway.local.stack import LocalStack
-from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
 from tests.conftest import make_config_dir, start_stack
-from tests.pd.helpers import MODEL, by_source, pd_config, scrape
+from tests.pd.helpers import MODEL, by_source, one_pod_per_role, pd_config, role_address, scrape
 
 pytestmark = pytest.mark.e2e
 
 LONG = "Explain, step by step, how the gateway should treat this very long request body. " * 30
 
 
-def split_roles(doc: dict[str, Any]) -> None:
-    """One prefill pod and one decode pod instead of the example's four plain pods."""
-    if doc["kind"] != "LocalFleet":
-        return
-    base = doc["spec"]["pods"][0]
-    octets = base["addressBase"].split(".")
-    groups = []
-    for i, role in enumerate(("prefill", "decode")):
-        group = {**base, "replicas": 1, "namePrefix": role}
-        group["labels"] = {**base["labels"], ROLE_LABEL: role}
-        group["addressBase"] = ".".join([*octets[:2], str(200 + i), "1"])
-        groups.append(group)
-    doc["spec"]["pods"] = groups
+# One prefill pod and one decode pod instead of the example's four plain pods.
+SPLIT_ROLES = one_pod_per_role(("prefill", "decode"))
 
 
 @pytest.fixture
 async def pd_stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
-    stack = await start_stack(make_config_dir(tmp_path, split_roles), epp_config=pd_config(threshold=64))
+    stack = await start_stack(make_config_dir(tmp_path, SPLIT_ROLES), epp_config=pd_config(threshold=64))
     try:
         yield stack
     finally:
         await stack.stop()
 
 
-def address(stack: LocalStack, role: str) -> str:
-    return next(p for p in stack.pods if p.pod.labels.get(ROLE_LABEL) == role).addresses[0]
+address = role_address
 
 
 async def test_decode_pod_serves_and_the_prefill_pod_prefills(pd_stack: LocalStack) -> None:
