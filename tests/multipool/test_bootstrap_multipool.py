@@ -14,9 +14,8 @@ from inference_gateway.envoy.bootstrap import (
     EnvoyConfig,
     PoolCluster,
     bootstrap,
-    eds_resource,
-    write_atomically,
 )
+from inference_gateway.envoy.clusters import eds_resource, write_atomically
 from inference_gateway.envoy.httproute import parse_httproutes
 from inference_gateway.envoy.process import envoy_binary
 from inference_gateway.envoy.routing import EXT_PROC, FAIL_OPEN_EXT_PROC, POOL_HEADER

@@ -16,7 +16,8 @@ import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from inference_gateway.envoy.bootstrap import DESTINATION_HEADER, EXT_PROC_ROLE, OBSERVE_ROLE
+from inference_gateway.envoy.clusters import DESTINATION_HEADER
+from inference_gateway.envoy.filters import EXT_PROC_ROLE, OBSERVE_ROLE
 from inference_gateway.extproc import messages
 
 

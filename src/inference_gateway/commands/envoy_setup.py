@@ -21,9 +21,8 @@ from inference_gateway.envoy.bootstrap import (
     EnvoyConfig,
     PoolCluster,
     bootstrap,
-    eds_resource,
-    write_atomically,
 )
+from inference_gateway.envoy.clusters import eds_resource, write_atomically
 from inference_gateway.envoy.httproute import parse_httproutes, referenced_pools
 from inference_gateway.observability.tls import mint_local_pki
 

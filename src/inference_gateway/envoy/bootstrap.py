@@ -18,38 +18,29 @@ route enabling the one that matches its pool.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from inference_gateway.api.types import FailureMode, ObjectRef
+from inference_gateway.envoy.clusters import (
+    POOL_CLUSTER,
+    epp_cluster,
+    pool_clusters,
+)
+from inference_gateway.envoy.filters import (
+    RESPONSE_METADATA,
+    RESPONSE_PHASES_HEADER,
+    duration,
+    ext_proc_filter,
+    observe_filter,
+    response_filter,
+)
 from inference_gateway.envoy.httproute import RouteRule
-from inference_gateway.envoy.routing import EXT_PROC, ext_proc_names, virtual_hosts
+from inference_gateway.envoy.routing import ext_proc_names, virtual_hosts
 
-DESTINATION_HEADER = "x-gateway-destination-endpoint"
 SERVED_HEADER = "x-gateway-destination-endpoint-served"
-# gRPC initial metadata on the EPP's streams: which job a stream does (see ResponsePhases).
-EXT_PROC_ROLE = "x-gateway-ext-proc-role"
-OBSERVE_ROLE = "observe"
-ROUTE_OBSERVED_ROLE = "route-observed"
-RESPONSE_ROLE = "response"
-# Set by the EPP on a routed request whose response it must still see and change (model name
-# rewrite): a composite filter then runs a response-only ext_proc for that request alone.
-RESPONSE_PHASES_HEADER = "x-gateway-response-phases"
-RESPONSE_PHASES_SEND = "send"
-OBSERVE_EXT_PROC = "envoy.filters.http.ext_proc/observe"
-# Response headers the EPP decides at routing time travel as dynamic metadata in this namespace,
-# and Envoy adds them (response phases "observe"): {metadata key: response header}.
-RESPONSE_METADATA = "inference-gateway.response"
 EXPLAIN_HEADER = "x-gateway-explain"
 METADATA_RESPONSE_HEADERS = {"explain": EXPLAIN_HEADER}
-POOL_CLUSTER = "inference-pool"
-EPP_CLUSTER = "epp"
 # The EPP's immediate responses carry details "epp.<code>"; Envoy leaves their JSON bodies alone.
 EPP_DETAILS_PREFIX = "epp."
 
@@ -109,144 +100,6 @@ def pool_cluster_name(pool: ObjectRef) -> str:
     return f"{POOL_CLUSTER}_{pool.namespace}_{pool.name}"
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.3f}s"
-
-
-def ext_proc_filter(
-    cfg: EnvoyConfig,
-    failure_mode: FailureMode | None = None,
-    name: str = EXT_PROC,
-    disabled: bool = False,
-) -> dict[str, Any]:
-    # Envoy >= 1.35 rejects failure_mode_allow together with FULL_DUPLEX_STREAMED bodies, so a
-    # FailOpen pool has the request body BUFFERED instead (bounded by the connection buffer).
-    fail_open = (failure_mode or cfg.failure_mode) == FailureMode.FAIL_OPEN
-    body_mode = "BUFFERED" if fail_open else "FULL_DUPLEX_STREAMED"
-    # A FailOpen (BUFFERED) route is answered after its headers, too late to turn the response
-    # phases on for a model-name rewrite, so it keeps them.
-    observed = cfg.response_phases == "observe" and not fail_open
-    mode: dict[str, Any] = {
-        "request_header_mode": "SEND",
-        "response_header_mode": "SKIP" if observed else "SEND",
-        "request_body_mode": body_mode,
-        "response_body_mode": "NONE" if observed else "STREAMED",
-        "request_trailer_mode": "SKIP" if fail_open else "SEND",
-        "response_trailer_mode": "SKIP",
-    }
-    grpc_service: dict[str, Any] = {"envoy_grpc": {"cluster_name": EPP_CLUSTER}, "timeout": "10s"}
-    if observed:
-        # Tells the EPP the response arrives on the observer's stream, not on this one.
-        grpc_service["initial_metadata"] = [{"key": EXT_PROC_ROLE, "value": ROUTE_OBSERVED_ROLE}]
-    return {
-        "name": name,
-        **({"disabled": True} if disabled else {}),
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-            "grpc_service": grpc_service,
-            "failure_mode_allow": fail_open,
-            "status_on_error": {"code": "ServiceUnavailable"},
-            "processing_mode": mode,
-            "message_timeout": _duration(cfg.message_timeout_s),
-            **({} if observed else {"response_attributes": ["upstream.address"]}),
-            # Envoy drops dynamic metadata from an ext_proc server unless its namespace is listed.
-            "metadata_options": {"receiving_namespaces": {"untyped": _metadata_namespaces(observed)}},
-            # Observed: the EPP turns the response phases on for a request whose model name it
-            # rewrites in the response.
-            "allow_mode_override": observed,
-        },
-    }
-
-
-def response_filter(cfg: EnvoyConfig) -> dict[str, Any]:
-    """Response phases on the critical path for the requests the EPP marks, and no others."""
-    mode = {
-        "request_header_mode": "SKIP",
-        "response_header_mode": "SEND",
-        "request_body_mode": "NONE",
-        "response_body_mode": "STREAMED",
-        "request_trailer_mode": "SKIP",
-        "response_trailer_mode": "SKIP",
-    }
-    ext_proc = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-        "grpc_service": {
-            "envoy_grpc": {"cluster_name": EPP_CLUSTER},
-            "timeout": "10s",
-            "initial_metadata": [{"key": EXT_PROC_ROLE, "value": RESPONSE_ROLE}],
-        },
-        "failure_mode_allow": True,  # the response is already flowing: never fail it here
-        "processing_mode": mode,
-        "message_timeout": _duration(cfg.message_timeout_s),
-        "response_attributes": ["request.id", "upstream.address"],
-        # request-attribute-reporter's metadata (its default namespace) comes on this stream.
-        "metadata_options": {"receiving_namespaces": {"untyped": ["envoy.lb"]}},
-    }
-    action = {
-        "name": "response-phases",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.ExecuteFilterAction",
-            "typed_config": {"name": f"{EXT_PROC}/response", "typed_config": ext_proc},
-        },
-    }
-    header_input = {
-        "name": "response-phases-header",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
-            "header_name": RESPONSE_PHASES_HEADER,
-        },
-    }
-    matcher = {"input": header_input, "exact_match_map": {"map": {RESPONSE_PHASES_SEND: {"action": action}}}}
-    return {
-        "name": "envoy.filters.http.composite",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
-            "extension_config": {
-                "name": "composite",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"},
-            },
-            "xds_matcher": {"matcher_tree": matcher},
-        },
-    }
-
-
-def _metadata_namespaces(observed: bool) -> list[str]:
-    return ["envoy.lb", *([RESPONSE_METADATA] if observed else [])]
-
-
-def observe_filter(cfg: EnvoyConfig) -> dict[str, Any]:
-    """Streams each response to the EPP without waiting for it (Envoy's observability mode):
-    status, served endpoint, usage and completion for its ledger and metrics, off the
-    critical path. x-request-id ties the stream to the routing stream of the same request."""
-    # Request headers too: they carry x-request-id, and they open the stream at once, so its
-    # end marks the request's end even when no response ever comes (client gone).
-    mode = {
-        "request_header_mode": "SEND",
-        "response_header_mode": "SEND",
-        "request_body_mode": "NONE",
-        "response_body_mode": "STREAMED",
-        "request_trailer_mode": "SKIP",
-        "response_trailer_mode": "SKIP",
-    }
-    return {
-        "name": OBSERVE_EXT_PROC,
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-            "grpc_service": {
-                "envoy_grpc": {"cluster_name": EPP_CLUSTER},
-                "timeout": "10s",
-                "initial_metadata": [{"key": EXT_PROC_ROLE, "value": OBSERVE_ROLE}],
-            },
-            "observability_mode": True,
-            # After the HTTP stream ends, how long Envoy keeps the stream for its last messages.
-            "deferred_close_timeout": "1s",
-            "failure_mode_allow": True,
-            "processing_mode": mode,
-            "response_attributes": ["upstream.address"],
-        },
-    }
-
-
 def _response_header(name: str, value: str) -> dict[str, Any]:
     return {
         "header": {"key": name, "value": value},
@@ -291,7 +144,7 @@ def _route(cfg: EnvoyConfig, target: dict[str, Any] | None = None) -> dict[str, 
         "match": {"prefix": "/"},
         "route": {
             **(target or {"cluster": POOL_CLUSTER}),
-            "timeout": _duration(cfg.route_timeout_s),
+            "timeout": duration(cfg.route_timeout_s),
             "retry_policy": _retry_policy(cfg),
         },
     }
@@ -401,7 +254,7 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inference_gateway",
         "codec_type": "AUTO",
-        "stream_idle_timeout": _duration(cfg.stream_idle_timeout_s),
+        "stream_idle_timeout": duration(cfg.stream_idle_timeout_s),
         "strip_any_host_port": True,
         # The id Envoy makes (or the client sent) goes to the EPP, which logs it, and back to the client.
         "always_set_request_id_in_response": True,
@@ -430,172 +283,12 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
     }
 
 
-def _epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
-    cluster: dict[str, Any] = {
-        "name": EPP_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
-            }
-        },
-        "load_assignment": {
-            "cluster_name": EPP_CLUSTER,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {
-                                    "socket_address": {"address": cfg.epp_host, "port_value": cfg.epp_port}
-                                }
-                            }
-                        }
-                    ]
-                }
-            ],
-        },
-    }
-    if not cfg.epp_tls and cfg.epp_tls_unverified:
-        cluster["transport_socket"] = {
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "common_tls_context": {"alpn_protocols": ["h2"], "validation_context": {}},
-            },
-        }
-    if cfg.epp_tls:
-        cluster["transport_socket"] = {
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": cfg.epp_tls.get("sni", "localhost"),
-                "common_tls_context": {
-                    "alpn_protocols": ["h2"],
-                    "tls_certificates": [
-                        {
-                            "certificate_chain": {"filename": cfg.epp_tls["cert"]},
-                            "private_key": {"filename": cfg.epp_tls["key"]},
-                        }
-                    ],
-                    "validation_context": {"trusted_ca": {"filename": cfg.epp_tls["ca"]}},
-                },
-            },
-        }
-    return cluster
-
-
-# Envoy's defaults (1024 requests, 3 concurrent retries) would throttle a busy LLM pool: streams are
-# long-lived, and a dead pod makes every in-flight request retry at once.
-CIRCUIT_BREAKERS = {
-    "thresholds": [
-        {
-            "priority": "DEFAULT",
-            "max_connections": 100000,
-            "max_pending_requests": 100000,
-            "max_requests": 100000,
-            "max_retries": 100000,
-        }
-    ]
-}
-
-
-# appProtocol kubernetes.io/h2c: HTTP/2 with prior knowledge to the pods, as upstream's
-# gateways do for such a pool (conformance InferencePoolAppProtocol).
-H2C_PROTOCOL_OPTIONS = {
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        "explicit_http_config": {"http2_protocol_options": {}},
-    }
-}
-
-
-def _pool_cluster(name: str, eds_path: str, h2c: bool = False) -> dict[str, Any]:
-    protocol = {"typed_extension_protocol_options": H2C_PROTOCOL_OPTIONS} if h2c else {}
-    return {
-        **protocol,
-        "name": name,
-        "type": "EDS",
-        "connect_timeout": "1s",
-        "circuit_breakers": CIRCUIT_BREAKERS,
-        "eds_cluster_config": {
-            "eds_config": {"path_config_source": {"path": eds_path}, "resource_api_version": "V3"}
-        },
-        "load_balancing_policy": {
-            "policies": [
-                {
-                    "typed_extension_config": {
-                        "name": "envoy.load_balancing_policies.override_host",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
-                            "override_host_sources": [
-                                # The metadata holds the ordered list (primary, fallbacks);
-                                # the header only the primary, as upstream's protocol.
-                                {"metadata": {"key": "envoy.lb", "path": [{"key": DESTINATION_HEADER}]}},
-                                {"header": DESTINATION_HEADER},
-                            ],
-                            "fallback_policy": {
-                                "policies": [
-                                    {
-                                        "typed_extension_config": {
-                                            "name": "envoy.load_balancing_policies.round_robin",
-                                            "typed_config": {
-                                                "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"
-                                            },
-                                        }
-                                    }
-                                ]
-                            },
-                        },
-                    }
-                }
-            ]
-        },
-    }
-
-
 def bootstrap(cfg: EnvoyConfig) -> dict[str, Any]:
     return {
         "node": {"id": "inference-gateway", "cluster": "inference-gateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": cfg.admin_port}}},
         "static_resources": {
             "listeners": [_listener(cfg)],
-            "clusters": [_epp_cluster(cfg), *_pool_clusters(cfg)],
+            "clusters": [epp_cluster(cfg), *pool_clusters(cfg)],
         },
     }
-
-
-def _pool_clusters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
-    if not cfg.pools:
-        return [_pool_cluster(POOL_CLUSTER, cfg.eds_path, cfg.h2c)]
-    return [_pool_cluster(p.cluster, p.eds_path, p.h2c) for p in cfg.pools]
-
-
-def eds_resource(addresses: Iterable[str], cluster: str = POOL_CLUSTER) -> dict[str, Any]:
-    endpoints = []
-    for address in sorted(set(addresses)):
-        host, _, port = address.rpartition(":")
-        endpoints.append(
-            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": int(port)}}}}
-        )
-    return {
-        "version_info": str(hash(tuple(sorted(set(addresses)))) & 0xFFFFFFFF),
-        "resources": [
-            {
-                "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-                "cluster_name": cluster,
-                "endpoints": [{"lb_endpoints": endpoints}],
-            }
-        ],
-    }
-
-
-def write_atomically(path: str | Path, data: dict[str, Any]) -> None:
-    """Envoy watches path_config_source files for a move, so replace them with a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(data, fh, sort_keys=False)
-    os.replace(tmp, path)

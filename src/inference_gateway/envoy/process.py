@@ -15,7 +15,8 @@ from pathlib import Path
 import aiohttp
 
 from inference_gateway.api.types import ObjectRef
-from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap, eds_resource, write_atomically
+from inference_gateway.envoy.bootstrap import EnvoyConfig, bootstrap
+from inference_gateway.envoy.clusters import eds_resource, write_atomically
 from inference_gateway.local.children import dies_with_parent
 
 log = logging.getLogger(__name__)

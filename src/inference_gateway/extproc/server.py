@@ -20,7 +20,7 @@ import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from inference_gateway.envoy.bootstrap import (
+from inference_gateway.envoy.filters import (
     EXT_PROC_ROLE,
     OBSERVE_ROLE,
     RESPONSE_METADATA,
