@@ -174,11 +174,15 @@ def test_up_reports_envoy_dying_and_stops(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
+        seen = []
         for line in proc.stdout:
+            seen.append(line)
             if "Ctrl-C to stop" in line:
                 break
         children = descendants(proc.pid)
-        envoy = next(p for p in children if b"envoy.yaml" in Path(f"/proc/{p}/cmdline").read_bytes())
+        envoys = [p for p in children if b"envoy.yaml" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert envoys, "".join(seen)
+        envoy = envoys[0]
         os.kill(envoy, signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 2, out
