@@ -91,7 +91,9 @@ schedulingProfiles:
   plugins:
   - {pluginRef: queue-scorer, weight: 1}
   - {pluginRef: kv-cache-utilization-scorer, weight: 1}
-  - {pluginRef: lora-affinity-scorer, weight: 10}  # beats a momentary queue on the active pod
+  # Active (1.0) vs loadable (0.8) is 4 points at weight 20: more than the queue and KV scorers
+  # together (at most 1 + 1) can give the idle pod, so the active pod wins strictly, never a tie.
+  - {pluginRef: lora-affinity-scorer, weight: 20}
   - {pluginRef: max-score-picker}
 saturationDetector:
   metricsStalenessThreshold: 60s  # a starved test machine must not make the adapter pods "stale"
