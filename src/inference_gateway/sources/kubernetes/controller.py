@@ -38,7 +38,15 @@ from inference_gateway.sources.kubernetes.client import (
     pool_resource,
 )
 from inference_gateway.sources.kubernetes.leader import LeaderElector, LeaseConfig, default_identity
-from inference_gateway.sources.kubernetes.mirror import Kind, Mirror, Obj, datastore_type, ref_of
+from inference_gateway.sources.kubernetes.mirror import (
+    SELECTOR_POOL_NAME,
+    Kind,
+    Mirror,
+    Obj,
+    datastore_type,
+    ref_of,
+    selector_pool,
+)
 from inference_gateway.sources.kubernetes.reflector import Reflector, ReflectorTimings
 
 log = logging.getLogger(__name__)
@@ -369,29 +377,6 @@ class KubernetesController:
                         f"Service {self.options.pool_namespace}/{name} named by endpointPickerRef not found"
                     )
         return None
-
-
-SELECTOR_POOL_NAME = "endpoint-selector"
-
-
-def selector_pool(ref: ObjectRef, selector: str, ports: tuple[int, ...]) -> Obj:
-    """The InferencePool that --endpoint-selector/--endpoint-target-ports stand for."""
-    labels: dict[str, str] = {}
-    for pair in selector.split(","):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--endpoint-selector: {pair!r} is not key=value")
-        labels[key.strip()] = value.strip()
-    return {
-        "apiVersion": f"{INFERENCE_GROUP}/v1",
-        "kind": "InferencePool",
-        "metadata": {"name": ref.name, "namespace": ref.namespace, "resourceVersion": "1"},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "targetPorts": [{"number": p} for p in ports],
-            "endpointPickerRef": {"name": ref.name, "port": {"number": 9002}},
-        },
-    }
 
 
 def _newer(a: Obj, b: Obj) -> bool:

@@ -29,6 +29,7 @@ from inference_gateway.api.types import (
     ObjectRef,
     Pod,
 )
+from inference_gateway.sources.kubernetes.client import INFERENCE_GROUP
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +125,26 @@ class Mirror:
             return None
         result: Parsed = parsed
         return result
+
+
+SELECTOR_POOL_NAME = "endpoint-selector"
+
+
+def selector_pool(ref: ObjectRef, selector: str, ports: tuple[int, ...]) -> Obj:
+    """The InferencePool that --endpoint-selector/--endpoint-target-ports stand for."""
+    labels: dict[str, str] = {}
+    for pair in selector.split(","):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--endpoint-selector: {pair!r} is not key=value")
+        labels[key.strip()] = value.strip()
+    return {
+        "apiVersion": f"{INFERENCE_GROUP}/v1",
+        "kind": "InferencePool",
+        "metadata": {"name": ref.name, "namespace": ref.namespace, "resourceVersion": "1"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "targetPorts": [{"number": p} for p in ports],
+            "endpointPickerRef": {"name": ref.name, "port": {"number": 9002}},
+        },
+    }
