@@ -12,9 +12,11 @@ from prometheus_client.registry import Collector
 
 from inference_gateway import __version__
 from inference_gateway.datastore.store import Datastore
+from inference_gateway.observability.prediction_metrics import PredictionMetrics
 from inference_gateway.requestcontrol.director import RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.scheduling.interfaces import Plugin, SharedPrefixIndex
+from inference_gateway.scheduling.latency_predictions import ReportsPredictions
 
 LATENCY_BUCKETS = (
     0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30,
@@ -169,6 +171,12 @@ class EPPMetrics:
             r.register(PrefixIndexCollector(prefix_scorers))
         for scorer in prefix_scorers:
             scorer.observe_hits(self.on_prefix_hit)
+        predicting = [p for p in plugins if isinstance(p, ReportsPredictions)]
+        self.predictions: PredictionMetrics | None = None
+        if predicting:  # upstream's predicted-latency families, only where something predicts
+            self.predictions = PredictionMetrics(r)
+            for plugin in predicting:
+                plugin.report_predictions(self.predictions)
 
     def on_prefix_hit(self, matched_chars: int, prompt_chars: int) -> None:
         self.prefix_hit_ratio.observe(matched_chars / prompt_chars if prompt_chars else 0.0)

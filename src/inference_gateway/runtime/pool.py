@@ -290,8 +290,8 @@ class PoolRuntime:
 
     def completed(self, decision: Decision, ttft_s: float | None, tpot_s: float | None) -> None:
         self._release(decision.admission, decision.record)
-        if ttft_s is not None:
-            self.scheduler.observe_latency(decision.request.request_id, ttft_s, tpot_s)
+        # Every end, measured or not: plugins that learn latency also track what is in flight.
+        self.scheduler.observe_latency(decision.request.request_id, ttft_s, tpot_s)
 
     def _release(self, admission: Admission | None, record: Dispatch) -> None:
         if admission is not None:

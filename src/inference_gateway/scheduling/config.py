@@ -12,6 +12,7 @@ data-layer plugins are exposed for the director and the scraper.
 from __future__ import annotations
 
 import difflib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +30,19 @@ from inference_gateway.scheduling.interfaces import (
     RequestParser,
     Scorer,
 )
+from inference_gateway.scheduling.latency_predictions import LatencyPredictionConsumer
 from inference_gateway.scheduling.plugins.approx_prefix_cache_producer import ApproxPrefixCacheProducer
 from inference_gateway.scheduling.plugins.max_score_picker import MaxScorePicker
 from inference_gateway.scheduling.plugins.metrics_data_source import MetricsDataSource
 from inference_gateway.scheduling.plugins.model_server_metrics import ModelServerMetrics
+from inference_gateway.scheduling.plugins.predicted_latency_producer import PredictedLatencyProducer
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.served_model_filter import ServedModelFilter
 from inference_gateway.scheduling.profile import Scheduler, SchedulingProfile, WeightedScorer
 from inference_gateway.scheduling.registry import PluginHandle, PluginRegistry, default_registry
 from inference_gateway.scheduling.saturation import SaturationConfig, SaturationDetector
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "inference.networking.x-k8s.io/v1alpha1"
 ACCEPTED_API_VERSIONS = (
@@ -77,6 +82,7 @@ schedulingProfiles:
     weight: 6
   - pluginRef: round-robin-picker
 """
+
 
 class ConfigError(ValueError):
     pass
@@ -121,6 +127,7 @@ def load_config(
     registry = registry or default_registry()
     plugins = _build_plugins(doc.get("plugins") or [], registry, decoded)
     _link_prefix_cache(plugins)
+    _link_latency_predictions(plugins, decoded)
     raw_profiles = doc.get("schedulingProfiles") or [_implicit_profile(plugins)]
     profiles = _build_profiles(raw_profiles, plugins, decoded)
     _guard_served_models(profiles, plugins)
@@ -207,6 +214,21 @@ def _link_prefix_cache(plugins: dict[str, Plugin]) -> None:
     for plugin in plugins.values():
         if isinstance(plugin, PrefixCacheConsumer):
             plugin.link_prefix_cache(prefix)
+
+
+def _link_latency_predictions(plugins: dict[str, Plugin], decoded: Decoded) -> None:
+    """One predictor per config, as upstream's single producer: the first
+    predicted-latency-producer's; its consumers read its predictions."""
+    producers = [p for p in plugins.values() if isinstance(p, PredictedLatencyProducer)]
+    if len(producers) > 1:
+        log.warning("several predicted-latency-producers; %r serves every consumer", producers[0].name)
+    source = producers[0] if producers else None
+    for i, (name, plugin) in enumerate(plugins.items()):
+        if isinstance(plugin, LatencyPredictionConsumer):
+            try:
+                plugin.link_latency_predictions(source)
+            except ValueError as exc:
+                raise ConfigError(f"{decoded.where(f'plugins[{i}].parameters')}: {name}: {exc}") from None
 
 
 def _implicit_profile(plugins: dict[str, Plugin]) -> dict[str, Any]:

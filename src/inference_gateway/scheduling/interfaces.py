@@ -80,7 +80,8 @@ class EndpointsChanged(Plugin, Protocol):
 
 @runtime_checkable
 class LatencyFeedback(Plugin, Protocol):
-    """Told each request's measured latency once it is known (e.g. to train a predictor)."""
+    """Told each request's end with its measured latency (e.g. to train a predictor); None
+    where it was not measured (a non-streamed response, an error)."""
 
     def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None: ...
 

@@ -27,6 +27,7 @@ from inference_gateway.scheduling.plugins.inflight_load_producer import InFlight
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.label_selector_filter import ByLabelSelector, LabelSelectorFilter
 from inference_gateway.scheduling.plugins.latency_scorer import LatencyScorer
+from inference_gateway.scheduling.plugins.latency_slo_admitter import LatencySloAdmitter
 from inference_gateway.scheduling.plugins.least_kv_cache_filter import LeastKVCacheFilter
 from inference_gateway.scheduling.plugins.least_queue_filter import LeastQueueFilter
 from inference_gateway.scheduling.plugins.load_aware_scorer import LoadAwareScorer
@@ -55,6 +56,7 @@ from inference_gateway.scheduling.plugins.pd_profile_handler import (
     PrefillHeaderHandler,
 )
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
+from inference_gateway.scheduling.plugins.predicted_latency_producer import PredictedLatencyProducer
 from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import PrefixCacheAffinityFilter
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.probabilistic_admitter import ProbabilisticAdmitter
@@ -68,6 +70,7 @@ from inference_gateway.scheduling.plugins.served_model_filter import ServedModel
 from inference_gateway.scheduling.plugins.session_affinity_scorer import SessionAffinityScorer
 from inference_gateway.scheduling.plugins.sheddable_capacity_filter import SheddableCapacityFilter
 from inference_gateway.scheduling.plugins.single_profile_handler import SingleProfileHandler
+from inference_gateway.scheduling.plugins.slo_headroom_tier_filter import SloHeadroomTierFilter
 from inference_gateway.scheduling.plugins.token_load_scorer import TokenLoadScorer
 from inference_gateway.scheduling.plugins.token_producer import LegacyTokenizer, TokenProducer
 from inference_gateway.scheduling.plugins.utilization_detector import UtilizationDetector
@@ -133,6 +136,10 @@ BUILTIN = (
     VllmGRPCParser,
     ModelsDataExtractor,
     VertexAIParser,
+    # The predicted-latency family (upstream v1.5 / llm-d) on our in-process predictor
+    PredictedLatencyProducer,
+    SloHeadroomTierFilter,
+    LatencySloAdmitter,
     # Disaggregated prefill/decode (llm-d's names)
     ByLabelFilter,
     PrefillFilter,

@@ -2,19 +2,27 @@
 `affinityThreshold` (0.80) of the prompt, when any does; otherwise keep all.
 
 With probability `explorationProbability` (0.01) it keeps all anyway, so other endpoints keep
-learning the prefix. Upstream also skips the filter when the sticky endpoints' predicted TTFT is
-`maxTTFTPenaltyMs` (5000) worse than the others'; without latency predictions (as here) that
-check never fires. Matches come from the configured prefix cache (prefix-cache-scorer or
+learning the prefix. It also keeps all when the best sticky endpoint's predicted TTFT is more
+than `maxTTFTPenaltyMs` (5000; 0 turns the check off) worse than the best other endpoint's
+(queueing there costs more than the cache saves); the predictions come from the config's
+`predicted-latency-producer`, and without one (or while it learns) the check never fires.
+Matches come from the configured prefix cache (prefix-cache-scorer or
 approx-prefix-cache-producer); with none configured the filter keeps every endpoint, as upstream.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from inference_gateway.datastore.endpoint import Endpoint
+from inference_gateway.scheduling.latency_predictions import (
+    LatencyPredictionSource,
+    RequestPredictions,
+    cycle_predictions,
+)
 from inference_gateway.scheduling.params import get_float
 from inference_gateway.scheduling.plugins._shared import rng
 from inference_gateway.scheduling.types import CycleState, SchedulingRequest
@@ -39,6 +47,10 @@ class PrefixCacheAffinityFilter:
         self.max_ttft_penalty_ms = get_float(params, "maxTTFTPenaltyMs", 5000.0, minimum=0.0)
         self._rng = rng(params)
         self.prefix: PrefixMatches | None = None
+        self._latency: LatencyPredictionSource | None = None
+
+    def link_latency_predictions(self, source: LatencyPredictionSource | None) -> None:
+        self._latency = source
 
     def link_prefix_cache(self, prefix: PrefixMatches | None) -> None:
         if prefix is None:
@@ -56,4 +68,16 @@ class PrefixCacheAffinityFilter:
             return endpoints
         ratios = self.prefix.match_ratio(state, request, endpoints)
         sticky = [e for e, r in zip(endpoints, ratios, strict=True) if r >= self.threshold]
-        return sticky or endpoints
+        if not sticky or len(sticky) == len(endpoints) or self.max_ttft_penalty_ms <= 0:
+            return sticky or endpoints
+        table = cycle_predictions(state, self._latency, request, endpoints)
+        if table is not None:
+            others = [e for e in endpoints if e not in sticky]
+            if _best_ttft(table, sticky) - _best_ttft(table, others) > self.max_ttft_penalty_ms:
+                return endpoints  # the cache saves less than the queue there costs
+        return sticky
+
+
+def _best_ttft(table: RequestPredictions, endpoints: Sequence[Endpoint]) -> float:
+    """Lowest predicted TTFT (ms); infinite when none is predicted, as upstream's MaxFloat64."""
+    return min((p.ttft_ms for e in endpoints if (p := table.get(e)) is not None), default=math.inf)
