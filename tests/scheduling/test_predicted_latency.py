@@ -18,6 +18,7 @@ from inference_gateway.scheduling.latency import features
 from inference_gateway.scheduling.plugins.latency_scorer import LatencyScorer
 from inference_gateway.scheduling.plugins.latency_slo_admitter import LatencySloAdmitter
 from inference_gateway.scheduling.plugins.predicted_latency_producer import PredictedLatencyProducer
+from inference_gateway.scheduling.plugins.predicted_latency_scorer import PredictedLatencyScorer
 from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import PrefixCacheAffinityFilter
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.slo_headroom_tier_filter import SloHeadroomTierFilter
@@ -271,3 +272,55 @@ def test_our_objectives_on_a_scorer_beside_a_producer_are_an_error_naming_the_pa
         HEADER + "plugins:\n- type: predicted-latency-producer\n  parameters: {defaultTTFT: 200ms}\n"
     )
     assert producer_of(config).slo(request("x")) == (200.0, None)
+
+
+def monolith(params: str = "{selectionMode: max}", producer: bool = True) -> PredictedLatencyScorer:
+    text = HEADER + "plugins:\n"
+    if producer:
+        text += "- type: predicted-latency-producer\n  parameters: {streamingMode: true}\n"
+    config = load_config(text + f"- type: predicted-latency-scorer\n  parameters: {params}\n")
+    scorer = config.plugins["predicted-latency-scorer"]
+    assert isinstance(scorer, PredictedLatencyScorer)
+    train(scorer.producer)
+    return scorer
+
+
+def test_predicted_latency_scorer_picks_one_endpoint_by_headroom_as_upstreams_monolith() -> None:
+    near, far = endpoint("near", waiting=3, running=64), endpoint("far", waiting=0, running=64)
+    slow = endpoint("slow", waiting=9, running=64)
+    req = request("x", headers={"x-slo-ttft-ms": "100", "x-slo-tpot-ms": "50"})  # ~90 / ~30 / ~210 ms
+    least = monolith()
+    assert least.score(CycleState(), req, [near, far, slow]) == [1.0, 0.0, 0.0]  # closest to the SLO
+    most = monolith("{selectionMode: max, headroomSelectionStrategy: most}")
+    assert most.score(CycleState(), req, [near, far, slow]) == [0.0, 1.0, 0.0]
+    # Every endpoint misses: the smallest deficit wins (and alone it learns on its own predictor).
+    alone = monolith(producer=False)
+    assert alone.score(CycleState(), request("x", headers={"x-slo-ttft-ms": "1"}), [near, slow]) == [1.0, 0.0]
+    draws = monolith("{seed: 7}")
+    picks = [draws.score(CycleState(), req, [near, far, slow]).index(1.0) for _ in range(200)]
+    assert picks.count(0) > picks.count(1) > 0 and picks.count(2) <= 10  # a weighted draw
+    explorer = monolith("{selectionMode: max, epsilonExploreNeg: 1}")
+    assert explorer.score(CycleState(), req, [near, far, slow]) == [0.0, 0.0, 1.0]
+
+
+def test_predicted_latency_scorer_draws_by_composite_without_predictions() -> None:
+    config = load_config(
+        HEADER + "plugins:\n- type: predicted-latency-scorer\n  parameters: {selectionMode: max}\n"
+    )
+    scorer = config.plugins["predicted-latency-scorer"]
+    assert isinstance(scorer, PredictedLatencyScorer)
+    busy, free = endpoint("busy", waiting=5, kv=0.9), endpoint("free", waiting=0, kv=0.1)
+    assert scorer.score(CycleState(), request("x"), [busy, free]) == [0.0, 1.0]
+
+
+def test_upstream_troubleshooting_sample_loads_without_its_unregistered_feature_gate() -> None:
+    sample = Path(__file__).parent / "upstream_configs" / "gie" / "guides-troubleshooting-l142.yaml"
+    text = sample.read_text().replace("featureGates:\n- prepareDataPlugins\n", "")
+    config = load_config(text)
+    assert isinstance(config.plugins["predicted-latency-scorer"], PredictedLatencyScorer)
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            HEADER + "plugins:\n- type: predicted-latency-scorer\n  parameters: {affinityGateTau: 1.5}\n",
+            source="epp.yaml",
+        )
+    assert "plugins[0]" in str(caught.value) and "affinityGateTau" in str(caught.value)

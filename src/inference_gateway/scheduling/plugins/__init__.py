@@ -57,6 +57,7 @@ from inference_gateway.scheduling.plugins.pd_profile_handler import (
 )
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.plugins.predicted_latency_producer import PredictedLatencyProducer
+from inference_gateway.scheduling.plugins.predicted_latency_scorer import PredictedLatencyScorer
 from inference_gateway.scheduling.plugins.prefix_cache_affinity_filter import PrefixCacheAffinityFilter
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.probabilistic_admitter import ProbabilisticAdmitter
@@ -138,6 +139,7 @@ BUILTIN = (
     VertexAIParser,
     # The predicted-latency family (upstream v1.5 / llm-d) on our in-process predictor
     PredictedLatencyProducer,
+    PredictedLatencyScorer,
     SloHeadroomTierFilter,
     LatencySloAdmitter,
     # Disaggregated prefill/decode (llm-d's names)

@@ -37,7 +37,7 @@ most), compositeKVWeight, compositeQueueWeight, compositePrefixWeight (1 each); 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from inference_gateway.datastore.endpoint import Endpoint
@@ -46,14 +46,17 @@ from inference_gateway.scheduling.latency import LatencyPredictor
 from inference_gateway.scheduling.latency_predictions import (
     LatencyPrediction,
     LatencyPredictionSource,
-    PredictionSink,
     RequestPredictions,
     cycle_predictions,
 )
 from inference_gateway.scheduling.normalize import inverse_min_max
 from inference_gateway.scheduling.params import get_float, get_str, reject_unknown
-from inference_gateway.scheduling.plugins.predicted_latency_producer import OURS, PredictedLatencyProducer
-from inference_gateway.scheduling.types import CycleState, SchedulingRequest, SchedulingResult
+from inference_gateway.scheduling.plugins.predicted_latency_producer import (
+    OURS,
+    PredictedLatencyProducer,
+    ProducerClient,
+)
+from inference_gateway.scheduling.types import CycleState, SchedulingRequest
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ W_MAX = 100
 EPS = 1e-9
 
 
-class LatencyScorer:
+class LatencyScorer(ProducerClient):
     type_name = "latency-scorer"
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
@@ -83,10 +86,7 @@ class LatencyScorer:
         self._ours = {k: v for k, v in params.items() if k in OURS}
         self._upstream_set = sorted(k for k in params if k in UPSTREAM)
         # Our standalone mode; replaced by the config's producer when it has one.
-        self._private: PredictedLatencyProducer | None = PredictedLatencyProducer(
-            f"{name}/predictor", {**self._ours, "streamingMode": True}, environ={}
-        )
-        self._source: LatencyPredictionSource = self._private
+        self._own(PredictedLatencyProducer(f"{name}/predictor", {**self._ours, "streamingMode": True}, {}))
         self._prefix: Any = None
 
     # --- wiring ---------------------------------------------------------------------
@@ -106,22 +106,18 @@ class LatencyScorer:
                 f"parameter(s) {keys} belong to predicted-latency-producer {source.name!r} when the"
                 " config has one; set them there"
             )
-        self._private, self._source = None, source
+        self._use(source)
 
     def link_prefix_cache(self, prefix: Any) -> None:
         self._prefix = prefix
 
     @property
     def predictor(self) -> LatencyPredictor:
-        source = self._private if self._private is not None else self._source
-        assert isinstance(source, PredictedLatencyProducer)
-        return source.predictor
+        return self.producer.predictor
 
     def slo(self, request: SchedulingRequest) -> tuple[float | None, float | None]:
         """(TTFT ms, TPOT ms) objectives of the request; None where it has none."""
-        source = self._private if self._private is not None else self._source
-        assert isinstance(source, PredictedLatencyProducer)
-        return source.slo(request)
+        return self.producer.slo(request)
 
     # --- filter (standalone only) ----------------------------------------------------
     def filter(
@@ -212,23 +208,6 @@ class LatencyScorer:
             composite = wkv * (1.0 - projection.kv_usage(e)) + wq * rel_queue + wprefix * p
             out.append(min(1.0, max(0.0, round(W_MAX * composite) / W_MAX)))
         return out
-
-    # --- standalone learning (the config's producer learns by itself) -----------------------
-    def pre_request(self, state: CycleState, request: SchedulingRequest, result: SchedulingResult) -> None:
-        if self._private is not None:
-            self._private.pre_request(state, request, result)
-
-    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
-        if self._private is not None:
-            self._private.observe_latency(request_id, ttft_s, tpot_s)
-
-    def endpoints_changed(self, addresses: Collection[str]) -> None:
-        if self._private is not None:
-            self._private.endpoints_changed(addresses)
-
-    def report_predictions(self, sink: PredictionSink) -> None:
-        if self._private is not None:
-            self._private.report_predictions(sink)
 
 
 def _relative_headroom(table: RequestPredictions, p: LatencyPrediction | None) -> float | None:

@@ -54,6 +54,7 @@ from inference_gateway.scheduling.latency_predictions import (
     TTFT_HEADER,
     LatencyOutcome,
     LatencyPrediction,
+    LatencyPredictionSource,
     PredictionSink,
     RequestPredictions,
     header_ms,
@@ -88,6 +89,18 @@ OURS = frozenset({"objectives", "defaultTTFT", "defaultTPOT", "minSamples"})
 # Upstream's latency-predictor client reads these (sidecars/latencypredictorasync).
 SIDECAR_ENV = ("PREDICTION_SERVER_URL", "PREDICTION_SERVERS", "TRAINING_SERVER_URL")
 PREFILL_ROLE = "prefill"
+
+
+def warn_if_sidecar(name: str, environ: Mapping[str, str]) -> None:
+    """Upstream's sidecar settings are accepted and ignored, with one warning saying so."""
+    named = [k for k in SIDECAR_ENV if environ.get(k)]
+    if named:
+        log.warning(
+            "%s: %s set; no latency-predictor sidecar is used here, predictions come from the"
+            " in-process online predictor (docs/compatibility.md)",
+            name,
+            ", ".join(named),
+        )
 
 
 @dataclass(slots=True)
@@ -157,17 +170,7 @@ class PredictedLatencyProducer:
         self._running: dict[str, dict[str, float]] = {}
         self._prefix: Any = None
         self._sinks: list[PredictionSink] = []
-        self._warn_sidecar(os.environ if environ is None else environ)
-
-    def _warn_sidecar(self, environ: Mapping[str, str]) -> None:
-        named = [k for k in SIDECAR_ENV if environ.get(k)]
-        if named:
-            log.warning(
-                "%s: %s set; no latency-predictor sidecar is used here, predictions come from the"
-                " in-process online predictor (docs/compatibility.md)",
-                self.name,
-                ", ".join(named),
-            )
+        warn_if_sidecar(name, os.environ if environ is None else environ)
 
     # --- wiring ---------------------------------------------------------------------
     def link_prefix_cache(self, prefix: Any) -> None:
@@ -302,3 +305,40 @@ class PredictedLatencyProducer:
         self.predictor.forget(keep)
         for address in [a for a in self._running if a not in keep]:
             del self._running[address]
+
+
+class ProducerClient:
+    """A scorer that reads the config's producer, or, configured without one, runs a private
+    producer (latency-scorer, predicted-latency-scorer): the same predictor code either way.
+    Learning hooks go to the private producer only; a config's producer gets them itself."""
+
+    _private: PredictedLatencyProducer | None
+    _source: LatencyPredictionSource
+
+    def _own(self, producer: PredictedLatencyProducer) -> None:
+        self._private = self._source = producer
+
+    def _use(self, source: LatencyPredictionSource) -> None:
+        self._private, self._source = None, source
+
+    @property
+    def producer(self) -> PredictedLatencyProducer:
+        source = self._private if self._private is not None else self._source
+        assert isinstance(source, PredictedLatencyProducer)
+        return source
+
+    def pre_request(self, state: CycleState, request: SchedulingRequest, result: SchedulingResult) -> None:
+        if self._private is not None:
+            self._private.pre_request(state, request, result)
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
+        if self._private is not None:
+            self._private.observe_latency(request_id, ttft_s, tpot_s)
+
+    def endpoints_changed(self, addresses: Collection[str]) -> None:
+        if self._private is not None:
+            self._private.endpoints_changed(addresses)
+
+    def report_predictions(self, sink: PredictionSink) -> None:
+        if self._private is not None:
+            self._private.report_predictions(sink)
