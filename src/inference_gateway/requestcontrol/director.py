@@ -317,7 +317,9 @@ class Director:
         if ctx.decision is not None:
             ctx.response_metadata = ctx.decision.response_metadata(ctx.usage)
             # Streamed responses tell plugins that learn latency (latency-scorer) how it went.
-            ctx.decision.complete(*_latency_of(ctx, self.clock()))
+            now = self.clock()
+            e2e = now - ctx.started if ctx.response_status == 200 else None
+            ctx.decision.complete(*_latency_of(ctx, now), e2e_s=e2e)
             if (preemption := ctx.decision.runtime.preemption) is not None:
                 preemption.finished(ctx)
         for observer in self.observers:

@@ -96,12 +96,14 @@ class Decision:
     def response_metadata(self, usage: Usage | None) -> dict[str, dict[str, Any]]:
         return self.runtime.response_metadata(usage)
 
-    def complete(self, ttft_s: float | None = None, tpot_s: float | None = None) -> None:
-        """The request ended (success, error or cancel), with its measured time to first token
-        and per output token when known; idempotent."""
+    def complete(
+        self, ttft_s: float | None = None, tpot_s: float | None = None, e2e_s: float | None = None
+    ) -> None:
+        """The request ended (success, error or cancel), with its measured time to first token,
+        per output token and end to end (a successful response) when known; idempotent."""
         if not self.completed:
             self.completed = True
-            self.runtime.completed(self, ttft_s, tpot_s)
+            self.runtime.completed(self, ttft_s, tpot_s, e2e_s)
 
 
 class PoolRuntime:
@@ -288,10 +290,12 @@ class PoolRuntime:
             headers.update(plugin.response_headers(request, served))
         return headers
 
-    def completed(self, decision: Decision, ttft_s: float | None, tpot_s: float | None) -> None:
+    def completed(
+        self, decision: Decision, ttft_s: float | None, tpot_s: float | None, e2e_s: float | None = None
+    ) -> None:
         self._release(decision.admission, decision.record)
         # Every end, measured or not: plugins that learn latency also track what is in flight.
-        self.scheduler.observe_latency(decision.request.request_id, ttft_s, tpot_s)
+        self.scheduler.observe_latency(decision.request.request_id, ttft_s, tpot_s, e2e_s)
 
     def _release(self, admission: Admission | None, record: Dispatch) -> None:
         if admission is not None:

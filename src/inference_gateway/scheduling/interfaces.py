@@ -87,6 +87,14 @@ class LatencyFeedback(Plugin, Protocol):
 
 
 @runtime_checkable
+class EndToEndFeedback(Plugin, Protocol):
+    """Told a successful request's end-to-end latency just before its LatencyFeedback (e.g.
+    predicted-latency-producer, which without streamingMode learns that, as upstream)."""
+
+    def observe_end_to_end(self, request_id: str, e2e_s: float) -> None: ...
+
+
+@runtime_checkable
 class Service(Plugin, Protocol):
     """A plugin with background work (e.g. KV-event subscriptions), started and stopped with
     the EPP."""

@@ -12,6 +12,7 @@ from time import perf_counter
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling.interfaces import (
+    EndToEndFeedback,
     Filter,
     LatencyFeedback,
     Picker,
@@ -141,6 +142,7 @@ class Scheduler:
         self._plugins = _unique([handler, *plugins, *in_profiles])
         self._pre_request_plugins = [p for p in self._plugins if isinstance(p, PreRequest)]
         self._latency_plugins = [p for p in self._plugins if isinstance(p, LatencyFeedback)]
+        self._e2e_plugins = [p for p in self._plugins if isinstance(p, EndToEndFeedback)]
 
     def schedule(
         self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
@@ -183,8 +185,14 @@ class Scheduler:
         """Every plugin the scheduler runs (handler included), each once."""
         return list(self._plugins)
 
-    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
-        """A request's measured TTFT and TPOT (None when not measured), for plugins that learn."""
+    def observe_latency(
+        self, request_id: str, ttft_s: float | None, tpot_s: float | None, e2e_s: float | None = None
+    ) -> None:
+        """A request's end: its measured TTFT, TPOT and end-to-end latency (None when not
+        measured), for plugins that learn (end to end first, then TTFT and TPOT)."""
+        if e2e_s is not None:
+            for e2e_plugin in self._e2e_plugins:
+                e2e_plugin.observe_end_to_end(request_id, e2e_s)
         for plugin in self._latency_plugins:
             plugin.observe_latency(request_id, ttft_s, tpot_s)
 

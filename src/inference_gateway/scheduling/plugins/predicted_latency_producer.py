@@ -113,6 +113,7 @@ class _Bound:
     slo: tuple[float | None, float | None]
     address: str
     predicted: tuple[float, float] | None  # (TTFT ms, TPOT ms) there, when predicted
+    e2e_s: float | None = None  # measured end to end, once known
 
 
 def slo_ms(params: Mapping[str, Any], key: str) -> float | None:
@@ -268,14 +269,22 @@ class PredictedLatencyProducer:
         )
         self._running.setdefault(target.address, {})[request.request_id] = slo[1] or 0.0
 
+    def observe_end_to_end(self, request_id: str, e2e_s: float) -> None:
+        bound = self._bound.get(request_id)
+        if bound is not None:
+            bound.e2e_s = e2e_s
+
     def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
-        """The request ended; learn from its measured latency (None: not measured)."""
+        """The request ended; learn from its measured latency (None: not measured). Without
+        streamingMode the "TTFT" learned and predicted is the end-to-end latency, as upstream's."""
+        ctx = self._forget(request_id)
+        if not self.streaming:
+            ttft_s = ctx.e2e_s if ctx is not None else None
         self.predictor.observed(
             request_id,
             None if ttft_s is None else ttft_s * 1000.0,
             None if tpot_s is None else tpot_s * 1000.0,
         )
-        ctx = self._forget(request_id)
         if ctx is None or ctx.predicted is None or ttft_s is None:
             return
         tpot_known = self.streaming and tpot_s is not None
@@ -334,6 +343,10 @@ class ProducerClient:
     def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
         if self._private is not None:
             self._private.observe_latency(request_id, ttft_s, tpot_s)
+
+    def observe_end_to_end(self, request_id: str, e2e_s: float) -> None:
+        if self._private is not None:
+            self._private.observe_end_to_end(request_id, e2e_s)
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         if self._private is not None:
