@@ -24,8 +24,9 @@ InferenceObjective name, then `defaultTTFT` / `defaultTPOT`.
 and `prefix-cache-affinity-filter` read the predictions (linked at config load). While the
 predictor has fewer than `minSamples` observations, or with `predictInPrepareData` /
 `predictInProduce` false, there are no predictions and they fall back as upstream's do when
-the sidecar is down. It learns only from streamed responses (the EPP measures TTFT and TPOT
-there); upstream in non-streaming mode trains on end-to-end latency.
+the sidecar is down. It learns, as upstream's: with `streamingMode`, each streamed response's
+measured TTFT and TPOT; without it, each successful response's end-to-end latency, which is
+then what "TTFT" predicts and `x-slo-ttft-ms` is held against.
 
 Parameters (upstream's): samplingMean (1000, > 0), maxDecodeTokenSamplesForPrediction (0,
 >= 0) — upstream samples in-stream TPOT predictions with them; here TPOT is the measured
