@@ -4,7 +4,9 @@ Every processing mode Envoy may be configured with works (see modes.py): the rou
 request-headers answer when Envoy lets the body arrive first (FULL_DUPLEX_STREAMED, or any body
 mode with send_body_without_waiting_for_header_response), on the body answer in BUFFERED mode,
 and is picked from the headers alone when the body cannot be seen first (NONE, plain STREAMED,
-body-less requests). Responses get the client's model name back in every body mode.
+body-less requests). Responses get the client's model name back in every body mode
+(response_body.py). Per-stream state lives in state.py, readers of Envoy's messages in
+reading.py, builders of the answers in messages.py.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -33,14 +34,19 @@ from inference_gateway.extproc import messages
 from inference_gateway.extproc.modes import (
     BUFFERED_PARTIAL,
     FULL_DUPLEX,
-    NONE,
-    STREAMED,
-    UPSTREAM_DEFAULT,
     BodyModes,
-    ModelNameRewriter,
     rewriter_for,
 )
 from inference_gateway.extproc.observe import ResponseObserver, request_id_attribute
+from inference_gateway.extproc.reading import (
+    SERVED_HEADER,
+    headers_of,
+    metadata_value,
+    served_address,
+    subset_hint,
+)
+from inference_gateway.extproc.response_body import answer_response_body, flush_response_body
+from inference_gateway.extproc.state import StreamState
 from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.model_list import is_models_listing, models_body
@@ -48,76 +54,7 @@ from inference_gateway.requestcontrol.resolve import POOL_HEADER
 
 log = logging.getLogger(__name__)
 
-SERVED_HEADER = "x-gateway-destination-endpoint-served"
 EXPLAIN_RESPONSE_HEADER = "x-gateway-explain"
-SUBSET_NAMESPACE = "envoy.lb.subset_hint"
-SUBSET_KEY = "x-gateway-destination-endpoint-subset"
-
-
-@dataclass(eq=False)  # identity semantics: states live in a set while their stream is open
-class StreamState:
-    modes: BodyModes = UPSTREAM_DEFAULT
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytearray = field(default_factory=bytearray)
-    ctx: RequestContext | None = None
-    routed: bool = False
-    headers_answered: bool = False
-    body_chunks: int = 0  # request body messages not yet answered (STREAMED, body first)
-    # The pool Envoy routed to, from the route's gRPC initial metadata (multi-pool gateways);
-    # it overrides any x-gateway-inference-pool header the client sent.
-    route_pool: str | None = None
-    subset: tuple[str, ...] | None = None
-    rewriter: ModelNameRewriter | None = None
-    sse: bool = False  # the model server streams (text/event-stream): pass chunks on at once
-    response_body: bytearray = field(default_factory=bytearray)
-    # The response arrives on an observer stream (EnvoyConfig.response_phases "observe"): once
-    # routed, the context is handed to the ResponseObserver, which completes it.
-    observed: bool = False
-    handed_over: bool = False
-    # The exchange is over (last response byte seen, or an immediate response sent): the EPP
-    # closes the stream itself rather than wait for Envoy to reset it (see Process).
-    finished: bool = False
-    # Draining: the handler task, whether it waits for Envoy's next message, and whether a
-    # cancellation of that wait means "detach" rather than "the client went away".
-    task: asyncio.Task[Any] | None = None
-    reading: bool = False
-    detaching: bool = False
-    # Set when the request is ended from outside (gateway preemption): answered at once.
-    abort_error: GatewayError | None = None
-
-    response_started: bool = False
-
-    @property
-    def decided(self) -> bool:
-        """Envoy holds the routing decision: the rest of the stream can go on without the EPP.
-
-        Not while a full-duplex response streams: chunks in flight to the EPP would be lost."""
-        return self.routed and not (self.response_started and self.modes.response == FULL_DUPLEX)
-
-
-def _headers_of(msg: pb.HttpHeaders) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for h in msg.headers.headers:
-        out[h.key.lower()] = h.raw_value.decode("utf-8", "replace") if h.raw_value else h.value
-    return out
-
-
-def _served_address(req: pb.ProcessingRequest) -> str | None:
-    attrs = req.attributes.get("envoy.filters.http.ext_proc")
-    if attrs is not None and "upstream.address" in attrs.fields:
-        return attrs.fields["upstream.address"].string_value or None
-    lb = req.metadata_context.filter_metadata.get("envoy.lb")
-    if lb is not None and SERVED_HEADER in lb.fields:
-        return lb.fields[SERVED_HEADER].string_value or None
-    return None
-
-
-def _metadata_value(context: grpc.aio.ServicerContext | None, name: str) -> str | None:
-    metadata = context.invocation_metadata() if context is not None else None
-    for key, value in metadata or ():
-        if key == name:
-            return value if isinstance(value, str) else value.decode()
-    return None
 
 
 class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
@@ -143,12 +80,12 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        role = _metadata_value(context, EXT_PROC_ROLE)
+        role = metadata_value(context, EXT_PROC_ROLE)
         if role == OBSERVE_ROLE:
             await self.observer.observe(request_iterator)
             return
         state = StreamState(
-            route_pool=_metadata_value(context, POOL_HEADER),
+            route_pool=metadata_value(context, POOL_HEADER),
             task=asyncio.current_task(),
             observed=role == ROUTE_OBSERVED_ROLE,
         )
@@ -213,7 +150,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         if req.HasField("protocol_config"):
             state.modes = BodyModes.of(req.protocol_config)
         if state.subset is None and self.director.subset_filter:
-            state.subset = _subset_hint(req)
+            state.subset = subset_hint(req)
         if kind == "request_headers":
             return await self._on_request_headers(state, req.request_headers)
         if kind == "request_body":
@@ -226,7 +163,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return self._on_response_body(state, req.response_body)
         if kind == "response_trailers":
             state.finished = True
-            out = self._flush_response_body(state, end_of_stream=False)
+            out = flush_response_body(state, end_of_stream=False)
             return [*out, pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
         return []
 
@@ -249,7 +186,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     async def _on_request_headers(
         self, state: StreamState, msg: pb.HttpHeaders
     ) -> list[pb.ProcessingResponse]:
-        state.headers = _headers_of(msg)
+        state.headers = headers_of(msg)
         if state.route_pool:
             state.headers[POOL_HEADER] = state.route_pool
         ctx = self._context(state)
@@ -375,13 +312,13 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         msg = req.response_headers
         state.finished = msg.end_of_stream
         state.response_started = True
-        response_headers = _headers_of(msg)
+        response_headers = headers_of(msg)
         state.sse = "text/event-stream" in response_headers.get("content-type", "")
         ctx = state.ctx
         if ctx is None or ctx.picked is None:
             return messages.continue_response_headers({})
         status = int(response_headers.get(":status", "0") or 0)
-        served = _served_address(req) or ctx.picked.address
+        served = served_address(req) or ctx.picked.address
         self.director.on_response_headers(ctx, status, served)
         headers = {SERVED_HEADER: served}
         headers.update(ctx.response_headers)
@@ -392,44 +329,12 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
     def _on_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
         if state.ctx is not None:
             self.director.on_response_body(state.ctx, body.body, body.end_of_stream)
-        answers = self._answer_response_body(state, body)
+        answers = answer_response_body(state, body)
         if body.end_of_stream and state.ctx is not None and state.ctx.response_metadata:
             # Plugins' metadata (request-attribute-reporter) rides on the last body answer.
             answers = answers or [messages.continue_response_body()]
             answers[-1].dynamic_metadata.CopyFrom(messages.metadata_struct(state.ctx.response_metadata))
         return answers
-
-    def _answer_response_body(self, state: StreamState, body: pb.HttpBody) -> list[pb.ProcessingResponse]:
-        if body.end_of_stream:
-            state.finished = True
-        mode, rewriter = state.modes.response, state.rewriter
-        if mode == FULL_DUPLEX:
-            if state.sse or rewriter is None:  # pass on at once, rewriting whole lines
-                data = rewriter.feed(body.body, body.end_of_stream) if rewriter else body.body
-                return messages.streamed_body("response_body", data, body.end_of_stream)
-            state.response_body += body.body
-            return self._flush_response_body(state, True) if body.end_of_stream else []
-        if rewriter is not None and mode != NONE:
-            streamed = mode == STREAMED
-            data = rewriter.feed(body.body, body.end_of_stream) if streamed else rewriter.rewrite(body.body)
-            if data != body.body:
-                return [messages.replaced_body("response_body", data)]
-        if body.end_of_stream:
-            # No reply: closing the stream (see Process) lets Envoy pass the last chunk on
-            # unchanged, and a close alone cannot race Envoy's reset of the stream.
-            return []
-        return [messages.continue_response_body()]
-
-    def _flush_response_body(self, state: StreamState, end_of_stream: bool) -> list[pb.ProcessingResponse]:
-        """FULL_DUPLEX, non-streamed response: the whole body goes back once complete."""
-        if state.modes.response != FULL_DUPLEX or (not state.response_body and not end_of_stream):
-            return []
-        data = bytes(state.response_body)
-        state.response_body.clear()
-        if state.rewriter is not None:
-            data = state.rewriter.rewrite(data)
-        return messages.streamed_body("response_body", data, end_of_stream)
-
 
 async def _prepend(
     first: pb.ProcessingRequest, rest: AsyncIterator[pb.ProcessingRequest]
@@ -437,17 +342,6 @@ async def _prepend(
     yield first
     async for req in rest:
         yield req
-
-
-def _subset_hint(req: pb.ProcessingRequest) -> tuple[str, ...] | None:
-    """The data plane's endpoint subset (envoy.lb.subset_hint), None when it sent none."""
-    hint = req.metadata_context.filter_metadata.get(SUBSET_NAMESPACE)
-    if hint is None or SUBSET_KEY not in hint.fields:
-        return None
-    value = hint.fields[SUBSET_KEY]
-    if value.HasField("list_value"):
-        return tuple(v.string_value for v in value.list_value.values if v.string_value)
-    return tuple(a.strip() for a in value.string_value.split(",") if a.strip())
 
 
 async def serve(
