@@ -29,7 +29,7 @@ from inference_gateway.runtime import PoolRuntime, PoolRuntimes
 from inference_gateway.scheduling.config import EndpointPickerConfig, load_config
 from inference_gateway.scheduling.interfaces import Service
 from inference_gateway.scheduling.plugins.dcgm_data_source import DcgmDataSource
-from inference_gateway.scheduling.plugins.models_data_source import ModelsDataSource
+from inference_gateway.scheduling.plugins.models_data_source import declared_inventory_config
 from inference_gateway.scheduling.prefix_sync import PrefixSync, PrefixSyncOptions
 
 log = logging.getLogger(__name__)
@@ -170,14 +170,8 @@ class EndpointPicker:
         return replace(self.options.scrape, **{**from_config, **self.options.scrape_overrides})
 
     def _inventory_config(self) -> InventoryConfig:
-        declared = next(
-            (p for r in self.runtimes for p in r.config.plugins.values() if isinstance(p, ModelsDataSource)),
-            None,
-        )
-        if declared is not None and declared.scheme_given:
-            return declared.config
-        config = declared.config if declared is not None else InventoryConfig()
-        return replace(config, scheme=self.config.metrics_scheme)
+        plugins = [p for r in self.runtimes for p in r.config.plugins.values()]
+        return declared_inventory_config(plugins, self.config.metrics_scheme)
 
     def _services(self) -> list[Service]:
         plugins = [p for r in self.runtimes for p in r.config.plugins.values()]

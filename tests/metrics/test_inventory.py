@@ -82,6 +82,19 @@ def test_filter_keeps_only_servers_listing_the_adapter() -> None:
     assert _names(strict.filter(CycleState(), _request("new-lora"), eps[:2])) == ["with", "without"]
 
 
+def test_metrics_alone_do_not_rule_out_servers_whose_list_is_unknown() -> None:
+    # No list read anywhere (an inventory that cannot read /v1/models): a pod running the
+    # adapter must not become its only server, or its queue grows without bound.
+    running = _endpoint("running", None)
+    running.metrics.active_adapters = frozenset({"sql-lora"})
+    eps = [running, _endpoint("unknown", None), _endpoint("without", WITHOUT)]
+    strict = ServedModelFilter()
+    assert _names(strict.filter(CycleState(), _request("sql-lora"), eps)) == ["running", "unknown"]
+    # Once some list names it, a pod whose list is not read yet (just added) waits for its list.
+    eps.append(_endpoint("with", WITH))
+    assert _names(strict.filter(CycleState(), _request("sql-lora"), eps)) == ["running", "with"]
+
+
 def test_dynamic_loading_also_keeps_servers_with_a_free_adapter_slot() -> None:
     eps = [_endpoint("with", WITH), _endpoint("room", WITHOUT), _endpoint("full", WITHOUT, max_lora=0)]
     dynamic = ServedModelFilter(parameters={"dynamicLoading": True})
@@ -105,6 +118,22 @@ async def _wait(cond: Callable[[], bool], within_s: float = 10.0) -> None:
     while not cond():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+async def test_start_reads_the_known_servers_lists_before_returning() -> None:
+    server = SimulatedServer(
+        ServerConfig(served_model_name=BASE, lora_adapters=["sql-lora"], time_scale=0.01)
+    )
+    await server.start("127.0.0.1", 0)
+    store = store_for_ports([server.port])
+    (endpoint,) = store.endpoints()
+    inventory = ModelInventory(store, InventoryConfig(interval_s=600))
+    try:
+        await inventory.start()  # the EPP serves only after this: its first request knows the lists
+        assert served_models(endpoint) == ServedModels(frozenset({BASE}), {"sql-lora": BASE})
+    finally:
+        await inventory.stop()
+        await server.stop()
 
 
 async def test_inventory_follows_runtime_adapter_loading_on_a_404() -> None:

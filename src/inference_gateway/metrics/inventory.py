@@ -7,6 +7,10 @@ change only when an operator loads or unloads an adapter, or a server restarts),
 when a server answers 404 for a model (it may have lost an adapter), and attaches the result to
 the endpoint as the `SERVED_MODELS` attribute. A server whose list cannot be read has no
 attribute: unknown, not "serves nothing".
+
+`start` reads the lists of the endpoints already known before it returns (bounded by the
+timeout), so the EPP, which starts its ext_proc server after the inventory, routes its first
+request knowing which pods hold which adapter rather than guessing among unknown ones.
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ class ServedModels:
 
     def serves(self, model: str) -> bool:
         return model in self.base or model in self.adapters
+
+
+def attach(endpoint: Endpoint, served: ServedModels) -> None:
+    """Land a model list on the endpoint (logging what changed): what every reader sees."""
+    previous = served_models(endpoint)
+    if previous is None or previous.base != served.base or previous.adapters != served.adapters:
+        log.info(
+            "endpoint %s serves %s; adapters: %s",
+            endpoint.name,
+            ", ".join(sorted(served.base)) or "-",
+            ", ".join(sorted(served.adapters)) or "-",
+        )
+    endpoint.attributes[SERVED_MODELS] = served
 
 
 def served_models(endpoint: Endpoint) -> ServedModels | None:
@@ -121,16 +138,19 @@ class ModelInventory(EndpointPollers):
             if endpoint.attributes.pop(SERVED_MODELS, None) is not None:
                 log.info("endpoint %s (%s): model list unreadable (%s)", endpoint.name, url, reason)
             return None
-        previous = served_models(endpoint)
-        if previous is None or previous.base != served.base or previous.adapters != served.adapters:
-            log.info(
-                "endpoint %s serves %s; adapters: %s",
-                endpoint.name,
-                ", ".join(sorted(served.base)) or "-",
-                ", ".join(sorted(served.adapters)) or "-",
-            )
-        endpoint.attributes[SERVED_MODELS] = served
+        attach(endpoint, served)
         return served
+
+    async def start(self) -> None:
+        """Read every known endpoint's list once (at most `timeout_s`), then poll in the background."""
+        endpoints = list(self.store.endpoints())
+        if endpoints:
+            self._open_session()
+            reads = [asyncio.ensure_future(self.refresh(e)) for e in endpoints]
+            _, late = await asyncio.wait(reads, timeout=self.config.timeout_s)
+            for task in late:
+                task.cancel()
+        await super().start()
 
     def refresh_soon(self, address: str) -> None:
         wake = self._wake.get(address)
@@ -162,6 +182,10 @@ class ModelInventory(EndpointPollers):
 
     async def _poll_until_cancelled(self, endpoint: Endpoint, wake: asyncio.Event) -> None:
         cfg = self.config
+        served = served_models(endpoint)
+        if served is not None:  # read moments ago by `start`: wait out the interval first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), cfg.interval_s - (time.monotonic() - served.fetched_at))
         while True:
             started = time.monotonic()
             wake.clear()

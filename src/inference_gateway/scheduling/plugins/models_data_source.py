@@ -19,6 +19,8 @@ inventory attaches the lists whether or not an extractor is declared.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from inference_gateway.metrics.inventory import InventoryConfig
@@ -53,6 +55,16 @@ class ModelsDataSource:
 
     def accepts_extractor(self, extractor: Any) -> bool:
         return getattr(extractor, "extracts", "") == "models"
+
+
+def declared_inventory_config(plugins: Iterable[Any], metrics_scheme: str) -> InventoryConfig:
+    """The inventory's settings: the first models-data-source among `plugins`, else the
+    defaults; the scheme follows the metrics-data-source's unless the models source names one."""
+    declared = next((p for p in plugins if isinstance(p, ModelsDataSource)), None)
+    if declared is not None and declared.scheme_given:
+        return declared.config
+    config = declared.config if declared is not None else InventoryConfig()
+    return replace(config, scheme=metrics_scheme)
 
 
 class ModelsDataExtractor:
