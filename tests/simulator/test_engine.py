@@ -119,7 +119,7 @@ def test_lora_not_in_cpu_cache_pays_load_time() -> None:
 def test_unknown_adapter_and_oversized_requests_are_errors() -> None:
     reqs = [SimRequest("lora", 0.0, 10, 5, model="nope"), SimRequest("big", 0.1, 4000, 200)]
     res, _ = run_one_server(reqs)
-    assert res["lora"].status == "error" and res["big"].status == "error"
+    assert res["lora"].status == "not-found" and res["big"].status == "error"  # vLLM: 404 and 400
 
 
 def test_max_num_seqs_bounds_the_running_batch() -> None:

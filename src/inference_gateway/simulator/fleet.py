@@ -124,7 +124,13 @@ class _Server:
             itl_sum_seconds=e.stats.itl.total,
             itl_count=e.stats.itl.count,
             gpu_util=self.gpu.sample().util,
+            adapters=frozenset(e.lora.registered),
         )
+
+    def serves(self, model: str | None) -> bool:
+        """Whether a request for `model` (None: the base model) finds it here, as vLLM checks
+        before queueing it (a missing adapter is a 404)."""
+        return model in (None, self.config.served_model_name) or model in self.engine.lora.registered
 
 
 class Fleet:
@@ -232,6 +238,9 @@ class Fleet:
     def _place(self, req: SimRequest, idx: int, **admit: Any) -> EngineSeq | None:
         """Queue `req` on server idx (its next step starts once this instant's arrivals are in)."""
         server = self.servers[idx]
+        if not server.serves(req.model):
+            self._reject(req, idx, "not-found")
+            return None
         seq = self._admit(server, req, **admit)
         if seq is None:
             self._reject(req, idx, "error")
@@ -262,7 +271,7 @@ class Fleet:
     ) -> EngineSeq | None:
         cfg = server.config
         lora = None if req.model in (None, cfg.served_model_name) else req.model
-        if lora is not None and lora not in server.engine.lora.registered:
+        if not server.serves(req.model):
             return None
         prompt_len, hashes, ids = self._prompt_blocks(server, req, lora)
         out_len = output_tokens or req.output_tokens or cfg.output_len.sample(server.rng)
@@ -305,7 +314,7 @@ class Fleet:
         for server in self.servers:
             cfg = server.config
             lora = None if req.model in (None, cfg.served_model_name) else req.model
-            if lora is not None and lora not in server.engine.lora.registered:
+            if not server.serves(req.model):
                 held.append(0)
                 continue
             _, hashes, _ = self._prompt_blocks(server, req, lora)
@@ -313,8 +322,13 @@ class Fleet:
         return held
 
     def _reject(self, req: SimRequest, idx: int, status: str) -> None:
+        """A request that got no answer but an error: from the scheduler (idx -1), or from
+        server idx, whose error response the scheduler sees as it sees any response end."""
         res = RequestResult(req.request_id, idx, req.arrival, -1.0, -1.0, req.prompt_tokens, 0, status=status)
-        self.results.append(res)
+        if idx < 0:
+            self.results.append(res)
+        else:
+            self._record(res)
 
     def _record(self, res: RequestResult) -> None:
         self.results.append(res)

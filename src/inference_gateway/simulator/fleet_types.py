@@ -61,6 +61,8 @@ class EndpointSnapshot:
     itl_count: int = 0
     # What the node's dcgm-exporter shows: share of the last second the GPU was busy (0..1).
     gpu_util: float = 0.0
+    # The LoRA adapters the server has loaded, idle or not: what its GET /v1/models lists.
+    adapters: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -75,6 +77,7 @@ class RequestResult:
     cached_tokens: int = 0
     preemptions: int = 0
     # ok | rejected (scheduler returned None) | error (invalid request) | preempted (by the gateway)
+    # | not-found (the server lacks the requested adapter: vLLM's 404 NotFoundError)
     status: str = "ok"
     prefill_endpoint: int = -1  # P/D: the server that prefilled it; -1 if `endpoint` did
     encode_endpoint: int = -1  # E/P/D: the (first) server that encoded its media; -1: none

@@ -5,7 +5,9 @@ shows lands on their Endpoints as the EPP's scraper lands a page (metrics replac
 in-flight ledger marked, DCGM attributes attached), stamped with the scrape's virtual time;
 the director and the pool runtime's saturation detector are given the virtual clock. (DCGM
 attributes carry the wall clock, which their reader, gpu-utilization-scorer, compares with;
-the fleet models scrape staleness itself.) Every request then goes through `Director.route`,
+the fleet models scrape staleness itself.) Each server's model list (GET /v1/models) lands as
+the EPP's model inventory lands it, on the inventory's schedule (simulator/model_list.py).
+Every request then goes through `Director.route`,
 as ext_proc calls it: model resolution, the pool's one shedding point, scheduling, binding,
 the in-flight ledger, body plugins, P/D headers and gateway preemption. The request's end
 goes through the director's response hooks at virtual time, so latency-learning plugins see
@@ -40,13 +42,17 @@ from inference_gateway.requestcontrol.resolve import OBJECTIVE_HEADER
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import DEFAULT_CONFIG, EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
+from inference_gateway.scheduling.plugins.models_data_source import declared_inventory_config
 from inference_gateway.scheduling.plugins.pd_profile_handler import ENCODER_HEADER, PREFILL_HEADER
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.projection import mark_scraped
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
+from inference_gateway.simulator.model_list import VirtualInventory
 from inference_gateway.simulator.pd_fleet import PDPick
 
 T = TypeVar("T")
+# The HTTP status a server's error result reaches Envoy (and the director) with.
+_ERROR_STATUS = {"preempted": 503, "not-found": 404}
 NAMESPACE = "sim"
 POOL = ObjectRef(NAMESPACE, "pool")
 PORT = 8000
@@ -120,6 +126,9 @@ class VirtualGateway:
         for plugin in precise:  # blocks just routed expire in virtual time
             plugin.clock = self.clock
         self.director = Director(self.store, self.runtime, clock=self.clock)
+        declared = declared_inventory_config(self.config.plugins.values(), self.config.metrics_scheme)
+        self.inventory = VirtualInventory(declared, self.clock)
+        self.director.observers.append(self.inventory)  # a server's 404 re-reads its model list
         self._index: dict[str, int] = {}  # endpoint address -> fleet server index
         self._endpoints: list[Endpoint] = []
         self._seen: list[float] = []
@@ -173,7 +182,7 @@ class VirtualGateway:
         address = ctx.picked.address
         if result.status != "ok" or result.first_token < 0:
             self.now = max(self.now, result.finish)
-            self.director.on_response_headers(ctx, 503 if result.status == "preempted" else 500, address)
+            self.director.on_response_headers(ctx, _ERROR_STATUS.get(result.status, 500), address)
             self.director.on_complete(ctx)
             return
         self.now = result.first_token
@@ -260,6 +269,7 @@ class VirtualGateway:
                 mark_scraped(endpoint)
                 endpoint.attributes[GPU_UTIL] = snap.gpu_util
                 endpoint.attributes[DCGM_UPDATED_AT] = wall
+        self.inventory.refresh_due(self._endpoints, snapshots)
 
     def _build(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         """One Pod per server, named so that the pool lists them in fleet order."""

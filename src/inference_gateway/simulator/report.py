@@ -24,7 +24,7 @@ def summarize(results: Sequence[RequestResult]) -> dict[str, float]:
         "requests": float(len(results)),
         "completed": float(len(done)),
         "rejected": float(sum(r.status == "rejected" for r in results)),
-        "errors": float(sum(r.status == "error" for r in results)),
+        "errors": float(sum(r.status in ("error", "not-found") for r in results)),
     }
     if not done:
         return out

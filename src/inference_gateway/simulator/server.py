@@ -34,6 +34,7 @@ from inference_gateway.simulator.engine_api import add_engine_routes
 from inference_gateway.simulator.faults import GARBAGE_METRICS, FaultInjector, FaultSpecError, RequestFault
 from inference_gateway.simulator.kv_events import KVEventLog
 from inference_gateway.simulator.metrics import EngineCollector, make_registry, render
+from inference_gateway.simulator.model_list import model_list
 from inference_gateway.simulator.openai_api import (
     SSE_DONE,
     ApiError,
@@ -304,24 +305,8 @@ class SimulatedServer:
 
     # ---- other endpoints --------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:
-        base = self.config.served_model_name
-        cards: list[dict[str, Any]] = [self._card(base, base, None)]
-        for name, path in self.engine.lora.registered.items():
-            cards.append(self._card(name, path, base))
-        return _json({"object": "list", "data": cards})
-
-    def _card(self, model_id: str, root: str, parent: str | None) -> dict[str, Any]:
-        return {
-            "id": model_id,
-            "object": "model",
-            "created": self.created,
-            "owned_by": "vllm",
-            "root": root,
-            "parent": parent,
-            # As vLLM: only the base model's card carries max_model_len.
-            "max_model_len": self.engine.cfg.max_model_len if parent is None else None,
-            "permission": [],
-        }
+        base, registered = self.config.served_model_name, self.engine.lora.registered
+        return _json(model_list(base, registered, self.created, self.engine.cfg.max_model_len))
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(status=200)
