@@ -72,6 +72,30 @@ def _routed_share(group: str) -> Callable[[Row], str]:
     return lambda r: f"{100 * r['fleet'][group]['routed_share']:.1f} %"
 
 
+def lora_table(rows: Sequence[Row]) -> str:
+    """Adapters spread over the pods: requests sent to a pod without their adapter, per policy."""
+
+    def misrouted(r: Row) -> str:
+        lora = r["lora"]
+        share = lora["misrouted"] / max(lora["adapter_requests"], 1)
+        return f"{lora['misrouted']:,.0f} ({100 * share:.1f} %)"
+
+    columns: list[Column] = [
+        ("adapter requests", lambda r: f"{r['lora']['adapter_requests']:,.0f}"),
+        ("misrouted", misrouted),
+        ("misrouted that failed", lambda r: f"{r['lora']['misrouted_errors']:,.0f}"),
+        ("served", lambda r: f"{r['ok']:,.0f}"),
+        ("TTFT p90", lambda r: ms(r["ttft"]["p90"])),
+        ("output tok/s", lambda r: f"{r['output_tps']:,.0f}"),
+    ]
+    note = (
+        '\n\n"misrouted": requests for an adapter sent to a pod that does not list it on GET'
+        " /v1/models; the simulated vLLM answers them 404 NotFoundError (no on-demand loading)."
+        " TTFT and tokens/s count the requests served."
+    )
+    return metric_table(rows, columns) + note
+
+
 def replicas_table(rows: Sequence[Row]) -> str:
     """Prefix-cache routing: pods' hit rate, requests that prefilled part of their shared prefix."""
 

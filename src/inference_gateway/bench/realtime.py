@@ -30,6 +30,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from inference_gateway.bench.peers import PeerRouterProcess, PeerRouterSpec, PeerWorker, launch_args
+from inference_gateway.bench.scenario import ServerGroup
 from inference_gateway.bench.stats import series_summary
 from inference_gateway.bench.workloads import WorkloadSpec
 from inference_gateway.datastore.endpoint import EndpointMetrics
@@ -58,6 +59,7 @@ class RealtimeOptions:
     pods: int | None = None  # override the LocalFleet's replica count
     time_scale: float = 1.0
     simulator_args: list[str] = field(default_factory=list)
+    fleet: list[ServerGroup] = field(default_factory=list)  # pod groups replacing the stack's
     sample_interval_s: float = 0.5
     drain_timeout_s: float = 120.0
     subnet: int = 90
@@ -111,6 +113,28 @@ def _edit(doc: dict[str, Any], options: RealtimeOptions, port: int) -> None:
         sim["args"] = [*sim.get("args", []), *options.simulator_args]
         if options.workload.kind == "multi-lora":
             sim["loras"] = [f"{options.workload.adapter_prefix}{k}" for k in range(options.workload.adapters)]
+    if options.fleet:
+        first = doc["spec"]["pods"][0]
+        doc["spec"]["pods"] = [
+            _pod_group(first, g, f"127.{options.subnet}.{i + 1}.1") for i, g in enumerate(options.fleet)
+        ]
+
+
+def _pod_group(template: dict[str, Any], group: ServerGroup, address_base: str) -> dict[str, Any]:
+    """One fleet group as a LocalFleet pod group: the stack's first group (as edited for the
+    scenario) with its own count, profile, adapters and simulator options, which win over the
+    scenario's `simulator_args` (scenario.REALTIME_SERVER_FIELDS)."""
+    pod = copy.deepcopy(template)
+    name = f"{template.get('namePrefix', template['pool'])}-{group.name}"
+    pod.update(replicas=group.count, namePrefix=name, addressBase=address_base)
+    sim = pod["simulator"]
+    fields = dict(group.server)
+    if "profile" in fields:
+        sim["profile"] = fields.pop("profile")
+    if "lora_adapters" in fields:
+        sim["loras"] = list(fields.pop("lora_adapters"))
+    sim["args"] += [str(a) for key, value in fields.items() for a in (f"--{key.replace('_', '-')}", value)]
+    return pod
 
 
 class PodSampler:
@@ -290,6 +314,15 @@ async def _run_rate(
     )
     if policy.router is not None:
         row["router"] = f"{policy.router.kind} {policy.router.policy}"
+    if options.workload.kind == "multi-lora":
+        # Every request names an adapter; a pod without it answers 404 (the EPP, not strict
+        # about models here, never does): each 404 is a request routed where it cannot be served.
+        misrouted = int(row["errors"].get("404", 0))
+        row["lora"] = {
+            "adapter_requests": row["requests"],
+            "misrouted": misrouted,
+            "misrouted_errors": misrouted,
+        }
     if progress:
         progress(label, 1.0)
     return row

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from inference_gateway.bench.detail_tables import fleet_table, replicas_table, sync_table
+from inference_gateway.bench.detail_tables import fleet_table, lora_table, replicas_table, sync_table
 from inference_gateway.bench.peers import target_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
@@ -348,6 +348,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
             if all(r.get("fleet") for r in virtual):
                 blocks[f"{name}-virtual-fleet"] = fleet_table(virtual)
+            if all(r.get("lora") for r in virtual):
+                blocks[f"{name}-virtual-lora"] = lora_table(virtual)
             if all("prefix_prefills" in r for r in virtual):
                 blocks[f"{name}-virtual-prefix"] = replicas_table(virtual)
             for png in plot_virtual(virtual, images, name):
@@ -358,6 +360,8 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
             blocks[f"{name}-realtime"] = realtime_table(realtime)
             if any(r.get("router") for r in realtime):
                 blocks[f"{name}-realtime-target"] = target_table(realtime)
+            if all(r.get("lora") for r in realtime):
+                blocks[f"{name}-realtime-lora"] = lora_table(realtime)
             png = plot_realtime(realtime, images, name)
             blocks[f"{name}-realtime-plots"] = f"![{png.stem}]({rel / png.name})\n"
         overhead = read_rows(scenario_dir / "overhead.jsonl")

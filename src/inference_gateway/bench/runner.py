@@ -106,6 +106,7 @@ def run_realtime_section(scenario: Scenario, progress: Progress) -> list[dict[st
             pods=r.pods,
             time_scale=r.time_scale,
             simulator_args=r.simulator_args,
+            fleet=r.fleet,
         )
         rows += asyncio.run(run_realtime(options, step))
     return rows

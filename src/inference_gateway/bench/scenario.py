@@ -9,15 +9,19 @@ shrinks every section to seconds for `make test`.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from inference_gateway.bench.peers import PEER_KINDS
 from inference_gateway.bench.policies import PolicySpec
 from inference_gateway.bench.workloads import WorkloadSpec
+from inference_gateway.simulator.config import ServerConfig
+
+_SERVER_FIELDS = frozenset(f.name for f in dataclasses.fields(ServerConfig))
 
 
 class _Section(BaseModel):
@@ -25,7 +29,8 @@ class _Section(BaseModel):
 
 
 class ServerGroup(_Section):
-    """Servers of one kind in a mixed fleet: `count` servers with these ServerConfig fields."""
+    """Servers of one kind in a mixed fleet: `count` servers with these ServerConfig fields
+    (over the section's `server`), e.g. their own `lora_adapters`: adapters spread over pods."""
 
     name: str
     count: int = Field(ge=1)
@@ -53,7 +58,18 @@ class RealtimeSection(_Section):
     pods: int | None = None
     time_scale: float = 1.0
     simulator_args: list[str] = Field(default_factory=list)
+    # Pods of several kinds: each group copies the stack's first pod group (replacing them all,
+    # and `pods`), with its own REALTIME_SERVER_FIELDS, e.g. `lora_adapters`.
+    fleet: list[ServerGroup] = Field(default_factory=list)
     policies: list[str]
+
+
+# ServerConfig fields a real-time pod group takes: the simulator's command-line options of the
+# same name (`--max-loras`), its profile, and its preloaded adapters (`--lora`).
+REALTIME_SERVER_FIELDS = frozenset(
+    {"profile", "lora_adapters", "max_loras", "max_cpu_loras", "max_num_seqs", "max_num_batched_tokens",
+     "num_gpu_blocks", "block_size", "max_model_len", "seed"}
+)  # fmt: skip
 
 
 class OverheadSection(_Section):
@@ -112,6 +128,10 @@ class Scenario(_Section):
         for section in (self.virtual, self.realtime):
             for name in section.policies if section else []:
                 self.policy(name)
+        if self.virtual:
+            self._check_servers("virtual", self.virtual.server, self.virtual.fleet)
+        if self.realtime:
+            self._check_servers("realtime", {}, self.realtime.fleet, REALTIME_SERVER_FIELDS)
         if self.virtual and self.virtual.fleet:
             self.virtual.servers = sum(group.count for group in self.virtual.fleet)
         for name, policy in self.policies.items():
@@ -147,6 +167,39 @@ class Scenario(_Section):
                     raise ValueError(f"overhead epp_processes {spec!r}: N, N:asyncio or N:uvloop")
         return self
 
+    def _check_servers(
+        self,
+        section: str,
+        server: dict[str, Any],
+        fleet: list[ServerGroup],
+        allowed: frozenset[str] = _SERVER_FIELDS,
+    ) -> None:
+        """Every server's fields are ServerConfig's (those `allowed`), of the right types; every
+        adapter the workload asks for is on some server (else every request for it would fail)."""
+        sections = [(f"{section}.server", server)] if server else []
+        sections += [(f"{section}.fleet[{i}].server", g.server) for i, g in enumerate(fleet)]
+        for where, fields in sections:
+            unknown = sorted(set(fields) - allowed)
+            if unknown and unknown[0] in _SERVER_FIELDS:
+                raise ValueError(f"{where}.{unknown[0]}: not settable on a {section} pod")
+            if unknown:
+                raise ValueError(f"{where}.{unknown[0]}: not a simulator server field")
+            try:
+                _SERVER_CONFIG.validate_python(fields)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                path = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"{where}.{path}: {first['msg']}") from None
+        w = self.workload
+        if w.kind != "multi-lora" or not fleet:
+            return
+        wanted = [f"{w.adapter_prefix}{i}" for i in range(w.adapters)]
+        default = server.get("lora_adapters", wanted)
+        held = {a for g in fleet for a in g.server.get("lora_adapters", default)}
+        missing = [a for a in wanted if a not in held]
+        if missing:
+            raise ValueError(f"{section}.fleet: adapter {missing[0]} of the workload is on no server")
+
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
 
@@ -170,6 +223,9 @@ class Scenario(_Section):
         data["seeds"] = data["seeds"][:1]
         _deep_update(data, self.smoke)
         return Scenario.model_validate(data).check()
+
+
+_SERVER_CONFIG: TypeAdapter[ServerConfig] = TypeAdapter(ServerConfig)
 
 
 def _deep_update(target: dict[str, Any], overrides: dict[str, Any]) -> None:

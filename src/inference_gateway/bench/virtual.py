@@ -94,11 +94,15 @@ class _Prompts:
 
 
 def sim_requests(
-    job: VirtualJob, groups: list[str], prefixes: list[int], tally: Counter[str] | None = None
+    job: VirtualJob,
+    groups: list[str],
+    prefixes: list[int],
+    tally: Counter[str] | None = None,
+    models: list[str | None] | None = None,
 ) -> Iterator[SimRequest]:
-    """The job's workload as fleet requests; appends each request's group label to `groups`
-    and the length of its shared prefix (0: none) to `prefixes`, and counts the image/audio
-    tokens sent in `tally["media_tokens"]`."""
+    """The job's workload as fleet requests; appends each request's group label to `groups`,
+    the length of its shared prefix (0: none) to `prefixes` and its adapter (None: the base
+    model) to `models`, and counts the image/audio tokens sent in `tally["media_tokens"]`."""
     offsets = arrival_times("poisson", job.qps, job.duration_s, job.seed)
     requests = generate(job.workload, 10**12, job.seed)
     needs_text = job.with_text or job.workload.kind == "shared-prefix"
@@ -109,6 +113,8 @@ def sim_requests(
         groups.append(r.group)
         prefixes.append(r.prefix_tokens if r.prefix_group >= 0 else 0)
         model = None if r.model in base_names else r.model
+        if models is not None:
+            models.append(model)
         if r.image >= 0:
             chat = _chat_request(r, model or job.workload.model, prompts)
             if tally is not None:
@@ -137,10 +143,12 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     groups: list[str] = []
     prefixes: list[int] = []
     tally: Counter[str] = Counter()
+    models: list[str | None] = []
+    configs = server_configs(job)
     run = run_pd_fleet if job.spec.roles else run_fleet
     result = run(
-        sim_requests(job, groups, prefixes, tally),
-        server_configs(job),
+        sim_requests(job, groups, prefixes, tally, models),
+        configs,
         sampler,
         scrape_interval=job.scrape_interval_s,
         staleness=job.staleness_s,
@@ -152,6 +160,8 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
     row["window_output_tps"] = _window_output_tps(result, job.duration_s)
     if job.fleet:
         row["fleet"] = _fleet_summary(job, result)
+    if any(models):
+        row["lora"] = adapter_summary(result, configs, models)
     if any(prefixes):
         row["prefix_prefills"] = _prefix_prefills(result, prefixes, int(job.server.get("block_size") or 16))
     if job.spec.kind == "epp":
@@ -228,6 +238,23 @@ def _fleet_summary(job: VirtualJob, result: FleetResult) -> dict[str, dict[str, 
             "routed_share": routed[group.name] / max(len(result.results), 1),
             "busy_mean": float(np.mean(busy)),
         }
+    return out
+
+
+def adapter_summary(
+    result: FleetResult, configs: list[ServerConfig], models: list[str | None]
+) -> dict[str, int]:
+    """Requests for an adapter, those routed to a server that does not have it ("misrouted":
+    vLLM answers them 404, unless it loads adapters on demand), and how many of those failed."""
+    out = {"adapter_requests": 0, "misrouted": 0, "misrouted_errors": 0}
+    for r in result.results:
+        model = models[int(r.request_id)] if isinstance(r.request_id, int) else None
+        if model is None:
+            continue
+        out["adapter_requests"] += 1
+        if 0 <= r.endpoint < len(configs) and model not in configs[r.endpoint].lora_adapters:
+            out["misrouted"] += 1
+            out["misrouted_errors"] += r.status != "ok"
     return out
 
 
