@@ -147,14 +147,22 @@ class PredictedLatencyScorer(ProducerClient):
             return cands, False
         return sticky, True
 
-    def _positive(self, cands: list[_Cand]) -> _Cand:
+    def _settled(self, cands: list[_Cand]) -> tuple[list[_Cand], _Cand | None]:
+        """The candidates after the affinity gate, and the pick when no weighted draw is needed
+        (one candidate left, or a composite strategy)."""
         if len(cands) == 1:
-            return cands[0]
+            return cands, cands[0]
         cands, sticky = self._gate(cands, self.tau)
         if sticky and len(cands) == 1:
-            return cands[0]
+            return cands, cands[0]
         if self.strategy.startswith("composite-"):
-            return self._composite_pick(cands, least=self.strategy == "composite-least")
+            return cands, self._composite_pick(cands, least=self.strategy == "composite-least")
+        return cands, None
+
+    def _positive(self, cands: list[_Cand]) -> _Cand:
+        cands, settled = self._settled(cands)
+        if settled is not None:
+            return settled
         alpha, beta = _normalised(*self.pos_weights) if self.streaming else (1.0, 0.0)
         ttft = _norm([c.room[0] for c in cands])
         tpot = _norm([c.room[1] for c in cands])
@@ -167,14 +175,9 @@ class PredictedLatencyScorer(ProducerClient):
 
     def _negative(self, cands: list[_Cand]) -> _Cand:
         idle = [c for c in cands if c.p is not None and c.p.dispatched == 0]
-        cands = idle or cands
-        if len(cands) == 1:
-            return cands[0]
-        cands, sticky = self._gate(cands, self.tau)
-        if sticky and len(cands) == 1:
-            return cands[0]
-        if self.strategy.startswith("composite-"):
-            return self._composite_pick(cands, least=self.strategy == "composite-least")
+        cands, settled = self._settled(idle or cands)
+        if settled is not None:
+            return settled
         alpha, beta = _normalised(*self.neg_weights) if self.streaming else (1.0, 0.0)
         weights: dict[int, int] = {}
         classes: dict[tuple[bool, bool], list[int]] = {}
