@@ -7,6 +7,7 @@ from sched_helpers import endpoint, request
 
 from inference_gateway.scheduling.config import ConfigError, load_config
 from inference_gateway.scheduling.plugins.decision_tree_filter import DecisionTreeFilter
+from inference_gateway.scheduling.plugins.lora_affinity_scorer import LoraAffinityScorer
 from inference_gateway.scheduling.plugins.prefix_cache_scorer import PrefixCacheScorer
 from inference_gateway.scheduling.plugins.round_robin_picker import RoundRobinPicker
 from inference_gateway.scheduling.registry import default_registry
@@ -14,11 +15,18 @@ from inference_gateway.scheduling.registry import default_registry
 HEADER = "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
 
 
-def test_default_config_has_upstream_chart_scorers_and_a_round_robin_picker() -> None:
+def test_default_config_has_upstream_chart_scorers_lora_affinity_and_a_round_robin_picker() -> None:
     cfg = load_config()
     profile = cfg.scheduler.profiles["default"]
     weights = {ws.scorer.type_name: ws.weight for ws in profile.scorers}
-    assert weights == {"queue-scorer": 2.0, "kv-cache-utilization-scorer": 2.0, "prefix-cache-scorer": 6.0}
+    assert weights == {
+        "queue-scorer": 2.0,
+        "kv-cache-utilization-scorer": 2.0,
+        "prefix-cache-scorer": 6.0,
+        "lora-affinity-scorer": 10.0,
+    }
+    lora = next(ws.scorer for ws in profile.scorers if isinstance(ws.scorer, LoraAffinityScorer))
+    assert lora.adapters_only and lora.drain_blocked
     assert isinstance(profile.picker, RoundRobinPicker)
     assert profile.picker.tolerance == 2.0
     assert [type(p) for p in profile.post_pick] == [PrefixCacheScorer]

@@ -174,6 +174,7 @@ async def test_explain_header_returns_decision_json() -> None:
         "queue-scorer",
         "kv-cache-utilization-scorer",
         "prefix-cache-scorer",
+        "lora-affinity-scorer",
     }
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from sched_helpers import endpoint, request
 
+from inference_gateway.metrics.inventory import ServedModels, attach
 from inference_gateway.scheduling.plugins.kv_cache_utilization_scorer import KVCacheUtilizationScorer
 from inference_gateway.scheduling.plugins.lora_affinity_scorer import LoraAffinityScorer
 from inference_gateway.scheduling.plugins.queue_scorer import QueueScorer
@@ -56,6 +58,57 @@ def test_lora_affinity_scorer_treats_unreported_slots_as_unknown_not_full() -> N
     eps = [endpoint("warm", max_lora=1), endpoint("fresh"), endpoint("no-slots", max_lora=0)]
     scores = LoraAffinityScorer().score(CycleState(), request(model="sql-lora"), eps)
     assert scores == [0.8, 0.8, 0.0]
+
+
+def test_lora_affinity_scorer_scores_base_models_like_adapters_as_upstream() -> None:
+    """Upstream v1.5 scores any target model by adapter slots: base traffic leans to free slots."""
+    eps = [endpoint("free-slot", active=["a"], max_lora=2), endpoint("full", active=["a", "b"], max_lora=2)]
+    assert LoraAffinityScorer().score(CycleState(), request(), eps) == [0.8, 0.0]
+
+
+def test_lora_affinity_scorer_adapters_only_scores_base_models_alike() -> None:
+    eps = [endpoint("free-slot", active=["a"], max_lora=2), endpoint("full", active=["a", "b"], max_lora=2)]
+    scorer = LoraAffinityScorer(parameters={"adaptersOnly": True})
+    assert scorer.score(CycleState(), request(), eps) == [0.0, 0.0]
+    # An adapter (running somewhere) is still scored by its tiers.
+    assert scorer.score(CycleState(), request(model="b"), eps) == [0.8, 1.0]
+
+
+def test_lora_affinity_scorer_adapters_only_knows_adapters_from_model_lists() -> None:
+    """An adapter running nowhere yet is still an adapter when a pod's model list names it."""
+    listed = endpoint("listed", active=["x", "y"], max_lora=2)
+    attach(listed, ServedModels(frozenset({"base-model"}), {"sql-lora": "base-model"}))
+    eps = [listed, endpoint("free", max_lora=2)]
+    scorer = LoraAffinityScorer(parameters={"adaptersOnly": True})
+    assert scorer.score(CycleState(), request(model="sql-lora"), eps) == [0.0, 0.8]
+
+
+def test_lora_affinity_scorer_drain_blocked_lowers_adapters_of_a_batch_that_blocks_another() -> None:
+    eps = [
+        # full, "y" waits without running: the batch's adapters must drain before y can start
+        endpoint("blocking", active=["sql-lora", "x"], queued_adapters=["y"], max_lora=2),
+        # full, but only adapters of the batch wait: nothing is blocked
+        endpoint("busy", active=["sql-lora", "x"], queued_adapters=["sql-lora"], max_lora=2),
+        endpoint("room", active=["sql-lora"], queued_adapters=["y"], max_lora=3),
+    ]
+    upstream = LoraAffinityScorer().score(CycleState(), request(model="sql-lora"), eps)
+    assert upstream == [1.0, 1.0, 1.0]
+    drain = LoraAffinityScorer(parameters={"drainBlocked": True})
+    assert drain.score(CycleState(), request(model="sql-lora"), eps) == [0.6, 1.0, 1.0]
+    # The waiting adapter itself keeps upstream's tiers: it waits at the blocking endpoint.
+    assert drain.score(CycleState(), request(model="y"), eps) == [0.6, 0.0, 0.8]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"drainBlocked": "yes"}, "parameter 'drainBlocked' must be true or false"),
+        ({"adapterOnly": True}, "unknown parameter(s) adapterOnly"),
+    ],
+)
+def test_lora_affinity_scorer_rejects_bad_parameters(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LoraAffinityScorer(parameters=params)
 
 
 def test_session_affinity_scores_the_endpoint_named_by_the_header() -> None:

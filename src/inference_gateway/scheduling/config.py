@@ -60,6 +60,12 @@ FEATURE_GATES = ("dataLayer", "enableLegacyMetrics", "flowControl")
 # round robin's even spacing of arrivals wins; a pod behind on more than one signal is skipped.
 # Prefix weight 6 (upstream: 3) keeps a pod holding most of the prompt ahead of any queue/KV
 # advantage (at most 4) plus the tolerance, so shared prefixes stay where they are cached.
+# LoRA affinity, weight 10: a request for an adapter stays on the pods that run it (a pod with
+# a free adapter slot, 0.8, is at the edge of the tolerance: it shares the traffic only when its
+# load is no worse; a full pod, 0, never gets it, whatever the load); a pod that keeps another
+# adapter waiting is drained (drainBlocked: its adapters score 0.6 there); base-model requests
+# score alike on every pod (adaptersOnly), so base-model routing is unchanged. Measured in
+# docs/benchmarks.md ("Multi-LoRA").
 # Measured in docs/benchmarks.md ("Routing vs round robin"); upstream's exact default is
 # bench/profiles/upstream-default.yaml.
 DEFAULT_CONFIG = """
@@ -69,6 +75,8 @@ plugins:
 - type: queue-scorer
 - type: kv-cache-utilization-scorer
 - type: prefix-cache-scorer
+- type: lora-affinity-scorer
+  parameters: {adaptersOnly: true, drainBlocked: true}
 - type: round-robin-picker
   parameters: {tolerance: 2}
 schedulingProfiles:
@@ -80,6 +88,8 @@ schedulingProfiles:
     weight: 2
   - pluginRef: prefix-cache-scorer
     weight: 6
+  - pluginRef: lora-affinity-scorer
+    weight: 10
   - pluginRef: round-robin-picker
 """
 
