@@ -118,7 +118,10 @@ def test_each_pool_uses_its_own_config_and_others_the_default() -> None:
     store = two_pool_store()
     for pool, scorers in (
         ("default/pool-b", {"queue-scorer"}),
-        ("default/pool-a", {"queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer"}),
+        (
+            "default/pool-a",
+            {"queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer", "lora-affinity-scorer"},
+        ),
         ("other/pool-b", {"queue-scorer"}),  # a bare name in the mapping matches any namespace
     ):
         name = pool.rpartition("/")[2]
