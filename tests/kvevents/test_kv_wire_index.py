@@ -117,14 +117,6 @@ def test_index_counts_copies_ignores_other_media_and_clears() -> None:
     assert not index.has_pod("a")
 
 
-def test_index_expected_blocks_count_until_their_ttl() -> None:
-    index = KVBlockIndex(expect_ttl_s=2.0)
-    index.apply("a", EventBatch(0, [BlockStored([1], None, [], 4)]))
-    index.expect("b", [1, 2], now=10.0)
-    assert index.match([1, 2], now=11.0) == {"a": 1, "b": 2}
-    assert index.match([1, 2], now=12.5) == {"a": 1}
-
-
 def _engine(num_blocks: int) -> Engine:
     profile = load_profile("h100-llama2-7b")
     config = ServerConfig(

@@ -24,8 +24,15 @@ Parameters:
   modelName: the pods' base model; a request for any other target model is a LoRA adapter,
     whose name vLLM folds into the block hashes (default: every request is for the base model)
   maxPrefixBlocksToMatch: token blocks looked at (256)
-  expectTTL: how long blocks just routed to a pod count as held there before its events
-    confirm them (2s)
+  speculativeIndexing: llm-d's speculative indexing (false, as llm-d): after each pick the
+    prompt's blocks count as held by the picked pod (and the prefill pod's, P/D) for
+    speculativeTTL, beside what the pod's events say (kvevents/index.py); without it a burst
+    of requests with a new prefix spreads over the fleet until the first one's prefill is
+    reported
+  speculativeTTL: the speculative entries' lifetime ("2s", llm-d's default; 0 means 2s too)
+  speculativeHoldInFlight: ours (false): also keep a request's entries while it is in flight,
+    however long it queues in the engine, and for speculativeTTL after it completes
+  expectTTL: our older name: speculativeTTL, and speculativeIndexing defaults to true
   approximate: parameters of the fallback prefix-cache-scorer
   indexerConfig: accepted for llm-d config compatibility; the index is in memory, unbounded
 """
@@ -39,7 +46,7 @@ from typing import Any
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.kvevents.global_subscriber import GlobalKVEventSubscriber
 from inference_gateway.kvevents.hashing import HASH_ALGOS, VllmBlockHasher
-from inference_gateway.kvevents.index import KVBlockIndex
+from inference_gateway.kvevents.index import DEFAULT_SPECULATIVE_TTL_S, KVBlockIndex
 from inference_gateway.kvevents.subscriber import KVEventSubscriber
 from inference_gateway.kvevents.tokenize import PromptTokenizer, load_tokenizer
 from inference_gateway.scheduling.params import get_bool, get_duration_s, get_int, get_str
@@ -54,6 +61,9 @@ _KNOWN = {
     "modelName",
     "maxPrefixBlocksToMatch",
     "expectTTL",
+    "speculativeIndexing",
+    "speculativeTTL",
+    "speculativeHoldInFlight",
     "approximate",
     "indexerConfig",
 }
@@ -64,6 +74,16 @@ def _section(params: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"parameter '{key}' must be a mapping")
     return value
+
+
+def _speculation(params: dict[str, Any]) -> tuple[bool, float]:
+    """(speculativeIndexing, speculativeTTL in seconds), llm-d's parameters; our older
+    `expectTTL` (speculation always on) still reads as the TTL and turns speculation on."""
+    legacy = "expectTTL" in params
+    enabled = get_bool(params, "speculativeIndexing", legacy)
+    key = "speculativeTTL" if "speculativeTTL" in params or not legacy else "expectTTL"
+    ttl = get_duration_s(params, key, DEFAULT_SPECULATIVE_TTL_S)
+    return enabled, ttl if ttl > 0 else DEFAULT_SPECULATIVE_TTL_S  # llm-d: <= 0 is the default
 
 
 class PrecisePrefixCacheScorer:
@@ -86,7 +106,8 @@ class PrecisePrefixCacheScorer:
         self.tokenizer: PromptTokenizer | None = load_tokenizer(get_str(params, "tokenizer", ""))
         self.model_name = get_str(params, "modelName", "")
         self.max_blocks = get_int(params, "maxPrefixBlocksToMatch", 256, minimum=1)
-        self.index = KVBlockIndex(get_duration_s(params, "expectTTL", 2.0))
+        self.speculative, ttl = _speculation(params)
+        self.index = KVBlockIndex(ttl, get_bool(params, "speculativeHoldInFlight", False))
         self.subscriber = self._subscriber(_section(params, "kvEventsConfig"))
         self.approximate = PrefixCacheScorer(f"{name}/approximate", _section(params, "approximate"))
         self.clock: Callable[[], float] = time.monotonic
@@ -153,8 +174,12 @@ class PrecisePrefixCacheScorer:
     def on_picked(self, state: CycleState, request: SchedulingRequest, endpoint: Endpoint) -> None:
         self.approximate.on_picked(state, request, endpoint)
         hashes = state.get(self.name)
-        if hashes:
-            self.index.expect(endpoint.address, hashes, self.clock())
+        if hashes and self.speculative:
+            self.index.speculate(endpoint.address, hashes, self.clock(), request.request_id)
+
+    def observe_latency(self, request_id: str, ttft_s: float | None, tpot_s: float | None) -> None:
+        """The request completed: its speculative entries are no longer held in flight."""
+        self.index.request_done(request_id)
 
     def endpoints_changed(self, addresses: Collection[str]) -> None:
         self.approximate.endpoints_changed(addresses)
