@@ -3,8 +3,10 @@
 Baseline: Envoy round robin over the pods (what a Kubernetes Service gives). Candidate:
 Envoy + EPP with a scheduling profile. Peer routers (bench/peers.py) get the same stack, Envoy
 round robin left idle, and take the traffic themselves. Each policy gets fresh pods so no state carries over;
-within a policy the rates run low to high, draining the pods between rates. While the load
-runs, every pod's /metrics is sampled for KV-cache use, queue depth and running batch.
+within a policy the rates run low to high, draining the pods between rates. The pods keep
+their prefix caches from one rate to the next, so each rate draws its own traffic (seed + the
+rate's index, `rate_seed`): a rate never finds its prompts cached by the rate before. While
+the load runs, every pod's /metrics is sampled for KV-cache use, queue depth and running batch.
 """
 
 from __future__ import annotations
@@ -259,8 +261,9 @@ async def run_policy(
         if policy.router is not None:
             router = await start_peer_router(policy.router, stack, kv_events or {}, options, workdir)
             base_url = router.base_url
-        for qps in options.qps:
-            rows.append(await _run_rate(options, policy, base_url, addresses, qps, progress))
+        for index, qps in enumerate(options.qps):
+            seed = rate_seed(options.seed, index)
+            rows.append(await _run_rate(options, policy, base_url, addresses, qps, seed, progress))
             await drain(addresses, options.drain_timeout_s)
     finally:
         if router is not None:
@@ -268,6 +271,13 @@ async def run_policy(
         await stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return rows
+
+
+def rate_seed(seed: int, index: int) -> int:
+    """The traffic seed of a policy's `index`-th rate: deterministic, the same for every
+    policy (each policy meets the same requests at a rate), different from one rate to the
+    next (the pods' caches carry over between rates)."""
+    return seed + index
 
 
 async def start_peer_router(
@@ -292,6 +302,7 @@ async def _run_rate(
     base_url: str,
     addresses: list[str],
     qps: float,
+    seed: int,
     progress: Callable[[str, float], None] | None,
 ) -> dict[str, Any]:
     label = f"{policy.name} @ {qps:g} QPS"
@@ -299,13 +310,14 @@ async def _run_rate(
         progress(label, 0.0)
     before = await pod_counters(addresses)
     async with PodSampler(addresses, options.sample_interval_s) as sampler:
-        row = await _client_process(options, policy, base_url, qps)
+        row = await _client_process(options, policy, base_url, qps, seed)
     row.pop("e2e_s", None)
     row.update(counter_deltas(before, await pod_counters(addresses)))
     row.update(
         mode="realtime",
         policy=policy.name,
-        seed=options.seed,
+        seed=options.seed,  # the scenario's seed, as virtual rows (tables average over it)
+        traffic_seed=seed,
         pods=len(addresses),
         time_scale=options.time_scale,
         workload=options.workload.kind,
@@ -329,7 +341,7 @@ async def _run_rate(
 
 
 async def _client_process(
-    options: RealtimeOptions, policy: RealtimePolicy, base_url: str, qps: float
+    options: RealtimeOptions, policy: RealtimePolicy, base_url: str, qps: float, seed: int
 ) -> dict[str, Any]:
     """The load generator in its own process: the EPP shares this process's event loop."""
     workdir = Path(tempfile.mkdtemp(prefix="ig-bench-client-"))
@@ -340,7 +352,7 @@ async def _client_process(
     rename = {} if policy.use_epp else {name: w.model for name in w.class_models.values()}
     args = [
         sys.executable, "-m", "inference_gateway.bench.client", "--url", base_url, "--qps", str(qps),
-        "--duration", str(options.duration_s), "--workload", str(spec), "--seed", str(options.seed),
+        "--duration", str(options.duration_s), "--workload", str(spec), "--seed", str(seed),
         "--rename", orjson.dumps(rename).decode(), "--out", str(out),
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(*args)
