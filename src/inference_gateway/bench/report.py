@@ -18,6 +18,7 @@ from inference_gateway.bench.detail_tables import fleet_table, lora_table, repli
 from inference_gateway.bench.peers import target_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
+from inference_gateway.bench.slo import attainment_table, classes_table
 
 BASELINE = "round-robin"
 
@@ -346,6 +347,9 @@ def render(results: Path, images: Path, doc_dir: Path) -> dict[str, str]:
                 blocks[f"{name}-virtual-stages"] = stages_table(virtual)
             if any(r.get("groups") for r in virtual):
                 blocks[f"{name}-virtual-groups"] = groups_table(virtual)
+            if any(r.get("slo") for r in virtual):
+                blocks[f"{name}-virtual-slo"] = attainment_table(virtual)
+                blocks[f"{name}-virtual-slo-classes"] = classes_table(virtual)
             if all(r.get("fleet") for r in virtual):
                 blocks[f"{name}-virtual-fleet"] = fleet_table(virtual)
             if all(r.get("lora") for r in virtual):

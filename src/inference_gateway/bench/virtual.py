@@ -22,6 +22,7 @@ import orjson
 from inference_gateway.bench.arrivals import arrival_times
 from inference_gateway.bench.policies import PolicySpec, SamplingScheduler, make_policy
 from inference_gateway.bench.scenario import ServerGroup
+from inference_gateway.bench.slo import slo_summary
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
 from inference_gateway.bench.workloads import DEFAULT_MEDIA_RULE, BenchRequest, WorkloadSpec, generate
 from inference_gateway.simulator.config import ServerConfig
@@ -120,10 +121,13 @@ def sim_requests(
             if tally is not None:
                 tally["media_tokens"] += sum(span[2] for span in chat.media)
             chat.request_id, chat.arrival, chat.priority = r.index, t, r.priority
+            chat.headers = r.headers or None
             yield chat
             continue
         text, hashes = prompts.of(r) if needs_text else (None, None)
-        yield SimRequest(r.index, t, r.prompt_tokens, r.max_tokens, model, hashes, text, r.priority)
+        request = SimRequest(r.index, t, r.prompt_tokens, r.max_tokens, model, hashes, text, r.priority)
+        request.headers = r.headers or None
+        yield request
 
 
 def _chat_request(r: BenchRequest, model: str, prompts: _Prompts) -> SimRequest:
@@ -154,6 +158,8 @@ def run_job(job: VirtualJob) -> dict[str, Any]:
         staleness=job.staleness_s,
     )
     row = _row(job, result, groups)
+    if job.workload.kind == "mixed-slo":
+        row["slo"] = slo_summary(result.results, groups, job.workload.slo_classes)
     row["server"] = {**series_summary(sampler.series), **_engine_summary(result)}
     if tally["media_tokens"] or job.spec.roles:
         row["stages"] = _stage_summary(result, tally["media_tokens"])

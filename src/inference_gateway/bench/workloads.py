@@ -23,9 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inference_gateway.bench.text import BYTES_PER_TOKEN, count_tokens, synthetic_text, text_of_bytes
 from inference_gateway.media import MediaTokenRule
+from inference_gateway.scheduling.latency_predictions import TPOT_HEADER, TTFT_HEADER
 
 WorkloadKind = Literal[
-    "sharegpt", "dataset", "shared-prefix", "multi-lora", "criticality", "long-prompt", "multimodal"
+    "sharegpt",
+    "dataset",
+    "shared-prefix",
+    "multi-lora",
+    "criticality",
+    "mixed-slo",
+    "long-prompt",
+    "multimodal",
 ]
 CRITICALITIES = ("Critical", "Standard", "Sheddable")
 PRIORITY = {"Critical": 1, "Standard": 0, "Sheddable": -1}
@@ -49,6 +57,30 @@ class Lengths(BaseModel):
     def sample(self, rng: random.Random) -> int:
         value = rng.lognormvariate(math.log(self.median), self.sigma) if self.sigma else self.median
         return int(min(self.max, max(self.min, round(value))))
+
+
+class SloClass(BaseModel):
+    """One class of a mixed-SLO workload: its share of requests, criticality and objectives
+    (None: the class carries no such objective). Objectives travel as the headers
+    latency-scorer reads (x-slo-ttft-ms / x-slo-tpot-ms, milliseconds)."""
+
+    model_config = ConfigDict(extra="forbid")
+    share: float = Field(gt=0)
+    criticality: Literal["Critical", "Standard", "Sheddable"] = "Standard"
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+
+    def headers(self) -> dict[str, str]:
+        out = {TTFT_HEADER: f"{self.ttft_ms:g}"} if self.ttft_ms else {}
+        return out | ({TPOT_HEADER: f"{self.tpot_ms:g}"} if self.tpot_ms else {})
+
+
+def _default_slo_classes() -> dict[str, SloClass]:
+    return {
+        "interactive": SloClass(share=0.3, criticality="Critical", ttft_ms=200, tpot_ms=50),
+        "standard": SloClass(share=0.4, ttft_ms=1000),
+        "batch": SloClass(share=0.3, criticality="Sheddable"),
+    }
 
 
 class WorkloadSpec(BaseModel):
@@ -78,6 +110,9 @@ class WorkloadSpec(BaseModel):
         default_factory=lambda: {"Critical": 0.2, "Standard": 0.5, "Sheddable": 0.3}
     )
     class_models: dict[str, str] = Field(default_factory=dict)
+    # mixed-slo: classes of requests, each with its share, criticality and objectives (sent
+    # as x-slo-ttft-ms / x-slo-tpot-ms headers); `class_models` names a class's model as above
+    slo_classes: dict[str, SloClass] = Field(default_factory=_default_slo_classes, min_length=1)
     # long-prompt: prompt size in bytes of text
     prompt_bytes: int = 200_000
     # multimodal: one of `images` PNG photos (side `image_pixels`, popularity Zipf(`zipf_s`))
@@ -232,6 +267,18 @@ def _criticality(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest
     return req
 
 
+def _mixed_slo(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
+    req = _sharegpt(spec, rng, i)
+    names = list(spec.slo_classes)
+    label = rng.choices(names, weights=[spec.slo_classes[c].share for c in names])[0]
+    slo = spec.slo_classes[label]
+    req.criticality = slo.criticality
+    req.model = spec.class_models.get(label, spec.model)
+    req.group = label
+    req.headers = slo.headers()
+    return req
+
+
 def _long_prompt(spec: WorkloadSpec, rng: random.Random, i: int) -> BenchRequest:
     tokens = int(spec.prompt_bytes / BYTES_PER_TOKEN)
     out = spec.output.sample(rng)
@@ -258,6 +305,7 @@ _MAKERS = {
     "shared-prefix": _shared_prefix,
     "multi-lora": _multi_lora,
     "criticality": _criticality,
+    "mixed-slo": _mixed_slo,
     "long-prompt": _long_prompt,
     "multimodal": _multimodal,
 }

@@ -35,6 +35,7 @@ class SimRequest:
     # images / audio: (content digest, first placeholder position, tokens), see simulator/encoder.py
     media: Sequence[tuple[int, int, int]] = ()
     body: bytes | None = None  # the client's JSON body (chat with media); None: built from `prompt`
+    headers: dict[str, str] | None = None  # the client's own request headers (e.g. SLO objectives)
 
 
 @dataclass(frozen=True, slots=True)

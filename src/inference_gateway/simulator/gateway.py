@@ -236,8 +236,9 @@ class VirtualGateway:
         return orjson.dumps({"model": request.model or snapshots[0].model, "prompt": request.prompt or ""})
 
     def headers_for(self, request: SimRequest) -> dict[str, str]:
-        """The request headers Envoy would send for this request (its objective by priority)."""
-        headers = {"x-request-id": str(request.request_id)}
+        """The request headers Envoy would send for this request: the client's own, the
+        request id, and its objective by priority."""
+        headers = {**(request.headers or {}), "x-request-id": str(request.request_id)}
         if request.priority:
             headers[OBJECTIVE_HEADER] = self._objective(request.priority)
         return headers
