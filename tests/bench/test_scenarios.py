@@ -81,7 +81,14 @@ def _shape(config_text: str | None) -> list[tuple[str, list[str], list[tuple[str
 
 
 def test_default_profile_file_matches_the_built_in_default() -> None:
-    assert _shape((ROOT / "bench" / "profiles" / "default.yaml").read_text()) == _shape(None)
+    from inference_gateway.scheduling.config import load_config
+
+    text = (ROOT / "bench" / "profiles" / "default.yaml").read_text()
+    assert _shape(text) == _shape(None)
+    mirror, builtin = load_config(text), load_config()
+    assert mirror.flow_control_enabled and builtin.flow_control_enabled
+    assert mirror.sections["flowControl"] == builtin.sections["flowControl"]
+    assert mirror.saturation_detector().config == builtin.saturation_detector().config
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "bench" / "profiles").rglob("*.yaml")), ids=lambda p: p.stem)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.e2e
 
 METRICS_FAULTS = ("metrics-down", "metrics-garbage", "metrics-hang")
 TTL_S = 1.0
-SHORT_TTL_CONFIG = DEFAULT_CONFIG + f"flowControl:\n  defaultRequestTTL: {int(TTL_S * 1000)}ms\n"
+SHORT_TTL_CONFIG = DEFAULT_CONFIG.replace("defaultRequestTTL: 0", f"defaultRequestTTL: {int(TTL_S * 1000)}ms")
+assert SHORT_TTL_CONFIG != DEFAULT_CONFIG
 
 
 async def test_pods_with_broken_metrics_are_excluded_then_readmitted(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from tests.helpers import make_store
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "inference-gateway-dashboard.json"
 
 
-# The default config plus the flow-control gate, so the flow-control families exist too.
-CONFIG = DEFAULT_CONFIG + "featureGates: [flowControl]\n"
+# The default config gates flow control, so the flow-control families exist too.
+CONFIG = DEFAULT_CONFIG
 
 
 def exported_names() -> set[str]:

@@ -86,15 +86,18 @@ def test_flow_control_is_off_unless_gated() -> None:
     assert load_config(HEADER + "featureGates: [flowControl]\n").flow_control_enabled
     gated_off = load_config(HEADER + "featureGates: [flowControl]\nflowControl: {enabled: false}\n")
     assert not gated_off.flow_control_enabled
-    assert not load_config().flow_control_enabled  # the default config, as upstream's
+    # Our built-in default gates it (late binding, docs/benchmarks.md); upstream's does not.
+    assert load_config().flow_control_enabled
 
 
 def test_default_parser_and_detector_are_created() -> None:
-    cfg = load_config()
+    cfg = load_config(HEADER + "plugins:\n- type: queue-scorer\n")  # neither configured
     assert isinstance(cfg.parser, OpenAIParser) and cfg.parser.parses_body
     detector = cfg.saturation_detector()
     assert isinstance(detector, UtilizationDetector)
-    assert detector.config.queue_depth_threshold == 5
+    assert detector.config.queue_depth_threshold == 5  # upstream's default parameters
+    # the built-in default configures it tighter (flow control's late binding)
+    assert load_config().saturation_detector().config.queue_depth_threshold == 2
 
 
 def test_passthrough_parser_by_ref() -> None:

@@ -30,8 +30,10 @@ def test_default_config_has_upstream_chart_scorers_lora_affinity_and_a_round_rob
     assert isinstance(profile.picker, RoundRobinPicker)
     assert profile.picker.tolerance == 2.0
     assert [type(p) for p in profile.post_pick] == [PrefixCacheScorer]
-    assert cfg.saturation.queue_depth_threshold == 5
-    assert cfg.saturation.kv_cache_util_threshold == 0.8
+    # flow control's late binding: hold requests once every pod has 2 waiting or 95 % KV
+    assert cfg.flow_control_enabled
+    assert cfg.saturation.queue_depth_threshold == 2
+    assert cfg.saturation.kv_cache_util_threshold == 0.95
 
 
 def test_every_builtin_type_is_registered() -> None:

@@ -13,6 +13,7 @@ from inference_gateway.bench.peers import PEER_KINDS, PeerRouterSpec, check_poli
 from inference_gateway.simulator.fleet_types import (
     CacheOracle,
     EndpointSnapshot,
+    Holding,
     Preempting,
     RequestResult,
     Scheduler,
@@ -111,7 +112,9 @@ def make_policy(spec: PolicySpec, seed: int, base: Path | None = None) -> Schedu
             scrape_interval_s=spec.scrape_interval_s,
         )
         return ReplicaSet(options)
-    return VirtualGateway(seeded_config(spec.config_text(base), seed), roles=spec.roles or ())
+    # flow control holds requests in the gateway; the disaggregated fleet places on arrival only
+    config = seeded_config(spec.config_text(base), seed)
+    return VirtualGateway(config, roles=spec.roles or (), holding=not spec.roles)
 
 
 class SamplingScheduler:
@@ -167,3 +170,14 @@ class SamplingScheduler:
         observer = getattr(self.inner, "on_finished", None)
         if observer is not None:
             observer(result)
+
+    @property
+    def holding(self) -> int:
+        return self.inner.holding if isinstance(self.inner, Holding) else 0
+
+    def bind_dispatch(self, dispatch: Callable[[SimRequest, int | None], None]) -> None:
+        if isinstance(self.inner, Holding):
+            self.inner.bind_dispatch(dispatch)
+
+    def advance(self, now: float, snapshots: Sequence[EndpointSnapshot]) -> float | None:
+        return self.inner.advance(now, snapshots) if isinstance(self.inner, Holding) else None

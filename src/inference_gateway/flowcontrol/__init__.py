@@ -5,6 +5,8 @@ Sits between request control (the director) and scheduling, as upstream's pkg/ep
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -53,11 +55,13 @@ def build_flow_controller(
     plugins: dict[str, Any] | None = None,
     metrics: FlowControlMetrics | None = None,
     ledger: InFlightLedger | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FlowController | None:
     """From EndpointPickerConfig's `flowControl` section; None when it is disabled.
 
     `metrics` lets several controllers (one per pool runtime) share one set of collectors.
     `maxConcurrency` adds the in-flight detector to `detector` (either saturating is enough).
+    `clock` times queue waits and TTLs (the virtual-time fleet gives its own).
     """
     config = parse_flow_control(section, plugins)
     if not config.enabled:
@@ -65,4 +69,5 @@ def build_flow_controller(
     if config.max_concurrency:
         in_flight = ConcurrencyDetector(parameters={"maxConcurrency": config.max_concurrency})
         detector = AnySaturated([detector, in_flight]).is_saturated
-    return FlowController(config, detector, metrics or FlowControlMetrics(registry), ledger=ledger)
+    metrics = metrics or FlowControlMetrics(registry)
+    return FlowController(config, detector, metrics, clock=clock, ledger=ledger)

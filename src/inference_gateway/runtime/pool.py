@@ -130,7 +130,7 @@ class PoolRuntime:
         # One ledger for every pool of the EPP (pass it in); a given `flow` brings its own.
         self.ledger = flow.ledger if flow is not None else ledger if ledger is not None else InFlightLedger()
         # `flow` replaces the config's flowControl section; flow_control=False turns it off.
-        self.flow = flow if flow is not None or not flow_control else self._build_flow(flow_metrics)
+        self.flow = flow if flow is not None or not flow_control else self._build_flow(flow_metrics, clock)
         plugins = self.scheduler.plugins()
         self._request_plugins = [p for p in plugins if isinstance(p, RequestHeaders)]
         self._response_plugins = [p for p in plugins if isinstance(p, ResponseHeaders)]
@@ -155,10 +155,13 @@ class PoolRuntime:
     def from_text(cls, text: str | None = None, **kwargs: Any) -> PoolRuntime:
         return cls(load_config(text), **kwargs)
 
-    def _build_flow(self, metrics: FlowControlMetrics | None) -> FlowController | None:
+    def _build_flow(
+        self, metrics: FlowControlMetrics | None, clock: Callable[[], float]
+    ) -> FlowController | None:
         section = self.config.sections.get("flowControl")
+        plugins = self.config.plugins
         return build_flow_controller(
-            section, self.saturation, metrics=metrics, plugins=self.config.plugins, ledger=self.ledger
+            section, self.saturation, metrics=metrics, plugins=plugins, ledger=self.ledger, clock=clock
         )
 
     # --- the request path -------------------------------------------------

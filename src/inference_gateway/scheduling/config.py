@@ -66,11 +66,17 @@ FEATURE_GATES = ("dataLayer", "enableLegacyMetrics", "flowControl")
 # adapter waiting is drained (drainBlocked: its adapters score 0.6 there); base-model requests
 # score alike on every pod (adaptersOnly), so base-model routing is unchanged. Measured in
 # docs/benchmarks.md ("Multi-LoRA").
+# Flow control is on (upstream gates it off): when every pod has 2 requests waiting or 95 % of
+# its KV cache in use (projected), requests wait in the gateway's one FCFS queue and each goes
+# to the first pod that frees up (late binding) instead of one engine's queue, where it would
+# wait behind that engine's head of line and push it into KV preemptions. No request TTL: a
+# request waits as long as its client does, as it would in an engine's queue.
 # Measured in docs/benchmarks.md ("Routing vs round robin"); upstream's exact default is
 # bench/profiles/upstream-default.yaml.
 DEFAULT_CONFIG = """
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
+featureGates: [flowControl]
 plugins:
 - type: queue-scorer
 - type: kv-cache-utilization-scorer
@@ -79,6 +85,10 @@ plugins:
   parameters: {adaptersOnly: true, drainBlocked: true}
 - type: round-robin-picker
   parameters: {tolerance: 2}
+- type: utilization-detector
+  parameters: {queueDepthThreshold: 2, kvCacheUtilThreshold: 0.95}
+flowControl:
+  defaultRequestTTL: 0
 schedulingProfiles:
 - name: default
   plugins:

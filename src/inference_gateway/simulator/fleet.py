@@ -21,7 +21,9 @@ Usage::
 
 A scheduler is any object with `pick(request, snapshots) -> index | None` (see
 fleet_types.Scheduler); None rejects the request. If it also has
-`on_finished(result)`, it is told about each completed request.
+`on_finished(result)`, it is told about each completed request. A scheduler that holds
+requests (fleet_types.Holding: the EPP with flow control) answers HELD and dispatches them
+later; the fleet gives it virtual time after every event while it holds any.
 """
 
 from __future__ import annotations
@@ -40,9 +42,11 @@ from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.dcgm import SimulatedGpu
 from inference_gateway.simulator.engine import Engine
 from inference_gateway.simulator.fleet_types import (
+    HELD,
     CacheOracle,
     EndpointSnapshot,
     FinishObserver,
+    Holding,
     KVEventSink,
     Preempting,
     RequestResult,
@@ -56,7 +60,7 @@ from inference_gateway.simulator.sequence import Sequence as EngineSeq
 from inference_gateway.simulator.stats import EngineStats
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
-_STEP, _SCRAPE, _PUBLISH, _TIMER = 0, 1, 2, 3
+_STEP, _SCRAPE, _PUBLISH, _TIMER, _WAKE = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -163,6 +167,10 @@ class Fleet:
             scheduler.bind_abort(self.abort)
         if isinstance(scheduler, CacheOracle):
             scheduler.bind_cache_lookup(self.cached_blocks)
+        self.holder = scheduler if isinstance(scheduler, Holding) else None
+        if self.holder is not None:
+            self.holder.bind_dispatch(self._dispatch_held)
+        self._wake_at = float("inf")  # the earliest wake-up pushed for the holder
 
     def run(
         self,
@@ -184,10 +192,13 @@ class Fleet:
                 if kind == _STEP:
                     self._step_done(self.servers[i], now)
                 elif kind == _SCRAPE:
-                    if nxt is not None or self._in_flight:
+                    if nxt is not None or self._in_flight or self._holding():
                         self._scrape(self.servers[i], now)
                 elif kind == _PUBLISH:
                     self.visible[i] = payload
+                elif kind == _WAKE:
+                    if now >= self._wake_at:
+                        self._wake_at = float("inf")
                 else:
                     self._in_flight -= 1
                     self._on_timer(self.servers[i], payload, now)
@@ -199,6 +210,8 @@ class Fleet:
                 nxt = next(arrivals, None)
                 if self._idle_with_work and (nxt is None or nxt.arrival > now):
                     self._kick(now)  # requests arriving at the same instant share a step
+            if self._holding():
+                self._advance(now)
             if progress is not None and now >= next_report:
                 progress(now)
                 next_report = now + 1.0
@@ -228,8 +241,30 @@ class Fleet:
             self.visible[server.index] = snap
         self._push(now + self.scrape_interval, _SCRAPE, server.index, None)
 
+    def _holding(self) -> bool:
+        return self.holder is not None and self.holder.holding > 0
+
+    def _advance(self, now: float) -> None:
+        """Let the holder dispatch what it can now; wake it again when it asks to be."""
+        assert self.holder is not None
+        wake = self.holder.advance(now, self.visible)
+        if self._idle_with_work:
+            self._kick(now)
+        if wake is not None and wake < self._wake_at:
+            self._wake_at = wake
+            self._push(max(wake, now), _WAKE, 0, None)
+
+    def _dispatch_held(self, req: SimRequest, idx: int | None) -> None:
+        """A held request leaves the gateway: onto server idx, or rejected (None)."""
+        if idx is None or not 0 <= idx < len(self.servers):
+            self._reject(req, -1, "rejected")
+            return
+        self._place(req, idx)
+
     def _arrive(self, req: SimRequest) -> None:
         idx = self.scheduler.pick(req, self.visible)
+        if idx == HELD and self.holder is not None:
+            return
         if idx is None or not 0 <= idx < len(self.servers):
             self._reject(req, -1, "rejected")
             return

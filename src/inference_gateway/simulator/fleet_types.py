@@ -104,6 +104,9 @@ class RequestResult:
         return self.e2e / max(self.output_tokens, 1)
 
 
+HELD = -2  # `pick`'s answer when the scheduler holds the request and dispatches it later
+
+
 class Scheduler(Protocol):
     """Routes one request: return the index of an endpoint, or None to reject it."""
 
@@ -139,3 +142,18 @@ class CacheOracle(Protocol):
     this; the prefix benchmark's oracle policy uses it as the reference hit rate."""
 
     def bind_cache_lookup(self, lookup: Callable[[SimRequest], list[int]]) -> None: ...
+
+
+@runtime_checkable
+class Holding(Protocol):
+    """Optional: schedulers that hold requests (the EPP's flow-control queue) answer `pick` with
+    HELD and later hand each request to `dispatch(request, server index or None to reject)`.
+    The fleet calls `advance` after every event while `holding` is non-zero; it returns the
+    virtual time at which the scheduler wants `advance` called again (None: no timer)."""
+
+    @property
+    def holding(self) -> int: ...
+
+    def bind_dispatch(self, dispatch: Callable[[SimRequest, int | None], None]) -> None: ...
+
+    def advance(self, now: float, snapshots: Sequence[EndpointSnapshot]) -> float | None: ...

@@ -13,15 +13,21 @@ the in-flight ledger, body plugins, P/D headers and gateway preemption. The requ
 goes through the director's response hooks at virtual time, so latency-learning plugins see
 the simulated TTFT and TPOT.
 
-Flow control's queueing is not modelled (virtual time cannot wait on an asyncio queue): the
-runtime is built without it, so Sheddable requests are shed while the pool is saturated, and
-the decision coroutine runs to its end without an event loop (`run_now`).
+With `holding=True` and a config whose `featureGates` list `flowControl`, flow control runs as
+in the EPP: each decision is a task on a VirtualLoop (an asyncio loop on the virtual clock),
+a request the flow controller queues is answered HELD, and the fleet hands the gateway virtual
+time after each event (`advance`: new scrapes land, completions free capacity, the dispatcher's
+timers fire) until its decision finishes and `dispatch` places it (or rejects it: 429/503).
+Otherwise (the P/D fleet and replica sets do not hold) the runtime is built without flow
+control, Sheddable requests are shed while the pool is saturated, and the decision coroutine
+runs to its end without an event loop (`run_now`).
 
     result = run_fleet(workload, servers, VirtualGateway(config_text))
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -46,9 +52,10 @@ from inference_gateway.scheduling.plugins.models_data_source import declared_inv
 from inference_gateway.scheduling.plugins.pd_profile_handler import ENCODER_HEADER, PREFILL_HEADER
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.scheduling.projection import mark_scraped
-from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
+from inference_gateway.simulator.fleet_types import HELD, EndpointSnapshot, RequestResult, SimRequest
 from inference_gateway.simulator.model_list import VirtualInventory
 from inference_gateway.simulator.pd_fleet import PDPick
+from inference_gateway.simulator.virtual_loop import VirtualLoop
 
 T = TypeVar("T")
 # The HTTP status a server's error result reaches Envoy (and the director) with.
@@ -107,7 +114,8 @@ def pod_ip(index: int) -> str:
 class VirtualGateway:
     """A fleet scheduler (`pick`, `pick_pd`, `on_finished`, `bind_abort`) that is the EPP.
 
-    `roles[i]` labels server i with `llm-d.ai/role` (P/D configs filter on it).
+    `roles[i]` labels server i with `llm-d.ai/role` (P/D configs filter on it). `holding`: run
+    the config's flow control (see the module docstring); the fleet must then drive `advance`.
     """
 
     def __init__(
@@ -116,9 +124,13 @@ class VirtualGateway:
         *,
         roles: Sequence[str | None] = (),
         runtime: PoolRuntime | None = None,
+        holding: bool = False,
     ) -> None:
         self.now = 0.0  # virtual time: the latest arrival or completion seen
-        self.runtime = runtime or PoolRuntime(load_config(config_text), flow_control=False, clock=self.clock)
+        config = load_config(config_text) if runtime is None else runtime.config
+        self._loop = VirtualLoop(self.clock) if holding and config.flow_control_enabled else None
+        flow = self._loop is not None
+        self.runtime = runtime or PoolRuntime(config, flow_control=flow, clock=self.clock)
         self.roles = tuple(roles)
         self.store = Datastore()
         precise = [p for p in self.config.plugins.values() if isinstance(p, PrecisePrefixCacheScorer)]
@@ -135,6 +147,9 @@ class VirtualGateway:
         self._objectives: dict[int, InferenceObjective] = {}
         self._in_flight: dict[int | str, RequestContext] = {}
         self._abort: Callable[[int | str], bool] | None = None
+        self._dispatch: Callable[[SimRequest, int | None], None] | None = None
+        self._held: dict[int | str, tuple[SimRequest, RequestContext, asyncio.Task[RoutingDecision]]] = {}
+        self._decided: list[int | str] = []  # held requests whose decision task finished, in order
         self.shed = 0  # requests the gateway answered with an error (shed, no endpoint)
         self.preempted = 0
         self.decisions = 0
@@ -154,8 +169,82 @@ class VirtualGateway:
 
     # --- the fleet's scheduler protocol -------------------------------------------
     def pick(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> int | None:
+        if self._loop is not None:
+            return self._pick_on_loop(self._loop, request, snapshots)
         routed = self._route(request, snapshots)
         return None if routed is None else self._index[routed[0].address]
+
+    # --- flow control (Holding) -------------------------------------------------------
+    @property
+    def holding(self) -> int:
+        """Requests whose decision has not finished (queued by flow control)."""
+        return len(self._held)
+
+    def bind_dispatch(self, dispatch: Callable[[SimRequest, int | None], None]) -> None:
+        self._dispatch = dispatch
+
+    def advance(self, now: float, snapshots: Sequence[EndpointSnapshot]) -> float | None:
+        """Virtual time moved on to `now`: land new scrapes, let the flow controller run, hand
+        each finished decision to the fleet. Returns when the loop's next timer is due."""
+        if self._loop is None:
+            return None
+        self.now = max(self.now, now)
+        if self.sync(snapshots) and self.runtime.flow is not None:
+            self.runtime.flow.notify()  # the saturation detector sees new metrics
+        self._loop.run_due()
+        for rid in self._take_decided():
+            request = self._held[rid][0]
+            index = self._conclude(rid)
+            if self._dispatch is not None:
+                self._dispatch(request, index)
+        if not self._held and self.runtime.flow is not None:
+            # Nothing queued any more (the last ones may have timed out): let the dispatcher
+            # see it and end now, not on a recheck timer the fleet will no longer fire.
+            self.runtime.flow.notify()
+            self._loop.run_due()
+        return self._loop.next_timer()
+
+    def _pick_on_loop(
+        self, loop: VirtualLoop, request: SimRequest, snapshots: Sequence[EndpointSnapshot]
+    ) -> int | None:
+        started = time.perf_counter()
+        self.now = max(self.now, request.arrival)
+        self.sync(snapshots)
+        ctx, step = self._decide(request, snapshots)
+        task = loop.create_task(step)
+        rid = request.request_id
+        self._held[rid] = (request, ctx, task)
+
+        def decided(_task: asyncio.Task[RoutingDecision]) -> None:
+            self._decided.append(rid)
+
+        task.add_done_callback(decided)
+        loop.run_due()
+        answer: int | None = HELD
+        for rid in self._take_decided():
+            if rid == request.request_id:
+                answer = self._conclude(rid)
+            elif self._dispatch is not None:  # released by this pass: they go first
+                held = self._held[rid][0]
+                self._dispatch(held, self._conclude(rid))
+        self.decision_seconds += time.perf_counter() - started
+        self.decisions += 1
+        return answer
+
+    def _take_decided(self) -> list[int | str]:
+        decided, self._decided = self._decided, []
+        return decided
+
+    def _conclude(self, request_id: int | str) -> int | None:
+        """The finished decision of a request: its server index, or None (shed, rejected)."""
+        request, ctx, task = self._held.pop(request_id)
+        try:
+            decision = task.result()
+        except GatewayError:
+            self.shed += 1
+            return None
+        endpoint, _ = self._routed(request, ctx, decision)
+        return self._index[endpoint.address]
 
     def pick_pd(self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]) -> PDPick | None:
         routed = self._route(request, snapshots)
@@ -210,17 +299,27 @@ class VirtualGateway:
         started = time.perf_counter()
         self.now = max(self.now, request.arrival)
         self.sync(snapshots)
-        ctx = self.director.new_context(self.headers_for(request))
-        ctx.abort = lambda _error, rid=request.request_id: self._preempt(rid)
-        body = self.body_for(request, snapshots)
+        ctx, step = self._decide(request, snapshots)
         try:
-            decision = run_now(self.director.route(ctx, body))
+            decision = run_now(step)
         except GatewayError:
             self.shed += 1
             return None
         finally:
             self.decision_seconds += time.perf_counter() - started
             self.decisions += 1
+        return self._routed(request, ctx, decision)
+
+    def _decide(
+        self, request: SimRequest, snapshots: Sequence[EndpointSnapshot]
+    ) -> tuple[RequestContext, Coroutine[Any, Any, RoutingDecision]]:
+        ctx = self.director.new_context(self.headers_for(request))
+        ctx.abort = lambda _error, rid=request.request_id: self._preempt(rid)
+        return ctx, self.director.route(ctx, self.body_for(request, snapshots))
+
+    def _routed(
+        self, request: SimRequest, ctx: RequestContext, decision: RoutingDecision
+    ) -> tuple[Endpoint, RoutingDecision]:
         if ctx.decision is not None and ctx.decision.body_changed and decision.body is not None:
             request.engine_priority = int(orjson.loads(decision.body).get("priority", 0))
         self._in_flight[request.request_id] = ctx
@@ -257,13 +356,15 @@ class VirtualGateway:
             self.preempted += 1
 
     # --- the metrics source ----------------------------------------------------------
-    def sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
-        """Land every scrape the fleet shows that this gateway has not seen yet."""
+    def sync(self, snapshots: Sequence[EndpointSnapshot]) -> bool:
+        """Land every scrape the fleet shows that this gateway has not seen yet (True: some)."""
         if len(self._endpoints) != len(snapshots):
             self._build(snapshots)
         wall = time.monotonic()
+        landed = False
         for i, snap in enumerate(snapshots):
             if snap.updated_at != self._seen[i]:
+                landed = True
                 self._seen[i] = snap.updated_at
                 endpoint = self._endpoints[i]
                 endpoint.metrics = snapshot_metrics(snap, snap.updated_at)
@@ -271,6 +372,7 @@ class VirtualGateway:
                 endpoint.attributes[GPU_UTIL] = snap.gpu_util
                 endpoint.attributes[DCGM_UPDATED_AT] = wall
         self.inventory.refresh_due(self._endpoints, snapshots)
+        return landed
 
     def _build(self, snapshots: Sequence[EndpointSnapshot]) -> None:
         """One Pod per server, named so that the pool lists them in fleet order."""
@@ -292,7 +394,12 @@ class VirtualGateway:
         return {"app": "sim"} | ({ROLE_LABEL: role} if role else {})
 
     def close(self) -> None:
-        run_now(self.runtime.close())
+        if self._loop is None:
+            run_now(self.runtime.close())
+            return
+        self._loop.create_task(self.runtime.close())  # answers what is still queued
+        self._loop.run_due()
+        self._loop.shutdown()
 
 
 def run_now(step: Coroutine[Any, Any, T]) -> T:

@@ -55,10 +55,10 @@ class VirtualReplica(VirtualGateway):
         self._phase = phase_s
         self._tick = -1
 
-    def sync(self, snapshots: Sequence[EndpointSnapshot]) -> None:
+    def sync(self, snapshots: Sequence[EndpointSnapshot]) -> bool:
         if len(self.endpoints) == len(snapshots) and not self._due():
-            return
-        super().sync(snapshots)
+            return False
+        return super().sync(snapshots)
 
     def _due(self) -> bool:
         if self._interval <= 0:
