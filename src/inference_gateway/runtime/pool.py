@@ -26,6 +26,7 @@ from inference_gateway.flowcontrol import (
     FlowRequest,
     build_flow_controller,
 )
+from inference_gateway.metrics.inventory import can_serve
 from inference_gateway.metrics.scraper import ScrapeTarget
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.preemption import SheddablePreemption
@@ -44,7 +45,12 @@ from inference_gateway.scheduling.interfaces import (
 )
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
-from inference_gateway.scheduling.types import SchedulingError, SchedulingRequest, SchedulingResult
+from inference_gateway.scheduling.types import (
+    CycleState,
+    SchedulingError,
+    SchedulingRequest,
+    SchedulingResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +253,7 @@ class PoolRuntime:
     ) -> Decision:
         started = time.perf_counter()
         try:
-            result, state = self.scheduler.schedule(request, endpoints, explain=explain)
+            result, state = self._schedule_with_room(request, endpoints, explain)
         except SchedulingError as exc:
             raise GatewayError(exc.status, str(exc), exc.code) from None
         self.scheduler.bind(state, request, result)
@@ -255,6 +261,26 @@ class PoolRuntime:
         set_headers, strip = self._request_headers(request, result)
         self.ledger.bind(record, result.endpoints[0], projection.prompt_tokens(request))
         return Decision(request, result, set_headers, strip, self, record, admission, elapsed)
+
+    def _schedule_with_room(
+        self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool
+    ) -> tuple[SchedulingResult, CycleState]:
+        """With flow control on, bind only to endpoints the saturation detector says have room:
+        the flow controller let the request go because one has (late binding), and a scorer
+        preferring a saturated pod would pile the queue onto that pod's engine instead. All
+        endpoints when none has room (the detector fails open) or the ones with room cannot
+        serve the request (its model or adapter, or its role, is elsewhere)."""
+        if self.flow is not None:
+            roomy = [e for e in endpoints if not self.saturation.endpoint_saturated(e)]
+            model = request.target_model
+            if any(can_serve(e, model) for e in endpoints) and not any(can_serve(e, model) for e in roomy):
+                roomy = []  # served-model-filter would keep them all (it fails open)
+            if roomy and len(roomy) < len(endpoints):
+                try:
+                    return self.scheduler.schedule(request, roomy, explain=explain)
+                except SchedulingError:
+                    pass
+        return self.scheduler.schedule(request, endpoints, explain=explain)
 
     def _request_headers(
         self, request: SchedulingRequest, result: SchedulingResult
