@@ -253,7 +253,8 @@ class PoolRuntime:
     ) -> Decision:
         started = time.perf_counter()
         try:
-            result, state = self._schedule_with_room(request, endpoints, explain)
+            queued = admission is not None and admission.queued
+            result, state = self._schedule_with_room(request, endpoints, explain, queued)
         except SchedulingError as exc:
             raise GatewayError(exc.status, str(exc), exc.code) from None
         self.scheduler.bind(state, request, result)
@@ -263,14 +264,16 @@ class PoolRuntime:
         return Decision(request, result, set_headers, strip, self, record, admission, elapsed)
 
     def _schedule_with_room(
-        self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool
+        self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool, queued: bool
     ) -> tuple[SchedulingResult, CycleState]:
-        """With flow control on, bind only to endpoints the saturation detector says have room:
-        the flow controller let the request go because one has (late binding), and a scorer
+        """A request flow control queued goes only to an endpoint the saturation detector says
+        has room: the controller let it go because one has (late binding), and a scorer
         preferring a saturated pod would pile the queue onto that pod's engine instead. All
         endpoints when none has room (the detector fails open) or the ones with room cannot
-        serve the request (its model or adapter, or its role, is elsewhere)."""
-        if self.flow is not None:
+        serve the request (its model or adapter, or its role, is elsewhere). A request admitted
+        at once (no backlog) is the scorers' alone: below saturation, narrowing their choice
+        to the pods under the detector's thresholds costs TTFT (measured: p90 +5 % at 140 QPS)."""
+        if queued:
             roomy = [e for e in endpoints if not self.saturation.endpoint_saturated(e)]
             model = request.target_model
             if any(can_serve(e, model) for e in endpoints) and not any(can_serve(e, model) for e in roomy):
