@@ -185,10 +185,11 @@ class Director:
                 f"request body is {ctx.body_size} bytes; the limit is {self.max_body_bytes}",
                 "body_too_large",
             )
-        parser = self.runtimes.default.config.parser
+        config = self.runtimes.default.config
+        parser = config.parser
         ctx.passthrough = parser is not None and not parser.parses_body
-        if isinstance(parser, BodyReader):
-            read = _read_body(parser, raw_body, ctx.headers)
+        if (reader := config.body_reader) is not None:
+            read = _read_body(reader, raw_body, ctx.headers)
             if read is None:  # not an inference request: a random endpoint, as upstream
                 return self.route_without_body(ctx)
             body = read

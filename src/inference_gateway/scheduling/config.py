@@ -12,6 +12,7 @@ data-layer plugins are exposed for the director and the scraper.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from inference_gateway.metrics.mappings import MappingRegistry
 from inference_gateway.scheduling.config_schema import Decoded, SchemaError, decode
 from inference_gateway.scheduling.config_sections import wire_sections
 from inference_gateway.scheduling.interfaces import (
+    BodyReader,
     ChecksProfiles,
     Filter,
     Picker,
@@ -128,6 +130,13 @@ class EndpointPickerConfig:
     def saturation_detector(self) -> SaturationDetector:
         """The plugin `saturationDetector.pluginRef` names (utilization-detector by default)."""
         return self.detector if self.detector is not None else SaturationDetector(self.saturation)
+
+    @functools.cached_property
+    def body_reader(self) -> BodyReader | None:
+        """The parser when it reads non-JSON bodies itself. Decided once: an isinstance check
+        against a runtime-checkable Protocol walks the protocol's members on every call, and
+        the director asks on every request."""
+        return self.parser if isinstance(self.parser, BodyReader) else None
 
     @property
     def flow_control_enabled(self) -> bool:
