@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from inference_gateway.commands.epp import EPPCommand, _prefix_sync_options, loop_runner
+from inference_gateway.commands.epp import EPPCommand, _prefix_sync_options
 from inference_gateway.commands.epp_flags import parse
 from inference_gateway.commands.workers import WorkerSlot, WorkerSupervisor, plan_slots, worker_command
+from inference_gateway.local.event_loop import loop_runner
 
 
 def command(*args: str) -> EPPCommand:

@@ -19,6 +19,8 @@ import time
 import orjson
 from aiohttp import web
 
+from inference_gateway.local.event_loop import loop_runner
+
 MODEL = "meta-llama/Llama-2-7b-hf"
 
 
@@ -125,13 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=MODEL)
     args = parser.parse_args(argv)
     listen = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in args.listen]
-    try:
-        import uvloop  # type: ignore[import-not-found]
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(_main(listen, args.tokens, args.model, args.itl_ms / 1e3))
+    loop_runner()(_main(listen, args.tokens, args.model, args.itl_ms / 1e3))
 
 
 if __name__ == "__main__":

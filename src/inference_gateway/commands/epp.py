@@ -6,12 +6,10 @@ This is what the Helm chart runs in a cluster (flags follow upstream's EPP where
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import grpc
 
 from inference_gateway.epp import EndpointPicker, EPPOptions
+from inference_gateway.local.event_loop import has_uvloop, loop_runner
 from inference_gateway.observability.tls import TLSFiles, self_signed_credentials, server_credentials
 from inference_gateway.observability.tracing import make_provider, otlp_exporter
 from inference_gateway.scheduling.prefix_sync import PrefixSyncOptions
@@ -84,7 +83,7 @@ class EPPCommand:
             raise ValueError(f"--workers must be at least 1, not {self.workers}")
         if self.event_loop not in EVENT_LOOPS:
             raise ValueError(f"--event-loop must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
-        if self.event_loop == "uvloop" and not _has_uvloop():
+        if self.event_loop == "uvloop" and not has_uvloop():
             raise ValueError("--event-loop uvloop: the uvloop package is not installed")
 
     def scrape_overrides(self) -> dict[str, Any]:
@@ -129,19 +128,6 @@ class EPPCommand:
 def run_blocking(cmd: EPPCommand) -> None:
     """`run` on the event loop `--event-loop` names."""
     loop_runner(cmd.event_loop)(run(cmd))
-
-
-def loop_runner(kind: str) -> Callable[[Coroutine[Any, Any, Any]], Any]:
-    """asyncio.run, or uvloop.run for "uvloop" (and for "auto" when uvloop is installed)."""
-    if kind == "uvloop" or (kind == "auto" and _has_uvloop()):
-        import uvloop
-
-        return uvloop.run
-    return asyncio.run
-
-
-def _has_uvloop() -> bool:
-    return importlib.util.find_spec("uvloop") is not None
 
 
 async def run(cmd: EPPCommand) -> None:
