@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
+from inference_gateway.bench.instant import MODEL
 from inference_gateway.local.stack import free_port
 
 REQUEST_TOTAL = re.compile(r"^inference_objective_request_total\{[^}]*\} ([0-9.e+]+)$", re.M)
@@ -50,7 +51,8 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -108,7 +110,7 @@ class EppProcess:
         return [self.proc.pid, *_children(self.proc.pid)]
 
     def cpu_s(self) -> float:
-        return sum(_cpu_s(pid) for pid in self.pids())
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def pause(self) -> None:
         for pid in self.pids():
@@ -137,3 +139,16 @@ class EppProcess:
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
+
+
+async def burst(base_url: str, requests: int = 64) -> None:
+    """Many requests at once, each on its own connection, so every Envoy thread gets some."""
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 1}
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with session.post(f"{base_url}/completions", json=body) as resp:
+                await resp.read()
+
+        await asyncio.gather(*(one() for _ in range(requests)))

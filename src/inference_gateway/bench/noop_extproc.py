@@ -5,11 +5,19 @@ response headers when Envoy sends them; observer streams read to the end) but pa
 and picks endpoints round robin. The latency it adds
 over Envoy alone is what Python gRPC plus the ext_proc round trips cost before any of the
 EPP's own work; the EPP's added latency minus this is the EPP's own code.
+
+The overhead benchmark runs it as its own process on the EPP's default event loop, like
+`inference-gateway epp`, so that its CPU per request is read alone:
+    python -m inference_gateway.bench.noop_extproc 127.0.0.1:8000 127.0.0.2:8000
+prints `ready <port>` once serving, and stops on SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import itertools
+import signal
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,6 +27,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from inference_gateway.envoy.clusters import DESTINATION_HEADER
 from inference_gateway.envoy.filters import EXT_PROC_ROLE, OBSERVE_ROLE
 from inference_gateway.extproc import messages
+from inference_gateway.local.event_loop import loop_runner
 
 
 class NoopExtProc(pb_grpc.ExternalProcessorServicer):
@@ -66,3 +75,29 @@ async def serve_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grp
     port = server.add_insecure_port(f"{host}:0")
     await server.start()
     return server, port
+
+
+async def _main(addresses: list[str], host: str) -> None:
+    server, port = await serve_noop(addresses, host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print("ready", port, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="a do-nothing ext_proc server (the overhead floor)")
+    parser.add_argument("addresses", nargs="+", help="host:port of each backend, picked round robin")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--event-loop", default="auto", choices=("auto", "asyncio", "uvloop"))
+    args = parser.parse_args(argv)
+    loop_runner(args.event_loop)(_main(args.addresses, args.host))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,9 +6,9 @@ Four paths to the same instant backend pods, at each rate:
   envoy+noop  client -> Envoy -> do-nothing ext_proc -> backend (gRPC + protocol floor)
   envoy+epp   client -> Envoy -> ext_proc EPP -> backend
   envoy+epp-wN  the same, the EPP run as `inference-gateway epp --workers N` (epp_processes)
-added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP and
-the no-op server run in this process (so they can be profiled); Envoy, the backend and the
---workers EPPs are separate processes.
+added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP runs
+in this process (so it can be profiled); Envoy, the backend, the no-op server and the
+--workers EPPs are separate processes, each on the EPP's default event loop (uvloop).
 """
 
 from __future__ import annotations
@@ -29,14 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import grpc
 import orjson
 
 from inference_gateway.bench.client import run_fixed_rate
-from inference_gateway.bench.epp_process import EppProcess
-from inference_gateway.bench.instant import MODEL
-from inference_gateway.bench.noop_extproc import serve_noop
+from inference_gateway.bench.epp_process import EppProcess, burst, cpu_seconds
 from inference_gateway.bench.pool import pod_ips, pool_resources, pool_yaml
 from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
@@ -49,6 +45,9 @@ MODES = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")
 # Envoy's response phases per mode: the EPP's default (observed off the critical path), and the
 # response on the critical path (every chunk a round trip), as gateways configured by others do.
 RESPONSE_PHASES = {"envoy+epp-send": "send"}
+# Where each request's CPU goes, per mode: the ext_proc server (EPP or no-op; 0 for Envoy alone),
+# Envoy, the load generator and the instant backend, all on the same machine.
+CPU_PARTS = ("gateway", "envoy", "client", "backend")
 
 
 @dataclass
@@ -74,8 +73,8 @@ class OverheadOptions:
     itl_duration_s: float = 5.0
     # EPPs as their own processes: "N" (N workers, default event loop) or "N:asyncio"/"N:uvloop".
     epp_processes: list[str] = field(default_factory=list)
-    # Envoy's worker threads (every Envoy of the run): each opens its own connection to an EPP,
-    # and an EPP's workers are spread connections, so --workers N needs N or more.
+    # Envoy's worker threads: each opens its own connection to an EPP, and an EPP's workers are
+    # spread connections, so the Envoy in front of `--workers N` gets max(this, N) threads.
     envoy_concurrency: int = 1
     spread_tries: int = 12  # Envoy restarts until every worker of an EPP holds a connection
 
@@ -86,7 +85,7 @@ class OverheadHarness:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ig-overhead-")))
     backend: asyncio.subprocess.Process | None = None
     epp: EndpointPicker | None = None
-    noop: grpc.aio.Server | None = None
+    noop: asyncio.subprocess.Process | None = None
     envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     idle_cpu_per_s: float = 0.0  # this process's CPU use with no traffic (metric scrapes)
@@ -121,7 +120,7 @@ class OverheadHarness:
         await self.epp.start()
         await self.epp.scraper.scrape_once()
         addresses = self.addresses = [f"{ip}:{port}" for ip in ips]
-        self.noop, noop_port = await serve_noop(addresses)
+        noop_port = await self._start_noop(addresses)
         ext_proc_ports = {"envoy": 0, "envoy+noop": noop_port, "envoy+epp": self.epp.port}
         ext_proc_ports["envoy+epp-send"] = self.epp.port
         await self._start_epp_processes(ips, port)
@@ -129,6 +128,15 @@ class OverheadHarness:
         for mode in self.modes:
             if mode != "backend":
                 await self._start_envoy(mode, ext_proc_ports[mode], addresses)
+
+    async def _start_noop(self, addresses: list[str]) -> int:
+        args = [sys.executable, "-m", "inference_gateway.bench.noop_extproc", *addresses]
+        self.noop = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+        assert self.noop.stdout is not None
+        line = (await asyncio.wait_for(self.noop.stdout.readline(), 30)).split()
+        if line[:1] != [b"ready"]:
+            raise RuntimeError("the no-op ext_proc server did not start")
+        return int(line[1])
 
     async def _start_epp_processes(self, ips: list[str], port: int) -> None:
         resources = self.workdir / "resources"
@@ -142,15 +150,15 @@ class OverheadHarness:
             self.epps[epp.label] = epp
 
     async def _start_envoy(self, mode: str, ext_proc_port: int, addresses: list[str]) -> None:
+        epp = self.epps.get(mode)
+        concurrency = max(self.options.envoy_concurrency, epp.workers if epp else 1)
         cfg = EnvoyConfig(
             listen_port=0,
             epp_port=ext_proc_port,
             use_epp=mode != "envoy",
             response_phases=RESPONSE_PHASES.get(mode, "observe"),
         )
-        envoy = EnvoyProcess(
-            cfg, self.workdir / mode.replace("+", "-"), concurrency=self.options.envoy_concurrency
-        )
+        envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"), concurrency=concurrency)
         await envoy.start(addresses)
         self.envoys[mode] = envoy
         self.urls[mode] = f"http://127.0.0.1:{envoy.listen_port}/v1"
@@ -164,7 +172,7 @@ class OverheadHarness:
                 epp.resume()
                 try:
                     before = await epp.spread()
-                    await _burst(self.urls[mode])
+                    await burst(self.urls[mode])
                     after = await epp.spread()
                 finally:
                     epp.pause()
@@ -179,13 +187,12 @@ class OverheadHarness:
             await envoy.stop()
         for epp in self.epps.values():
             await epp.stop()
-        if self.noop is not None:
-            await self.noop.stop(0)
         if self.epp is not None:
             await self.epp.stop()
-        if self.backend is not None and self.backend.returncode is None:
-            self.backend.terminate()
-            await self.backend.wait()
+        for proc in (self.noop, self.backend):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
 
     async def client(
         self, mode: str, qps: float, duration_s: float, prompt_bytes: int = 0, max_tokens: int = 1
@@ -227,17 +234,40 @@ class OverheadHarness:
             args += ["--prompt-bytes", str(prompt_bytes)]
         if not self.options.stream:
             args.append("--no-stream")
-        # this process hosts the in-process EPP and the no-op server: its CPU per request is theirs
-        cpu_now, idle = (epp.cpu_s, self.epp_idle_cpu_per_s.get(mode, 0.0)) if epp else (
-            time.process_time, self.idle_cpu_per_s)  # fmt: skip
+        cpu_now, idle = self._gateway_cpu(mode, epp)
+        others = self._other_pids(mode)  # Envoy and the backend: the rest of the machine's budget
+        others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
         cpu, wall = cpu_now(), time.monotonic()
         proc = await asyncio.create_subprocess_exec(*args)
         if await proc.wait() != 0:
             raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
         cpu = cpu_now() - cpu - idle * (time.monotonic() - wall)
         row: dict[str, Any] = orjson.loads(out.read_bytes())
-        row["gateway_cpu_ms_per_request"] = max(0.0, 1e3 * cpu / max(row["requests"], 1))
+        requests = max(row["requests"], 1)
+        row["gateway_cpu_ms_per_request"] = max(0.0, 1e3 * cpu / requests)
+        for name, pid in others.items():
+            row[f"{name}_cpu_ms_per_request"] = 1e3 * (cpu_seconds(pid) - others_before[name]) / requests
+        row["client_cpu_ms_per_request"] = 1e3 * row.get("client_cpu_s", 0.0) / requests
         return row
+
+    def _gateway_cpu(self, mode: str, epp: EppProcess | None) -> tuple[Callable[[], float], float]:
+        """The ext_proc server's CPU clock for `mode`, and its idle CPU per second to subtract."""
+        if epp is not None:
+            return epp.cpu_s, self.epp_idle_cpu_per_s.get(mode, 0.0)
+        if mode == "envoy+noop" and self.noop is not None:
+            pid = self.noop.pid
+            return lambda: cpu_seconds(pid), 0.0  # it does nothing between requests
+        # this process hosts the in-process EPP: its CPU per request is the EPP's
+        return time.process_time, self.idle_cpu_per_s
+
+    def _other_pids(self, mode: str) -> dict[str, int]:
+        pids = {}
+        envoy = self.envoys.get(mode)
+        if envoy is not None and envoy.proc is not None:
+            pids["envoy"] = envoy.proc.pid
+        if self.backend is not None:
+            pids["backend"] = self.backend.pid
+        return pids
 
     async def measure_idle_cpu(self, seconds: float = 3.0) -> None:
         await asyncio.sleep(1.0)  # let the warm-up's last requests finish
@@ -268,6 +298,10 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def _median_of(rows: list[dict[str, Any]], key: str) -> float:
+    return _median([r.get(key) or 0.0 for r in rows])
+
+
 def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]], metric: str = "e2e") -> dict[str, Any]:
     """One table row: per mode, the median over repeated runs of p50/p99 `metric` (e2e latency,
     or itl: inter-token latency of streamed answers); what the EPP adds.
@@ -290,7 +324,7 @@ def overhead_row(qps: float, runs: dict[str, list[dict[str, Any]]], metric: str 
             "throughput_rps": _median([r["throughput_rps"] for r in rows]),
             "errors": dict(sum((Counter(r["errors"]) for r in rows), Counter())),
             "client_lag_p99_ms": _median([r.get("client_lag", {}).get("p99") or 0.0 for r in rows]),
-            "gateway_cpu_ms_per_request": _median([r.get("gateway_cpu_ms_per_request") or 0.0 for r in rows]),
+            **{f"{p}_cpu_ms_per_request": _median_of(rows, f"{p}_cpu_ms_per_request") for p in CPU_PARTS},
         }
     for mode in runs:
         if mode not in ("backend", "envoy") and "envoy" in out:
@@ -366,16 +400,3 @@ async def run_overhead(
         return results, profile
     finally:
         await harness.stop()
-
-
-async def _burst(base_url: str, requests: int = 64) -> None:
-    """Many requests at once, each on its own connection, so every Envoy thread gets some."""
-    body = {"model": MODEL, "prompt": "hello", "max_tokens": 1}
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def one() -> None:
-            async with session.post(f"{base_url}/completions", json=body) as resp:
-                await resp.read()
-
-        await asyncio.gather(*(one() for _ in range(requests)))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_gateway.bench.detail_tables import fleet_table, lora_table, replicas_table, sync_table
+from inference_gateway.bench.overhead import CPU_PARTS
 from inference_gateway.bench.peers import target_table
 from inference_gateway.bench.plots import plot_overhead, plot_realtime, plot_virtual
 from inference_gateway.bench.runner import read_rows
@@ -253,7 +254,7 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
         label = f"{r['qps']:g}" + (f" (ITL, {r['itl_tokens']} tokens)" if r.get("itl_tokens") else "")
         envoy = r.get("envoy", {})
         body.append([label, "Envoy alone", f"{_fmt(envoy.get('p50_ms'), 2)} / {_fmt(envoy.get('p99_ms'), 2)}",
-                     "", "", _fmt(envoy.get("throughput_rps"), 0),
+                     "", _cpu_parts(envoy, gateway=False), _fmt(envoy.get("throughput_rps"), 0),
                      str(sum(envoy.get("errors", {}).values())), "", "",
                      f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}"])  # fmt: skip
         for mode in modes:
@@ -262,21 +263,38 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
                 label, mode.removeprefix("envoy+"),
                 f"{_fmt(m.get('p50_ms'), 2)} / {_fmt(m.get('p99_ms'), 2)}",
                 f"**{_fmt(m.get('added_p50_ms'), 2)} / {_fmt(m.get('added_p99_ms'), 2)}**",
-                _fmt(m.get("gateway_cpu_ms_per_request"), 2), _fmt(m.get("throughput_rps"), 0),
+                _cpu_parts(m), _fmt(m.get("throughput_rps"), 0),
                 str(sum(m.get("errors", {}).values())),
                 " / ".join(f"{v:g}" for v in m.get("worker_spread", [])) or "-",
                 " / ".join(f"{v:g}" for v in m.get("burst_spread") or []) or "-",
                 f"{r.get('cores', '?')} / {_fmt(r.get('loadavg'), 1)}",
             ])  # fmt: skip
-    header = ["QPS", "path", "p50 / p99", "adds p50 / p99", "CPU ms/req", "req/s",
-              "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
+    header = ["QPS", "path", "p50 / p99", "adds p50 / p99", "CPU ms/req: ext_proc / Envoy / client / backend",
+              "req/s", "errors", "requests per worker", "burst of 64 per worker", "cores / load"]  # fmt: skip
     return (
         _table(header, body)
         + "\n\nEnd-to-end latency at the client in ms (ITL rows: inter-token latency of streamed"
         + ' answers); "adds" is over Envoy alone in the same run. noop: the do-nothing Python ext_proc'
-        + " (in the harness process); epp-wN: `inference-gateway epp --workers N` in its own processes"
-        + " (uvloop unless named), CPU = supervisor + workers, idle scraping subtracted."
+        + " (its own process, uvloop); epp-wN: `inference-gateway epp --workers N` in its own processes"
+        + " (uvloop unless named). CPU per request of each process on the machine: the ext_proc server"
+        + " (EPP supervisor + workers, idle scraping subtracted), Envoy, the load generator and the"
+        + " instant backend."
     )
+
+
+def _cpu_parts(mode: dict[str, Any], gateway: bool = True) -> str:
+    """ext_proc / Envoy / client / backend CPU ms per request; '-' for rows that predate them."""
+    parts = [mode.get(f"{p}_cpu_ms_per_request") for p in CPU_PARTS]
+    if not gateway:
+        parts[0] = None
+    return " / ".join(_fmt(v, 2) if v is not None else "-" for v in parts)
+
+
+def _machine_cpu(mode: dict[str, Any]) -> float | None:
+    """CPU ms per request of every process on the path, None for rows without the breakdown."""
+    if "envoy_cpu_ms_per_request" not in mode:
+        return None
+    return sum(mode.get(f"{p}_cpu_ms_per_request") or 0.0 for p in CPU_PARTS)
 
 
 def capacity_table(rows: list[dict[str, Any]], p99_budget_ms: float = 10.0) -> str:
@@ -289,14 +307,20 @@ def capacity_table(rows: list[dict[str, Any]], p99_budget_ms: float = 10.0) -> s
         best = max(held, key=lambda r: r["qps"], default=None)
         tried = max((r["qps"] for r in rows if mode in r and not r.get("prompt_bytes")), default=0)
         m = best[mode] if best else {}
+        machine, cores = _machine_cpu(m), best.get("cores") if best else None
         body.append([
             mode.removeprefix("envoy+"), f"{best['qps']:g}" if best else "none", f"{tried:g}",
             _fmt(m.get("throughput_rps"), 0), _fmt(m.get("gateway_cpu_ms_per_request"), 2),
+            _fmt(machine, 2), _fmt(1e3 * cores / machine, 0) if machine and cores else "-",
             f"{best.get('cores', '?')} / {_fmt(best.get('loadavg'), 1)}" if best else "-",
         ])  # fmt: skip
     header = ["EPP path", f"highest QPS with p99 added <= {p99_budget_ms:g} ms, 0 errors",
-              "highest QPS tried", "req/s served there", "CPU ms/req there", "cores / load"]  # fmt: skip
-    return _table(header, body)
+              "highest QPS tried", "req/s served there", "ext_proc CPU ms/req there",
+              "whole-path CPU ms/req there", "req/s that CPU allows", "cores / load"]  # fmt: skip
+    return _table(header, body) + (
+        "\n\nWhole-path CPU: the ext_proc server, Envoy, the load generator and the instant backend"
+        " together, all on this machine; the ceiling is cores x 1000 / that, at 100 % CPU."
+    )
 
 
 def decisions_table(rows: list[dict[str, Any]]) -> str:
