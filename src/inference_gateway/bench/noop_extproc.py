@@ -6,9 +6,10 @@ and picks endpoints round robin. The latency it adds
 over Envoy alone is what Python gRPC plus the ext_proc round trips cost before any of the
 EPP's own work; the EPP's added latency minus this is the EPP's own code.
 
-The overhead benchmark runs it as its own process on the EPP's default event loop, like
-`inference-gateway epp`, so that its CPU per request is read alone:
-    python -m inference_gateway.bench.noop_extproc 127.0.0.1:8000 127.0.0.2:8000
+Two servers speak it: grpc.aio on an event loop (the EPP's kind), and grpc's synchronous server
+with a thread per stream, to measure whether the thread-pool server costs less per request.
+The overhead benchmark runs each as its own process, so that its CPU per request is read alone:
+    python -m inference_gateway.bench.noop_extproc [--server aio|sync] 127.0.0.1:8000 ...
 prints `ready <port>` once serving, and stops on SIGTERM.
 """
 
@@ -16,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import signal
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent import futures
 
 import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
@@ -29,51 +33,98 @@ from inference_gateway.envoy.filters import EXT_PROC_ROLE, OBSERVE_ROLE
 from inference_gateway.extproc import messages
 from inference_gateway.local.event_loop import loop_runner
 
+OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+# The sync server holds a thread per open stream, and each request holds two (routing, observer).
+SYNC_THREADS = 256
+
+
+class NoopStream:
+    """One routing stream's answers; no parsing, endpoints in turn."""
+
+    def __init__(self, pick: Callable[[], str]) -> None:
+        self._pick = pick
+        self._body = bytearray()
+
+    def answer(self, req: pb.ProcessingRequest) -> list[pb.ProcessingResponse]:
+        kind = req.WhichOneof("request")
+        if kind == "request_body":
+            self._body += req.request_body.body
+            if not req.request_body.end_of_stream:
+                return []
+            destination = self._pick()
+            first = messages.continue_headers({DESTINATION_HEADER: destination}, clear_route_cache=True)
+            first.dynamic_metadata.CopyFrom(
+                messages.metadata_struct({"envoy.lb": {DESTINATION_HEADER: destination}})
+            )
+            return [first, *messages.streamed_request_body(bytes(self._body))]
+        if kind == "response_headers":
+            return [messages.continue_response_headers({})]
+        if kind == "response_body":
+            return [messages.continue_response_body()]
+        if kind == "response_trailers":
+            return [pb.ProcessingResponse(response_trailers=pb.TrailersResponse())]
+        if kind == "request_trailers":
+            return [pb.ProcessingResponse(request_trailers=pb.TrailersResponse())]
+        return []
+
+
+def _observer(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> bool:
+    return (EXT_PROC_ROLE, OBSERVE_ROLE) in (context.invocation_metadata() or ())
+
 
 class NoopExtProc(pb_grpc.ExternalProcessorServicer):
     def __init__(self, addresses: list[str]) -> None:
-        self._next = itertools.cycle(addresses)
+        self._pick = functools.partial(next, itertools.cycle(addresses))
 
     async def Process(
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        if (EXT_PROC_ROLE, OBSERVE_ROLE) in (context.invocation_metadata() or ()):
+        if _observer(context):
             async for _ in request_iterator:  # observability mode: read, never answer
                 pass
             return
-        body = bytearray()
+        stream = NoopStream(self._pick)
         async for req in request_iterator:
-            kind = req.WhichOneof("request")
-            if kind == "request_body":
-                body += req.request_body.body
-                if req.request_body.end_of_stream:
-                    destination = next(self._next)
-                    first = messages.continue_headers(
-                        {DESTINATION_HEADER: destination}, clear_route_cache=True
-                    )
-                    first.dynamic_metadata.CopyFrom(
-                        messages.metadata_struct({"envoy.lb": {DESTINATION_HEADER: destination}})
-                    )
-                    yield first
-                    for resp in messages.streamed_request_body(bytes(body)):
-                        yield resp
-            elif kind == "response_headers":
-                yield messages.continue_response_headers({})
-            elif kind == "response_body":
-                yield messages.continue_response_body()
-            elif kind == "response_trailers":
-                yield pb.ProcessingResponse(response_trailers=pb.TrailersResponse())
-            elif kind == "request_trailers":
-                yield pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
+            for resp in stream.answer(req):
+                yield resp
+
+
+class SyncNoopExtProc(pb_grpc.ExternalProcessorServicer):
+    """The same answers from grpc's synchronous server: each stream runs on a pool thread."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        self._cycle = itertools.cycle(addresses)
+        self._lock = threading.Lock()
+
+    def _pick(self) -> str:
+        with self._lock:
+            return next(self._cycle)
+
+    def Process(  # type: ignore[override]
+        self, request_iterator: Iterator[pb.ProcessingRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ProcessingResponse]:
+        if _observer(context):
+            for _ in request_iterator:
+                pass
+            return
+        stream = NoopStream(self._pick)
+        for req in request_iterator:
+            yield from stream.answer(req)
 
 
 async def serve_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-    )
+    server = grpc.aio.server(options=OPTIONS)
     pb_grpc.add_ExternalProcessorServicer_to_server(NoopExtProc(addresses), server)
     port = server.add_insecure_port(f"{host}:0")
     await server.start()
+    return server, port
+
+
+def serve_sync_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grpc.Server, int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=SYNC_THREADS), options=OPTIONS)
+    pb_grpc.add_ExternalProcessorServicer_to_server(SyncNoopExtProc(addresses), server)
+    port = server.add_insecure_port(f"{host}:0")
+    server.start()
     return server, port
 
 
@@ -90,13 +141,29 @@ async def _main(addresses: list[str], host: str) -> None:
         await server.stop(0)
 
 
+def _main_sync(addresses: list[str], host: str) -> None:
+    server, port = serve_sync_noop(addresses, host)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print("ready", port, flush=True)
+    stop.wait()
+    server.stop(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="a do-nothing ext_proc server (the overhead floor)")
     parser.add_argument("addresses", nargs="+", help="host:port of each backend, picked round robin")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--server", default="aio", choices=("aio", "sync"), help="grpc.aio or grpc's thread pool"
+    )
     parser.add_argument("--event-loop", default="auto", choices=("auto", "asyncio", "uvloop"))
     args = parser.parse_args(argv)
-    loop_runner(args.event_loop)(_main(args.addresses, args.host))
+    if args.server == "sync":
+        _main_sync(args.addresses, args.host)
+    else:
+        loop_runner(args.event_loop)(_main(args.addresses, args.host))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Four paths to the same instant backend pods, at each rate:
   backend     client -> backend                      (the floor: client + backend cost)
   envoy       client -> Envoy round robin -> backend (what a Kubernetes Service adds)
   envoy+noop  client -> Envoy -> do-nothing ext_proc -> backend (gRPC + protocol floor)
+  envoy+noop-sync  the same, the no-op on grpc's synchronous thread-pool server (optional)
   envoy+epp   client -> Envoy -> ext_proc EPP -> backend
   envoy+epp-wN  the same, the EPP run as `inference-gateway epp --workers N` (epp_processes)
 added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP runs
@@ -45,6 +46,7 @@ MODES = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")
 # Envoy's response phases per mode: the EPP's default (observed off the critical path), and the
 # response on the critical path (every chunk a round trip), as gateways configured by others do.
 RESPONSE_PHASES = {"envoy+epp-send": "send"}
+NOOP_SERVERS = {"envoy+noop": "aio", "envoy+noop-sync": "sync"}  # mode -> noop_extproc --server
 # Where each request's CPU goes, per mode: the ext_proc server (EPP or no-op; 0 for Envoy alone),
 # Envoy, the load generator and the instant backend, all on the same machine.
 CPU_PARTS = ("gateway", "envoy", "client", "backend")
@@ -85,7 +87,7 @@ class OverheadHarness:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ig-overhead-")))
     backend: asyncio.subprocess.Process | None = None
     epp: EndpointPicker | None = None
-    noop: asyncio.subprocess.Process | None = None
+    noops: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)  # by mode
     envoys: dict[str, EnvoyProcess] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     idle_cpu_per_s: float = 0.0  # this process's CPU use with no traffic (metric scrapes)
@@ -120,8 +122,10 @@ class OverheadHarness:
         await self.epp.start()
         await self.epp.scraper.scrape_once()
         addresses = self.addresses = [f"{ip}:{port}" for ip in ips]
-        noop_port = await self._start_noop(addresses)
-        ext_proc_ports = {"envoy": 0, "envoy+noop": noop_port, "envoy+epp": self.epp.port}
+        ext_proc_ports = {"envoy": 0, "envoy+epp": self.epp.port}
+        for mode in self.options.modes:
+            if mode in NOOP_SERVERS:
+                ext_proc_ports[mode] = await self._start_noop(mode, addresses)
         ext_proc_ports["envoy+epp-send"] = self.epp.port
         await self._start_epp_processes(ips, port)
         ext_proc_ports.update({mode: epp.grpc_port for mode, epp in self.epps.items()})
@@ -129,11 +133,13 @@ class OverheadHarness:
             if mode != "backend":
                 await self._start_envoy(mode, ext_proc_ports[mode], addresses)
 
-    async def _start_noop(self, addresses: list[str]) -> int:
-        args = [sys.executable, "-m", "inference_gateway.bench.noop_extproc", *addresses]
-        self.noop = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
-        assert self.noop.stdout is not None
-        line = (await asyncio.wait_for(self.noop.stdout.readline(), 30)).split()
+    async def _start_noop(self, mode: str, addresses: list[str]) -> int:
+        args = [sys.executable, "-m", "inference_gateway.bench.noop_extproc", "--server", NOOP_SERVERS[mode]]
+        noop = self.noops[mode] = await asyncio.create_subprocess_exec(
+            *args, *addresses, stdout=asyncio.subprocess.PIPE
+        )
+        assert noop.stdout is not None
+        line = (await asyncio.wait_for(noop.stdout.readline(), 30)).split()
         if line[:1] != [b"ready"]:
             raise RuntimeError("the no-op ext_proc server did not start")
         return int(line[1])
@@ -189,7 +195,7 @@ class OverheadHarness:
             await epp.stop()
         if self.epp is not None:
             await self.epp.stop()
-        for proc in (self.noop, self.backend):
+        for proc in (*self.noops.values(), self.backend):
             if proc is not None and proc.returncode is None:
                 proc.terminate()
                 await proc.wait()
@@ -254,8 +260,8 @@ class OverheadHarness:
         """The ext_proc server's CPU clock for `mode`, and its idle CPU per second to subtract."""
         if epp is not None:
             return epp.cpu_s, self.epp_idle_cpu_per_s.get(mode, 0.0)
-        if mode == "envoy+noop" and self.noop is not None:
-            pid = self.noop.pid
+        if mode in self.noops:
+            pid = self.noops[mode].pid
             return lambda: cpu_seconds(pid), 0.0  # it does nothing between requests
         # this process hosts the in-process EPP: its CPU per request is the EPP's
         return time.process_time, self.idle_cpu_per_s

@@ -241,7 +241,8 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
 
 def _epp_modes(rows: list[dict[str, Any]]) -> list[str]:
     found = {k for r in rows for k, v in r.items() if isinstance(v, dict) and k.startswith("envoy+")}
-    return sorted(found - {"envoy+epp-send"}, key=lambda m: (m != "envoy+noop", m != "envoy+epp", m))
+    floors_first = lambda m: (not m.startswith("envoy+noop"), m != "envoy+epp", m)  # noqa: E731
+    return sorted(found - {"envoy+epp-send"}, key=floors_first)
 
 
 def workers_table(rows: list[dict[str, Any]]) -> str:
@@ -275,10 +276,10 @@ def workers_table(rows: list[dict[str, Any]]) -> str:
         _table(header, body)
         + "\n\nEnd-to-end latency at the client in ms (ITL rows: inter-token latency of streamed"
         + ' answers); "adds" is over Envoy alone in the same run. noop: the do-nothing Python ext_proc'
-        + " (its own process, uvloop); epp-wN: `inference-gateway epp --workers N` in its own processes"
-        + " (uvloop unless named). CPU per request of each process on the machine: the ext_proc server"
-        + " (EPP supervisor + workers, idle scraping subtracted), Envoy, the load generator and the"
-        + " instant backend."
+        + " (its own process, grpc.aio on uvloop; noop-sync: grpc's thread-pool server); epp-wN:"
+        + " `inference-gateway epp --workers N` in its own processes (uvloop unless named). CPU per"
+        + " request of each process on the machine: the ext_proc server (EPP supervisor + workers,"
+        + " idle scraping subtracted), Envoy, the load generator and the instant backend."
     )
 
 

@@ -157,7 +157,8 @@ class Scenario(_Section):
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":
                     raise ValueError(f"overhead policy {name} must be of kind epp")
-            known = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")  # overhead.MODES
+            # overhead.MODES, and the no-op on grpc's sync server (overhead.NOOP_SERVERS)
+            known = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send", "envoy+noop-sync")
             for mode in self.overhead.modes or ():
                 if mode not in known:
                     raise ValueError(f"overhead mode {mode!r}: one of {', '.join(known)}")
