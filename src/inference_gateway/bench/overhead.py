@@ -8,8 +8,9 @@ Four paths to the same instant backend pods, at each rate:
   envoy+epp   client -> Envoy -> ext_proc EPP -> backend
   envoy+epp-wN  the same, the EPP run as `inference-gateway epp --workers N` (epp_processes)
 added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP runs
-in this process (so it can be profiled); Envoy, the backend, the no-op server and the
---workers EPPs are separate processes, each on the EPP's default event loop (uvloop).
+in this process (so it can be profiled); Envoy, the backend, the no-op servers and the
+--workers EPPs are separate processes. Every Python process runs on the EPP's default event
+loop (uvloop when installed).
 """
 
 from __future__ import annotations

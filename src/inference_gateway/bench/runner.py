@@ -115,6 +115,7 @@ def run_realtime_section(scenario: Scenario, progress: Progress) -> list[dict[st
 def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> list[dict[str, Any]]:
     from inference_gateway.bench.overhead import OverheadOptions, run_overhead
     from inference_gateway.bench.schedtime import decision_table
+    from inference_gateway.local.event_loop import loop_runner
 
     o = scenario.overhead
     assert o is not None
@@ -147,7 +148,8 @@ def run_overhead_section(scenario: Scenario, progress: Progress, out: Path) -> l
     def step(label: str) -> None:
         progress.update(task, advance=1, description=f"{scenario.name}: {label}")
 
-    rows, profile = asyncio.run(run_overhead(options, step))
+    # The in-process EPP (envoy+epp) on the event loop `inference-gateway epp` picks by default.
+    rows, profile = loop_runner()(run_overhead(options, step))
     if profile:
         (out / "epp-profile.txt").write_text(profile)
     names = o.decision_policies or ["default"]
