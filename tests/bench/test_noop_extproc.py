@@ -9,7 +9,8 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from inference_gateway.bench.noop_extproc import serve_noop, serve_sync_noop
-from inference_gateway.envoy.bootstrap import DESTINATION_HEADER, EXT_PROC_ROLE, OBSERVE_ROLE
+from inference_gateway.envoy.clusters import DESTINATION_HEADER
+from inference_gateway.envoy.filters import EXT_PROC_ROLE, OBSERVE_ROLE
 from tests.extproc.test_extproc_protocol import headers_msg
 
 ADDRESSES = ["10.0.0.1:8000", "10.0.0.2:8000"]
