@@ -33,7 +33,7 @@ lint: $(STAMP)
 
 # Full benchmark runs (~50 min on 2 cores); results in bench/results, tables and plots in
 # docs/benchmarks.md and docs/img. `make test` runs a seconds-long smoke of each scenario.
-BENCH_SCENARIOS := seed l4 knee overhead select-profile shared-prefix multi-lora multi-lora-spread criticality priority dcgm long-prompt hetero-l4 hetero-a100 replicas multimodal pd pd-short
+BENCH_SCENARIOS := seed l4 knee overhead overhead-workers select-profile shared-prefix multi-lora multi-lora-spread criticality priority dcgm long-prompt hetero-l4 hetero-a100 replicas multimodal pd pd-short
 
 bench: $(STAMP)
 	$(BIN)/inference-gateway bench run $(foreach s,$(BENCH_SCENARIOS),--config bench/$(s).yaml)
