@@ -21,11 +21,31 @@ DESTINATION_HEADER = "x-gateway-destination-endpoint"
 POOL_CLUSTER = "inference-pool"
 EPP_CLUSTER = "epp"
 
+# Envoy's defaults (1024 requests, 3 concurrent retries) would throttle a busy LLM pool: streams are
+# long-lived, and a dead pod makes every in-flight request retry at once.
+CIRCUIT_BREAKERS = {
+    "thresholds": [
+        {
+            "priority": "DEFAULT",
+            "max_connections": 100000,
+            "max_pending_requests": 100000,
+            "max_requests": 100000,
+            "max_retries": 100000,
+        }
+    ]
+}
+
+
 def epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": EPP_CLUSTER,
         "type": "STATIC",
         "connect_timeout": "1s",
+        # Every in-flight request holds an ext_proc stream open until its response ends (the
+        # observer's, or the routing stream with the response phases on it): with Envoy's default
+        # of 1024 requests per cluster the 1025th concurrent request got a 503 (upstream's
+        # reference config sets 40000; tests/e2e/test_many_in_flight.py).
+        "circuit_breakers": CIRCUIT_BREAKERS,
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
@@ -76,21 +96,6 @@ def epp_cluster(cfg: EnvoyConfig) -> dict[str, Any]:
             },
         }
     return cluster
-
-
-# Envoy's defaults (1024 requests, 3 concurrent retries) would throttle a busy LLM pool: streams are
-# long-lived, and a dead pod makes every in-flight request retry at once.
-CIRCUIT_BREAKERS = {
-    "thresholds": [
-        {
-            "priority": "DEFAULT",
-            "max_connections": 100000,
-            "max_pending_requests": 100000,
-            "max_requests": 100000,
-            "max_retries": 100000,
-        }
-    ]
-}
 
 
 # appProtocol kubernetes.io/h2c: HTTP/2 with prior knowledge to the pods, as upstream's
