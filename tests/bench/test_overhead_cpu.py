@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inference_gateway.bench.overhead import overhead_row
-from inference_gateway.bench.report import capacity_table, workers_table
+from inference_gateway.bench.overhead_tables import capacity_table, workers_table
 
 
 def _run(

@@ -71,7 +71,7 @@ def test_decision_times_grow_with_pool_size() -> None:
 async def test_overhead_measures_the_epp_as_deployed_with_workers() -> None:
     """`epp_processes`: the EPP as `inference-gateway epp --workers 2`, both workers routing
     (Envoy restarted until its connections reach both), rows and report tables for it."""
-    from inference_gateway.bench.report import capacity_table, workers_table
+    from inference_gateway.bench.overhead_tables import capacity_table, workers_table
 
     options = OverheadOptions(
         qps=[40], duration_s=0.5, pods=2, large_prompt_bytes=0, profile_s=0, subnet=62,
