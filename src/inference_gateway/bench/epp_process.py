@@ -8,6 +8,7 @@ time is read from /proc for the supervisor and its workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -113,12 +114,16 @@ class EppProcess:
         return sum(cpu_seconds(pid) for pid in self.pids())
 
     def pause(self) -> None:
-        for pid in self.pids():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
         for pid in self.pids():
-            os.kill(pid, signal.SIGCONT)
+            # A child may exit between listing and signalling (a short-lived helper process).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     async def requests_served(self, index: int) -> float:
         url = f"http://127.0.0.1:{self.metrics_base + index}/metrics"
