@@ -43,6 +43,7 @@ from inference_gateway.scheduling.interfaces import (
     ResponseMetadata,
     RoutesElsewhere,
 )
+from inference_gateway.scheduling.latency_predictions import TTFT_HEADER
 from inference_gateway.scheduling.plugins.media_token_estimator import MediaTokenEstimator
 from inference_gateway.scheduling.profile import Scheduler
 from inference_gateway.scheduling.types import (
@@ -55,7 +56,6 @@ from inference_gateway.scheduling.types import (
 log = logging.getLogger(__name__)
 
 CandidateSource = Callable[[], Sequence[Endpoint]]
-SLO_TTFT_HEADER = "x-slo-ttft-ms"  # upstream's TTFT objective, read by slo-deadline-ordering-policy
 
 
 @dataclass(eq=False)
@@ -236,7 +236,7 @@ class PoolRuntime:
             pool=request.pool,
             model=request.model,
             target_model=request.target_model,
-            slo_ttft_s=_slo_ttft_s(request.headers.get(SLO_TTFT_HEADER)),
+            slo_ttft_s=_slo_ttft_s(request.headers.get(TTFT_HEADER)),
         )
         try:
             return await self.flow.admit(flow_request, lambda: list(candidates()))
