@@ -10,7 +10,8 @@ import pytest
 
 from inference_gateway.scheduling.plugins.capacity_load_scorer import CapacityLoadScorer
 from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import FleetResult, run_fleet
+from inference_gateway.simulator.fleet import run_fleet
+from inference_gateway.simulator.fleet_server import FleetResult
 from inference_gateway.simulator.gateway import VirtualGateway
 from inference_gateway.simulator.workload import sharegpt_like
 

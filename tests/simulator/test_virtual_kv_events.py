@@ -7,7 +7,8 @@ import json
 
 from inference_gateway.scheduling.plugins.precise_prefix_cache_scorer import PrecisePrefixCacheScorer
 from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import VIRTUAL_HASH_SEED, run_fleet
+from inference_gateway.simulator.fleet import run_fleet
+from inference_gateway.simulator.fleet_server import VIRTUAL_HASH_SEED
 from inference_gateway.simulator.fleet_types import SimRequest
 from inference_gateway.simulator.gateway import VirtualGateway, seeded_config
 

@@ -26,7 +26,8 @@ from inference_gateway.bench.slo import slo_summary
 from inference_gateway.bench.stats import Outcomes, series_summary, summarize
 from inference_gateway.bench.workloads import DEFAULT_MEDIA_RULE, BenchRequest, WorkloadSpec, generate
 from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.fleet import FleetResult, run_fleet
+from inference_gateway.simulator.fleet import run_fleet
+from inference_gateway.simulator.fleet_server import FleetResult
 from inference_gateway.simulator.fleet_types import SimRequest
 from inference_gateway.simulator.gateway import VirtualGateway
 from inference_gateway.simulator.pd_fleet import run_pd_fleet

@@ -29,22 +29,16 @@ later; the fleet gives it virtual time after every event while it holds any.
 from __future__ import annotations
 
 import heapq
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from inference_gateway.kvevents.hashing import VllmBlockHasher
-from inference_gateway.kvevents.publisher import KVEventsConfig
 from inference_gateway.kvevents.wire import encode_batch
 from inference_gateway.simulator.config import ServerConfig
-from inference_gateway.simulator.dcgm import SimulatedGpu
-from inference_gateway.simulator.engine import Engine
+from inference_gateway.simulator.fleet_server import FleetResult, FleetServer, ServerReport
 from inference_gateway.simulator.fleet_types import (
     HELD,
     CacheOracle,
-    EndpointSnapshot,
     FinishObserver,
     Holding,
     KVEventSink,
@@ -53,88 +47,10 @@ from inference_gateway.simulator.fleet_types import (
     Scheduler,
     SimRequest,
 )
-from inference_gateway.simulator.kv_events import KVEventLog
-from inference_gateway.simulator.profile import load_profile
-from inference_gateway.simulator.report import summarize
 from inference_gateway.simulator.sequence import Sequence as EngineSeq
-from inference_gateway.simulator.stats import EngineStats
 from inference_gateway.simulator.tokenizer import SimTokenizer, block_hashes
 
 _STEP, _SCRAPE, _PUBLISH, _TIMER, _WAKE = 0, 1, 2, 3, 4
-
-
-@dataclass
-class ServerReport:
-    name: str
-    profile: str
-    stats: EngineStats
-
-
-@dataclass
-class FleetResult:
-    results: list[RequestResult]
-    servers: list[ServerReport]
-    sim_time: float
-    wall_time: float
-    incomplete: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, float]:
-        return summarize(self.results)
-
-
-VIRTUAL_HASH_SEED = "0"  # the PYTHONHASHSEED virtual servers hash their KV blocks with
-
-
-class _Server:
-    def __init__(self, index: int, config: ServerConfig) -> None:
-        self.index = index
-        self.config = config
-        self.name = config.name or f"server-{index}"
-        self.profile = load_profile(config.profile)
-        self.engine = Engine(config.resolve(self.profile), self.profile)
-        for adapter in config.lora_adapters:
-            self.engine.lora.register(adapter)
-        self.rng = random.Random(config.seed)
-        self._now = 0.0
-        self.gpu = SimulatedGpu(self.engine, lambda: self._now)
-        # KV events (`kv_events_config`): vLLM's block hashes, seeded by VIRTUAL_HASH_SEED.
-        self.hasher: VllmBlockHasher | None = None
-        self.kv_log: KVEventLog | None = None
-        if KVEventsConfig.parse(config.kv_events_config or "{}").active:
-            bs = self.engine.cfg.block_size
-            self.hasher = VllmBlockHasher(bs, VIRTUAL_HASH_SEED, config.prefix_caching_hash_algo)
-            self.kv_log = KVEventLog(bs)
-            self.engine.publish_kv_events(self.kv_log)
-
-    def snapshot(self, now: float) -> EndpointSnapshot:
-        e = self.engine
-        self._now = now
-        return EndpointSnapshot(
-            index=self.index,
-            name=self.name,
-            model=self.config.served_model_name,
-            updated_at=now,
-            waiting_queue=e.num_waiting,
-            running_requests=len(e.running),
-            kv_cache_usage=e.pool.usage,
-            active_adapters=frozenset(e.lora.running),
-            waiting_adapters=frozenset(e.lora.waiting),
-            max_active_adapters=e.cfg.max_loras,
-            block_size=e.cfg.block_size,
-            num_gpu_blocks=e.cfg.num_gpu_blocks,
-            prefix_cache_hit_rate=e.stats.prefix_hit_rate,
-            num_preemptions=e.stats.num_preemptions,
-            itl_sum_seconds=e.stats.itl.total,
-            itl_count=e.stats.itl.count,
-            gpu_util=self.gpu.sample().util,
-            adapters=frozenset(e.lora.registered),
-        )
-
-    def serves(self, model: str | None) -> bool:
-        """Whether a request for `model` (None: the base model) finds it here, as vLLM checks
-        before queueing it (a missing adapter is a 404)."""
-        return model in (None, self.config.served_model_name) or model in self.engine.lora.registered
 
 
 class Fleet:
@@ -148,7 +64,7 @@ class Fleet:
     ) -> None:
         if not servers:
             raise ValueError("a fleet needs at least one server")
-        self.servers = [_Server(i, c) for i, c in enumerate(servers)]
+        self.servers = [FleetServer(i, c) for i, c in enumerate(servers)]
         self.scheduler = scheduler
         self.observer = scheduler if isinstance(scheduler, FinishObserver) else None
         self.kv_sink = scheduler if isinstance(scheduler, KVEventSink) else None
@@ -230,10 +146,10 @@ class Fleet:
         self._in_flight += 1
         self._push(t, _TIMER, server, payload)
 
-    def _on_timer(self, server: _Server, payload: Any, now: float) -> None:
+    def _on_timer(self, server: FleetServer, payload: Any, now: float) -> None:
         raise RuntimeError("a timer fired in a fleet that sets none")
 
-    def _scrape(self, server: _Server, now: float) -> None:
+    def _scrape(self, server: FleetServer, now: float) -> None:
         snap = server.snapshot(now)
         if self.staleness > 0:
             self._push(now + self.staleness, _PUBLISH, server.index, snap)
@@ -285,7 +201,7 @@ class Fleet:
             self._idle_with_work.add(idx)
         return seq
 
-    def _start_if_idle(self, server: _Server, now: float) -> None:
+    def _start_if_idle(self, server: FleetServer, now: float) -> None:
         if not server.engine.busy:
             self._idle_with_work.discard(server.index)
             self._start_step(server, now)
@@ -297,7 +213,7 @@ class Fleet:
 
     def _admit(
         self,
-        server: _Server,
+        server: FleetServer,
         req: SimRequest,
         *,
         output_tokens: int | None = None,
@@ -328,7 +244,7 @@ class Fleet:
             return None
 
     def _prompt_blocks(
-        self, server: _Server, req: SimRequest, lora: str | None
+        self, server: FleetServer, req: SimRequest, lora: str | None
     ) -> tuple[int, Sequence[int] | None, list[int] | None]:
         """The prompt's length, block hashes as `server` hashes them, and token ids (if tokenized)."""
         prompt_len, hashes = req.prompt_tokens, req.block_hashes
@@ -370,13 +286,13 @@ class Fleet:
         if self.observer is not None:
             self.observer.on_finished(res)
 
-    def _start_step(self, server: _Server, now: float) -> None:
+    def _start_step(self, server: FleetServer, now: float) -> None:
         plan = server.engine.begin_step(now)
         if plan is not None:
             self._in_flight += 1
             self._push(plan.end, _STEP, server.index, None)
 
-    def _step_done(self, server: _Server, now: float) -> None:
+    def _step_done(self, server: FleetServer, now: float) -> None:
         self._in_flight -= 1
         engine = server.engine
         out = engine.finish_step()
@@ -403,7 +319,7 @@ class Fleet:
         self._record(res)
         return True
 
-    def _on_finished(self, server: _Server, seq: EngineSeq, now: float) -> None:
+    def _on_finished(self, server: FleetServer, seq: EngineSeq, now: float) -> None:
         self._live.pop(seq.request_id, None)
         self._record(
             RequestResult(

@@ -43,7 +43,8 @@ from typing import Any, Protocol
 
 from inference_gateway.simulator.config import ServerConfig
 from inference_gateway.simulator.disagg import transferred_tokens
-from inference_gateway.simulator.fleet import Fleet, FleetResult, _Server
+from inference_gateway.simulator.fleet import Fleet
+from inference_gateway.simulator.fleet_server import FleetResult, FleetServer
 from inference_gateway.simulator.fleet_types import EndpointSnapshot, RequestResult, SimRequest
 from inference_gateway.simulator.sequence import Sequence as EngineSeq
 
@@ -201,7 +202,7 @@ class PDFleet(Fleet):
             return
         self._place(req, p, output_tokens=1, payload=_PrefillStage(req, pick.decode))
 
-    def _on_finished(self, server: _Server, seq: EngineSeq, now: float) -> None:
+    def _on_finished(self, server: FleetServer, seq: EngineSeq, now: float) -> None:
         stage = seq.payload
         if isinstance(stage, _PrefillStage):
             self._transfer(server, stage, seq, now)
@@ -210,7 +211,7 @@ class PDFleet(Fleet):
         else:
             super()._on_finished(server, seq, now)
 
-    def _transfer(self, prefill: _Server, stage: _PrefillStage, seq: EngineSeq, now: float) -> None:
+    def _transfer(self, prefill: FleetServer, stage: _PrefillStage, seq: EngineSeq, now: float) -> None:
         decode = self.servers[stage.decode]
         tokens = transferred_tokens(seq.prompt_len)
         kv = decode.config.kv_transfer
@@ -236,7 +237,7 @@ class PDFleet(Fleet):
         free_at[link] = max(now, free_at[link]) + wire
         return free_at[link]
 
-    def _on_timer(self, server: _Server, payload: Any, now: float) -> None:
+    def _on_timer(self, server: FleetServer, payload: Any, now: float) -> None:
         if isinstance(payload, _EncodedStage):
             self._encoded(payload, now)
             return
@@ -249,7 +250,6 @@ class PDFleet(Fleet):
             self._reject(stage.request, server.index, "error")
             return
         self._start_if_idle(server, now)
-
 
     def _encoded(self, stage: _EncodedStage, now: float) -> None:
         """The encoder outputs are in: on to prefill/decode with nothing left to encode; the
