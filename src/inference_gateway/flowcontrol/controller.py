@@ -160,7 +160,7 @@ class FlowController:
     def _saturated(self, pool: PoolQueues) -> bool:
         try:
             saturated = self._is_saturated(list(pool.candidates()))
-            self.metrics.pool_saturation.labels(pool.name).set(1.0 if saturated else 0.0)
+            self.metrics.saturation(pool.name, saturated)
             return saturated
         except Exception:  # a broken detector must not take the request path down: fail open
             log.exception("saturation detector failed for pool %s; treating it as not saturated", pool.name)

@@ -77,6 +77,8 @@ class FlowControlMetrics:
 
         # labels() costs more than the update itself; the hot path looks children up here.
         self._outcome_children: dict[tuple[str, int, str, str, str, QueueOutcome, bool], tuple[Any, Any]] = {}
+        self._enqueue_children: dict[tuple[str, int, str], Any] = {}
+        self._saturation_children: dict[str, Any] = {}
 
     def queued(self, request: FlowRequest, delta: int) -> None:
         labels = (request.flow_id, str(request.priority), request.pool, request.model, request.target_model)
@@ -111,4 +113,14 @@ class FlowControlMetrics:
     def entered(self, request: FlowRequest, outcome: QueueOutcome | None, seconds: float) -> None:
         """The admission decision: dispatched or rejected at once, or queued (outcome None)."""
         label = NOT_YET_FINALIZED if outcome is None else outcome.value
-        self.enqueue_duration.labels(request.flow_id, str(request.priority), label).observe(seconds)
+        key = (request.flow_id, request.priority, label)
+        child = self._enqueue_children.get(key)
+        if child is None:
+            child = self._enqueue_children[key] = self.enqueue_duration.labels(key[0], str(key[1]), label)
+        child.observe(seconds)
+
+    def saturation(self, pool: str, saturated: bool) -> None:
+        child = self._saturation_children.get(pool)
+        if child is None:
+            child = self._saturation_children[pool] = self.pool_saturation.labels(pool)
+        child.set(1.0 if saturated else 0.0)
