@@ -66,7 +66,8 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     await epp.start()
     listen = free_port()
     addresses = [f"{ip}:{port}" for ip in ips]
-    envoy = EnvoyProcess(EnvoyConfig(listen_port=listen, epp_port=epp.port), tmp_path / "envoy")
+    config = EnvoyConfig(listen_port=listen, epp_port=epp.port, response_phases="observe")
+    envoy = EnvoyProcess(config, tmp_path / "envoy")
     try:
         await envoy.start(addresses)
         yield Gateway(f"http://127.0.0.1:{listen}/v1/completions", epp, addresses)

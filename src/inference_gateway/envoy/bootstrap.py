@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference_gateway.api.types import FailureMode, ObjectRef
+from inference_gateway.envoy.access_log import USAGE_FILTER, grpc_access_log, usage_filter
 from inference_gateway.envoy.clusters import (
     POOL_CLUSTER,
     epp_cluster,
     pool_clusters,
 )
 from inference_gateway.envoy.filters import (
+    OFF_PATH_PHASES,
     RESPONSE_METADATA,
     RESPONSE_PHASES_HEADER,
     duration,
@@ -77,11 +79,36 @@ class EnvoyConfig:
     rules: tuple[RouteRule, ...] = ()
     h2c: bool = False  # the one-cluster setup's pool speaks cleartext HTTP/2 (appProtocol h2c)
     # How the response reaches the EPP (docs/benchmarks.md, "The gateway's own overhead"):
-    # "observe": off the critical path. The routing filter handles the request only; Envoy adds
-    #   the served-endpoint header itself, and a second ext_proc filter in observability mode
-    #   streams the response to the EPP without waiting for answers (completion, usage).
+    # "access-log": off the critical path, batched. The routing filter handles the request only;
+    #   Envoy adds the served-endpoint header itself, a Lua filter reads usage from the body as
+    #   it streams by, and Envoy's gRPC access log reports each finished request to the EPP
+    #   (completion, status, timings, usage), `access_log_flush_ms` apart at most.
+    # "observe": as "access-log", but a second ext_proc filter in observability mode streams
+    #   each response to the EPP on its own gRPC stream (one per request, every body chunk).
     # "send": both phases on the critical path, every response chunk a round trip (upstream's way).
-    response_phases: str = "observe"
+    response_phases: str = "access-log"
+    # "access-log": the longest an ended request waits in Envoy's buffer before the EPP hears of
+    # it. Its in-flight ledger (what routing reads) lags by up to this much.
+    access_log_flush_ms: int = 10
+    # ... or until this many bytes of entries are buffered (one entry is ~0.5-1 KB).
+    access_log_buffer_bytes: int = 16384
+
+    def __post_init__(self) -> None:
+        if self.response_phases not in RESPONSE_PHASES:
+            choices = ", ".join(RESPONSE_PHASES)
+            raise ValueError(f"response_phases: {self.response_phases!r} is not one of {choices}")
+        if self.access_log_flush_ms < 1:
+            raise ValueError(f"access_log_flush_ms: {self.access_log_flush_ms} must be at least 1")
+        if self.access_log_buffer_bytes < 0:
+            raise ValueError(f"access_log_buffer_bytes: {self.access_log_buffer_bytes} must be >= 0")
+
+    @property
+    def observed(self) -> bool:
+        """The response reaches the EPP off the critical path ("access-log", "observe")."""
+        return self.use_epp and self.response_phases in OFF_PATH_PHASES
+
+
+RESPONSE_PHASES = ("access-log", "observe", "send")
 
 
 @dataclass(frozen=True)
@@ -162,7 +189,7 @@ def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     fail_close = FailureMode.FAIL_CLOSE in {cfg.failure_mode} if not cfg.pools else any(
         p.failure_mode == FailureMode.FAIL_CLOSE for p in cfg.pools
     )
-    observer = [observe_filter(cfg), response_filter(cfg)] if cfg.response_phases == "observe" and fail_close else []
+    observer = _observer_filters(cfg) if fail_close else []
     if not cfg.pools:
         return [ext_proc_filter(cfg), *observer]
     # Off unless a route turns it on, so a request no HTTPRoute matches never reaches the EPP.
@@ -170,6 +197,16 @@ def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
         ext_proc_filter(cfg, mode, name, disabled=True) for mode, name in ext_proc_names(cfg.pools).items()
     ]
     return [*routing, *observer]
+
+
+def _observer_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
+    """What reports the response off the critical path, and the response-only ext_proc for the
+    requests the EPP marks (model name rewrite)."""
+    if cfg.response_phases == "observe":
+        return [observe_filter(cfg), response_filter(cfg)]
+    if cfg.response_phases == "access-log":
+        return [response_filter(cfg), usage_filter()]
+    return []
 
 
 def _cel(expression: str) -> dict[str, Any]:
@@ -223,7 +260,7 @@ def local_reply_config() -> dict[str, Any]:
 
 def _route_config(cfg: EnvoyConfig) -> dict[str, Any]:
     config: dict[str, Any] = {"name": "inference", "virtual_hosts": _virtual_hosts(cfg)}
-    if cfg.use_epp and cfg.response_phases == "observe":
+    if cfg.observed:
         config["response_headers_to_add"] = _response_headers()
         config["request_headers_to_remove"] = [RESPONSE_PHASES_HEADER]
     return config
@@ -250,6 +287,10 @@ def abnormal_access_log() -> dict[str, Any]:
 
 
 def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
+    filters = _ext_proc_filters(cfg)
+    access_log = [abnormal_access_log()]
+    if any(f["name"] == USAGE_FILTER for f in filters):  # a FailClose route hands responses over
+        access_log.append(grpc_access_log(cfg))
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "inference_gateway",
@@ -261,10 +302,10 @@ def _listener(cfg: EnvoyConfig) -> dict[str, Any]:
         "max_request_headers_kb": cfg.max_request_headers_kb,
         "common_http_protocol_options": {"max_headers_count": cfg.max_headers_count},
         "local_reply_config": local_reply_config(),
-        "access_log": [abnormal_access_log()],
+        "access_log": access_log,
         "route_config": _route_config(cfg),
         "http_filters": [
-            *_ext_proc_filters(cfg),
+            *filters,
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {

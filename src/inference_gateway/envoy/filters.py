@@ -1,6 +1,7 @@
 """The gateway's ext_proc filters: the routing filter (request headers and body to the EPP), the
 composite filter that turns the response phases on for the requests the EPP marks, and the
-observer that streams every response to the EPP off the critical path (observability mode)."""
+observer that streams every response to the EPP off the critical path (observability mode,
+response phases "observe"; "access-log" reports responses by access log instead: access_log.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ RESPONSE_ROLE = "response"
 RESPONSE_PHASES_HEADER = "x-gateway-response-phases"
 RESPONSE_PHASES_SEND = "send"
 OBSERVE_EXT_PROC = "envoy.filters.http.ext_proc/observe"
+# EnvoyConfig.response_phases values that report the response to the EPP off the critical path.
+OFF_PATH_PHASES = ("access-log", "observe")
 # Response headers the EPP decides at routing time travel as dynamic metadata in this namespace,
 # and Envoy adds them (response phases "observe"): {metadata key: response header}.
 RESPONSE_METADATA = "inference-gateway.response"
@@ -44,7 +47,7 @@ def ext_proc_filter(
     body_mode = "BUFFERED" if fail_open else "FULL_DUPLEX_STREAMED"
     # A FailOpen (BUFFERED) route is answered after its headers, too late to turn the response
     # phases on for a model-name rewrite, so it keeps them.
-    observed = cfg.response_phases == "observe" and not fail_open
+    observed = cfg.response_phases in OFF_PATH_PHASES and not fail_open
     mode: dict[str, Any] = {
         "request_header_mode": "SEND",
         "response_header_mode": "SKIP" if observed else "SEND",

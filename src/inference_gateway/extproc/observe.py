@@ -12,6 +12,7 @@ it when the HTTP stream is destroyed), so the in-flight ledger cannot leak.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -61,6 +62,12 @@ class ResponseObserver:
     # the response stream Envoy opens for them.
     _responding: dict[str, list[RequestContext]] = field(default_factory=dict)
     _last_sweep: float = field(default_factory=time.monotonic)
+    # Request ids whose end was reported (access log) before any context was handed over for
+    # them: a routing stream whose client left while it was deciding may still hand one over
+    # after. Bounded, and only briefly remembered; Envoy's request ids are unique.
+    _ended_early: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    max_ended_early: int = 4096
+    ended_early_s: float = 5.0
 
     @property
     def pending(self) -> int:
@@ -69,9 +76,12 @@ class ResponseObserver:
     def expect(self, ctx: RequestContext, responding: bool = False) -> None:
         """The routing stream is done with `ctx`: its response will arrive on an observer stream
         (or, `responding`, on a response stream)."""
+        now = time.monotonic()
+        if self._ended_early and self._ended_early.pop(ctx.request_id, None) is not None:
+            self.director.on_complete(ctx)  # its access-log entry came first: it is over
+            return
         table = self._responding if responding else self._pending
         table.setdefault(ctx.request_id, []).append(ctx)
-        now = time.monotonic()
         if now - self._last_sweep > self.sweep_every_s:
             self._sweep(now)
 
@@ -83,6 +93,18 @@ class ResponseObserver:
         ctx = waiting.pop(0)
         if not waiting:
             del table[ctx.request_id]
+        return ctx
+
+    def ended(self, request_id: str) -> RequestContext | None:
+        """The request's HTTP stream is over (its access-log entry came): its context, if one
+        was handed over (a response stream that never came included), for completing."""
+        ctx = self.claim(request_id) or self.claim(request_id, responding=True)
+        if ctx is None and request_id:
+            now = time.monotonic()
+            early = self._ended_early
+            early[request_id] = now
+            while len(early) > self.max_ended_early or now - next(iter(early.values())) > self.ended_early_s:
+                early.popitem(last=False)
         return ctx
 
     def _sweep(self, now: float) -> None:

@@ -31,6 +31,7 @@ from inference_gateway.envoy.filters import (
     ROUTE_OBSERVED_ROLE,
 )
 from inference_gateway.extproc import messages
+from inference_gateway.extproc.access_log import AccessLogServicer, add_access_log_service
 from inference_gateway.extproc.modes import (
     BUFFERED_PARTIAL,
     FULL_DUPLEX,
@@ -63,6 +64,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         self.draining = False
         self._streams: set[StreamState] = set()
         self.observer = ResponseObserver(director)
+        self.access_log: AccessLogServicer | None = None  # set by serve()
 
     def drain(self) -> None:
         """Shutting down: end every stream whose request is already routed with an OK status.
@@ -365,7 +367,10 @@ async def serve(
             ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
-    pb_grpc.add_ExternalProcessorServicer_to_server(servicer or ExtProcServicer(director), server)
+    servicer = servicer or ExtProcServicer(director)
+    pb_grpc.add_ExternalProcessorServicer_to_server(servicer, server)
+    # Envoy's access log (response phases "access-log") reports responses on the same port.
+    servicer.access_log = add_access_log_service(server, servicer.observer)
     if health_checking:  # upstream's --health-checking: grpc.health.v1 on the ext_proc port too
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 

@@ -229,7 +229,8 @@ class EPPMetrics:
             return
         labels = _labels(ctx)
         self._child(self.running, labels[0]).dec()
-        elapsed = time.monotonic() - ctx.started
+        # The response's end as timed (by Envoy, with the access log), not when the EPP heard of it.
+        elapsed = (ctx.ended_at or time.monotonic()) - ctx.started
         self._child(self.duration, *labels).observe(elapsed)
         if ctx.response_bytes:
             self._child(self.response_sizes, *labels).observe(ctx.response_bytes)

@@ -56,6 +56,9 @@ class RequestContext:
     response_bytes: int = 0
     first_byte_at: float = 0.0  # time.monotonic() of the first response body byte
     response_chunks: int = 0
+    # When the response ended (the director's clock): its last byte, as the proxy timed it when
+    # the EPP hears of it later (access log), else when the EPP saw it. Set at completion.
+    ended_at: float = 0.0
     # Ends the request with an error from outside its own flow (ext_proc sets it; preemption uses it).
     abort: Callable[[GatewayError], None] | None = None
     prompt_tokens: int = 0
@@ -103,6 +106,20 @@ class RequestObserver(Protocol):
     def on_error(self, ctx: RequestContext, error: GatewayError) -> None: ...
 
     def on_complete(self, ctx: RequestContext) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSummary:
+    """A whole response, told after it ended (Envoy's access log; the simulator's model servers).
+    Times are seconds after the request started, as the proxy measured them."""
+
+    status: int  # 0: no response (the client went away first, or the upstream reset)
+    served: str | None  # the endpoint that answered (after retries), "ip:port"
+    duration_s: float  # to the last byte sent to the client (or the stream's end)
+    first_byte_s: float | None = None  # first response body byte; None: no body
+    chunks: int = 0  # non-empty body chunks: more than one means it streamed
+    body_bytes: int = 0
+    usage: Usage | None = None
 
 
 @dataclass
@@ -304,21 +321,37 @@ class Director:
         if end_of_stream:
             self.on_complete(ctx)
 
+    def on_response(self, ctx: RequestContext, summary: ResponseSummary) -> None:
+        """The whole response at once, after it ended: what on_response_headers, each
+        on_response_body and on_complete tell when the EPP sees the response stream by."""
+        if ctx.finished:
+            return
+        self.on_response_headers(ctx, summary.status, summary.served)
+        if summary.first_byte_s is not None:
+            ctx.first_byte_at = ctx.started + summary.first_byte_s
+        ctx.response_chunks = summary.chunks
+        ctx.response_bytes = summary.body_bytes
+        ctx.usage = summary.usage
+        ctx.ended_at = ctx.started + summary.duration_s
+        self.on_complete(ctx)
+
     def on_complete(self, ctx: RequestContext) -> None:
         """Idempotent: the last response chunk, or the ext_proc stream closing, whichever is first."""
         if ctx.finished:
             return
         ctx.finished = True
+        ctx.ended_at = ctx.ended_at or self.clock()
         res = ctx.resolution
-        if ctx.usage_scanner is not None and ctx.usage_scanner.usage is not None and res is not None:
+        if ctx.usage is None and ctx.usage_scanner is not None:
             ctx.usage = ctx.usage_scanner.usage
+        if ctx.usage is not None and res is not None:
             ctx.prompt_tokens = ctx.usage.prompt_tokens
             ctx.completion_tokens = ctx.usage.completion_tokens
             self.usage.record(UsageKey(res.model, res.target_model, res.objective, ctx.flow_id), ctx.usage)
         if ctx.decision is not None:
             ctx.response_metadata = ctx.decision.response_metadata(ctx.usage)
             # Streamed responses tell plugins that learn latency (latency-scorer) how it went.
-            now = self.clock()
+            now = ctx.ended_at
             e2e = now - ctx.started if ctx.response_status == 200 else None
             ctx.decision.complete(*_latency_of(ctx, now), e2e_s=e2e)
             if (preemption := ctx.decision.runtime.preemption) is not None:
