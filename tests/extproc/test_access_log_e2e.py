@@ -20,6 +20,8 @@ from inference_gateway.envoy.bootstrap import SERVED_HEADER, EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.stack import free_port
+from inference_gateway.requestcontrol.director import RequestContext
+from inference_gateway.requestcontrol.errors import GatewayError
 from tests.extproc.test_observe import MODEL, TOKENS, Gateway, body, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +62,19 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Backed]:
         await backend.wait()
 
 
+class Completed(list[RequestContext]):
+    """A RequestObserver that keeps each completed context."""
+
+    def on_routed(self, ctx: RequestContext) -> None:
+        pass
+
+    def on_error(self, ctx: RequestContext, error: GatewayError) -> None:
+        pass
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        self.append(ctx)
+
+
 def entries(gateway: Gateway) -> int:
     als = gateway.epp.extproc.access_log
     assert als is not None
@@ -69,11 +84,17 @@ def entries(gateway: Gateway) -> int:
 async def test_streamed_request_completes_from_its_access_log_entry(gateway: Gateway) -> None:
     director = gateway.epp.director
     completed = []
-    director.observers.append(type("Seen", (), {
-        "on_routed": lambda self, ctx: None,
-        "on_error": lambda self, ctx, err: None,
-        "on_complete": lambda self, ctx: completed.append(ctx),
-    })())
+    director.observers.append(
+        type(
+            "Seen",
+            (),
+            {
+                "on_routed": lambda self, ctx: None,
+                "on_error": lambda self, ctx, err: None,
+                "on_complete": lambda self, ctx: completed.append(ctx),
+            },
+        )()
+    )
     async with aiohttp.ClientSession() as session, session.post(gateway.url, json=body()) as resp:
         assert resp.status == 200
         served = resp.headers[SERVED_HEADER]
@@ -97,10 +118,10 @@ async def test_streamed_request_completes_from_its_access_log_entry(gateway: Gat
 
 
 async def test_non_streamed_usage_comes_from_the_lua_filter(gateway: Gateway) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(gateway.url, json={**body(), "stream": False}) as resp:
-            assert resp.status == 200
-            await resp.read()
+    unstreamed = {**body(), "stream": False}
+    async with aiohttp.ClientSession() as session, session.post(gateway.url, json=unstreamed) as resp:
+        assert resp.status == 200
+        await resp.read()
     await wait_for(lambda: gateway.in_flight() == 0 and bool(gateway.epp.director.usage.totals))
     (totals,) = gateway.epp.director.usage.totals.values()
     assert (totals.prompt_tokens, totals.completion_tokens) == (1, TOKENS)

@@ -1,0 +1,168 @@
+"""The EPP's AccessLogService: each entry of Envoy's gRPC access log completes the context the
+routing stream handed over, with Envoy's timings and the Lua filter's usage; entries that match
+no context are dropped, and an end that comes before the hand-over still completes it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import orjson
+from envoy.data.accesslog.v3 import accesslog_pb2
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
+from google.protobuf import struct_pb2
+
+from inference_gateway.envoy.access_log import USAGE_METADATA
+from inference_gateway.extproc.access_log import AccessLogServicer, summary_of
+from inference_gateway.extproc.observe import ResponseObserver
+from inference_gateway.extproc.server import ExtProcServicer, serve
+from inference_gateway.requestcontrol.director import Director, RequestContext
+from inference_gateway.requestcontrol.usage import Usage
+from inference_gateway.runtime import PoolRuntime
+from inference_gateway.scheduling.config import load_config
+from tests.helpers import make_store
+
+START_S = 1_733_440_000.25  # the request's start, Envoy's wall clock
+
+
+def entry(
+    request_id: str,
+    status: int = 200,
+    upstream: str = "10.0.0.1:8000",
+    duration_s: float = 2.0,
+    usage: dict[str, float] | None = None,
+) -> accesslog_pb2.HTTPAccessLogEntry:
+    e = accesslog_pb2.HTTPAccessLogEntry()
+    e.request.request_id = request_id
+    common = e.common_properties
+    common.start_time.FromNanoseconds(int(START_S * 1e9))
+    common.duration.FromNanoseconds(int(duration_s * 1e9))
+    common.time_to_last_downstream_tx_byte.FromNanoseconds(int(duration_s * 1e9))
+    if upstream:
+        host, port = upstream.split(":")
+        common.upstream_remote_address.socket_address.address = host
+        common.upstream_remote_address.socket_address.port_value = int(port)
+    if status:
+        e.response.response_code.value = status
+        e.response.response_body_bytes = 1234
+    if usage is not None:
+        found = struct_pb2.Struct()
+        found.update(usage)
+        common.metadata.filter_metadata[USAGE_METADATA].CopyFrom(found)
+    return e
+
+
+def batch(*entries: accesslog_pb2.HTTPAccessLogEntry) -> als_pb2.StreamAccessLogsMessage:
+    msg = als_pb2.StreamAccessLogsMessage()
+    msg.http_logs.log_entry.extend(entries)
+    return msg
+
+
+STREAMED = {
+    "chunks": 40,
+    "first_byte_ms": (START_S + 0.3) * 1000,
+    "prompt_tokens": 12,
+    "completion_tokens": 39,
+    "total_tokens": 51,
+    "cached_tokens": 8,
+}
+
+
+def director() -> Director:
+    return Director(make_store(), PoolRuntime(load_config(), flow_control=False))
+
+
+async def routed(d: Director, request_id: str) -> RequestContext:
+    ctx = d.new_context({"x-request-id": request_id})
+    await d.route(ctx, orjson.dumps({"model": "base-model", "prompt": "hi", "max_tokens": 5}))
+    assert ctx.picked is not None and ctx.picked.in_flight == 1
+    return ctx
+
+
+def test_summary_reads_envoy_timings_and_the_lua_metadata() -> None:
+    s = summary_of(entry("a", usage=STREAMED))
+    assert (s.status, s.served, s.chunks, s.body_bytes) == (200, "10.0.0.1:8000", 40, 1234)
+    assert s.first_byte_s is not None and abs(s.first_byte_s - 0.3) < 1e-6
+    assert s.duration_s == 2.0 and s.usage == Usage(12, 39, 51, 8)
+    bare = summary_of(entry("b", status=0, upstream="", duration_s=0.5))
+    assert (bare.status, bare.served, bare.first_byte_s, bare.chunks, bare.usage) == (0, None, None, 0, None)
+
+
+async def test_entry_completes_the_handed_over_context() -> None:
+    d = director()
+    observer = ResponseObserver(d)
+    als = AccessLogServicer(observer)
+    ctx = await routed(d, "r1")
+    observer.expect(ctx)
+    served = ctx.picked.address if ctx.picked else ""
+    als.report(batch(entry("r1", upstream=served, usage=STREAMED)))
+    assert ctx.finished and observer.pending == 0 and ctx.picked is not None and ctx.picked.in_flight == 0
+    assert ctx.served is ctx.picked and ctx.response_status == 200
+    assert (ctx.prompt_tokens, ctx.completion_tokens, ctx.response_chunks) == (12, 39, 40)
+    # Envoy's times, not the batch's arrival: TTFT 0.3 s, end-to-end 2 s after the start
+    assert abs(ctx.first_byte_at - ctx.started - 0.3) < 1e-6 and ctx.ended_at - ctx.started == 2.0
+    (totals,) = d.usage.totals.values()
+    assert (totals.prompt_tokens, totals.completion_tokens, totals.cached_tokens) == (12, 39, 8)
+    assert (als.entries, als.unmatched) == (1, 0)
+
+
+async def test_unknown_request_id_is_dropped_and_others_still_complete() -> None:
+    d = director()
+    observer = ResponseObserver(d)
+    als = AccessLogServicer(observer)
+    ctx = await routed(d, "known")
+    observer.expect(ctx)
+    als.report(batch(entry("rejected-by-the-epp"), entry("known")))
+    assert (als.entries, als.unmatched) == (2, 1)
+    assert ctx.finished and observer.pending == 0
+
+
+async def test_aborted_request_releases_its_slot_and_teaches_no_latency() -> None:
+    d = director()
+    observer = ResponseObserver(d)
+    ctx = await routed(d, "gone")
+    observer.expect(ctx)
+    # the client left before any response: no status, no upstream, no Lua metadata
+    AccessLogServicer(observer).report(batch(entry("gone", status=0, upstream="", duration_s=0.7)))
+    assert ctx.finished and ctx.picked is not None and ctx.picked.in_flight == 0
+    assert ctx.response_status == 0 and ctx.first_byte_at == 0.0 and ctx.usage is None
+    assert not d.usage.totals
+
+
+async def test_an_end_reported_before_the_hand_over_completes_it_at_once() -> None:
+    d = director()
+    observer = ResponseObserver(d)
+    ctx = await routed(d, "raced")
+    AccessLogServicer(observer).report(batch(entry("raced")))  # the client left while routing
+    observer.expect(ctx)
+    assert ctx.finished and observer.pending == 0 and ctx.picked is not None and ctx.picked.in_flight == 0
+
+
+async def test_an_unclaimed_response_stream_context_is_completed_by_its_entry() -> None:
+    d = director()
+    observer = ResponseObserver(d)
+    ctx = await routed(d, "rewritten")
+    observer.expect(ctx, responding=True)  # its response stream never came (upstream failed)
+    AccessLogServicer(observer).report(batch(entry("rewritten", status=503)))
+    assert ctx.finished and observer.pending == 0 and ctx.response_status == 503
+
+
+async def test_the_service_shares_the_ext_proc_port() -> None:
+    d = director()
+    servicer = ExtProcServicer(d)
+    server, port = await serve(d, "127.0.0.1", 0, servicer=servicer)
+    try:
+        ctx = await routed(d, "over-grpc")
+        servicer.observer.expect(ctx)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = als_pb2_grpc.AccessLogServiceStub(channel)
+
+            async def messages() -> AsyncIterator[als_pb2.StreamAccessLogsMessage]:
+                first = batch(entry("over-grpc", usage=STREAMED))
+                first.identifier.log_name = "inference-gateway"
+                yield first
+
+            await stub.StreamAccessLogs(messages())
+        assert ctx.finished and servicer.access_log is not None and servicer.access_log.entries == 1
+    finally:
+        await server.stop(None)
