@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import signal
@@ -155,6 +156,12 @@ def _epp_ports(cmd: EPPCommand) -> dict[str, int]:
     return ports
 
 
+class ResponsePhases(enum.StrEnum):
+    ACCESS_LOG = "access-log"
+    OBSERVE = "observe"
+    SEND = "send"
+
+
 @app.command("envoy-config")
 def envoy_config(
     resources: Annotated[
@@ -185,6 +192,17 @@ def envoy_config(
     epp_plaintext: Annotated[
         bool, typer.Option(help="No TLS to the EPP (for `epp --secure-serving=false`)")
     ] = False,
+    response_phases: Annotated[
+        ResponsePhases,
+        typer.Option(
+            help="How responses reach the EPP: access-log (batched, off the request path), observe "
+            "(an observability-mode ext_proc stream per request), send (through the EPP, upstream's way)"
+        ),
+    ] = ResponsePhases.ACCESS_LOG,
+    access_log_flush_ms: Annotated[
+        int,
+        typer.Option(min=1, help="access-log: longest wait before Envoy sends finished requests to the EPP"),
+    ] = 10,
 ) -> None:
     """Write (or print) an Envoy setup that puts the EPP on the request path (docs/own-envoy.md)."""
     from inference_gateway.commands.envoy_setup import EnvoySetupFlags, build_setup, dump, write_setup
@@ -206,6 +224,8 @@ def envoy_config(
         tls_key,
         tls_sni,
         epp_plaintext,
+        response_phases.value,
+        access_log_flush_ms,
     )
     setup = build_setup(flags)
     if out is None:

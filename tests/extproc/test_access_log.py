@@ -5,14 +5,20 @@ no context are dropped, and an end that comes before the hand-over still complet
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import orjson
+import pytest
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 from google.protobuf import struct_pb2
 
-from inference_gateway.envoy.access_log import USAGE_METADATA
+from inference_gateway.api.types import FailureMode
+from inference_gateway.envoy.access_log import USAGE_FILTER, USAGE_METADATA
+from inference_gateway.envoy.bootstrap import SERVED_HEADER, EnvoyConfig, bootstrap
+from inference_gateway.envoy.clusters import EPP_CLUSTER
+from inference_gateway.envoy.routing import EXT_PROC
 from inference_gateway.extproc.access_log import AccessLogServicer, summary_of
 from inference_gateway.extproc.observe import ResponseObserver
 from inference_gateway.extproc.server import ExtProcServicer, serve
@@ -166,3 +172,41 @@ async def test_the_service_shares_the_ext_proc_port() -> None:
         assert ctx.finished and servicer.access_log is not None and servicer.access_log.entries == 1
     finally:
         await server.stop(None)
+
+
+def _hcm(cfg: EnvoyConfig) -> dict[str, Any]:
+    listener = bootstrap(cfg)["static_resources"]["listeners"][0]
+    hcm: dict[str, Any] = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return hcm
+
+
+def test_access_log_is_the_default_and_only_where_a_route_hands_responses_over() -> None:
+    hcm = _hcm(EnvoyConfig(access_log_buffer_bytes=4096))
+    names = [f["name"] for f in hcm["http_filters"]]
+    assert names == [EXT_PROC, "envoy.filters.http.composite", USAGE_FILTER, "envoy.filters.http.router"]
+    routing = hcm["http_filters"][0]["typed_config"]
+    assert routing["processing_mode"]["response_body_mode"] == "NONE" and routing["allow_mode_override"]
+    als = hcm["access_log"][-1]["typed_config"]["common_config"]
+    assert als["grpc_service"]["envoy_grpc"]["cluster_name"] == EPP_CLUSTER
+    assert (als["buffer_size_bytes"], als["transport_api_version"]) == (4096, "V3")
+    assert hcm["route_config"]["response_headers_to_add"][0]["header"]["key"] == SERVED_HEADER
+    # FailOpen alone: the routing stream keeps the response phases; nothing to report by log
+    fail_open = _hcm(EnvoyConfig(failure_mode=FailureMode.FAIL_OPEN))
+    assert [a["name"] for a in fail_open["access_log"]] == ["envoy.access_loggers.stdout"]
+    assert USAGE_FILTER not in [f["name"] for f in fail_open["http_filters"]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "response_phases",
+            "sometimes",
+            "response_phases: 'sometimes' is not one of access-log, observe, send",
+        ),
+        ("access_log_flush_ms", 0, "access_log_flush_ms: 0 must be at least 1"),
+    ],
+)
+def test_bad_settings_name_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EnvoyConfig(**{field: value})  # type: ignore[arg-type]

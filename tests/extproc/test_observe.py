@@ -125,7 +125,7 @@ def _filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
 
 
 def test_observe_keeps_response_phases_off_the_routing_filter() -> None:
-    routing, observer, responder = _filters(EnvoyConfig())
+    routing, observer, responder = _filters(EnvoyConfig(response_phases="observe"))
     mode = routing["typed_config"]["processing_mode"]
     assert (mode["response_header_mode"], mode["response_body_mode"]) == ("SKIP", "NONE")
     assert observer["typed_config"]["observability_mode"] is True
@@ -138,7 +138,7 @@ def test_observe_keeps_response_phases_off_the_routing_filter() -> None:
 
 def test_plugins_that_need_the_response_keep_the_response_phase() -> None:
     plain = EndpointPicker(EPPOptions(grpc_port=0, metrics_port=None, health_port=None))
-    assert response_phases(plain) == "observe"
+    assert response_phases(plain) == "access-log"
     text = (
         "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
         "plugins: [{type: session-affinity-scorer}, {type: max-score-picker}]\n"

@@ -111,3 +111,27 @@ def test_h2c_pools_get_cleartext_http2_to_their_pods(tmp_path: Path) -> None:
     (pool_cluster,) = [c for c in config["static_resources"]["clusters"] if c["type"] == "EDS"]
     assert "typed_extension_protocol_options" not in pool_cluster
     assert "appProtocol kubernetes.io/h2c" in out
+
+
+def _hcm(config: dict[str, Any]) -> dict[str, Any]:
+    return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def test_response_phases_pick_how_responses_reach_the_epp() -> None:
+    default, _ = bootstrap()
+    names = [f["name"] for f in filters(default)]
+    assert "envoy.filters.http.lua/usage" in names and "envoy.filters.http.ext_proc/observe" not in names
+    (als,) = [a for a in _hcm(default)["access_log"] if a["name"] == "envoy.access_loggers.http_grpc"]
+    assert als["typed_config"]["common_config"]["buffer_flush_interval"] == "0.010s"
+    slower, _ = bootstrap("--access-log-flush-ms", "25")
+    (als,) = [a for a in _hcm(slower)["access_log"] if a["name"] == "envoy.access_loggers.http_grpc"]
+    assert als["typed_config"]["common_config"]["buffer_flush_interval"] == "0.025s"
+    observed, _ = bootstrap("--response-phases", "observe")
+    names = [f["name"] for f in filters(observed)]
+    assert "envoy.filters.http.ext_proc/observe" in names and "envoy.filters.http.lua/usage" not in names
+    assert [a["name"] for a in _hcm(observed)["access_log"]] == ["envoy.access_loggers.stdout"]
+    sent, _ = bootstrap("--response-phases", "send")
+    (routing,) = [f for f in filters(sent) if f["name"] != "envoy.filters.http.router"]
+    assert routing["typed_config"]["processing_mode"]["response_body_mode"] == "STREAMED"
+    result = CliRunner().invoke(app, ["envoy-config", "--response-phases", "later"])
+    assert result.exit_code != 0 and "later" in result.output

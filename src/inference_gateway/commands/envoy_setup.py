@@ -47,6 +47,8 @@ class EnvoySetupFlags:
     tls_key: Path | None = None
     tls_sni: str = "localhost"
     epp_plaintext: bool = False  # the EPP runs with --secure-serving=false
+    response_phases: str = "access-log"  # EnvoyConfig.response_phases
+    access_log_flush_ms: int = 10
 
 
 @dataclass
@@ -143,6 +145,8 @@ def build_setup(flags: EnvoySetupFlags) -> EnvoySetup:
         pools=pools,
         rules=tuple(routes),
         h2c=_single_cluster_h2c(resources, routed, h2c, notes),
+        response_phases=flags.response_phases,
+        access_log_flush_ms=flags.access_log_flush_ms,
     )
     return EnvoySetup(config, notes)
 

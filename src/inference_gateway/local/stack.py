@@ -268,7 +268,7 @@ class LocalStack:
         if self.files is not None:
             self.files.refresh()
 
-    def _envoy_config(self, epp_port: int, phases: str = "observe") -> EnvoyConfig:
+    def _envoy_config(self, epp_port: int, phases: str = "access-log") -> EnvoyConfig:
         modes = {p.endpoint_picker.failure_mode for p in self.resources.pools}
         mode = FailureMode.FAIL_OPEN if modes == {FailureMode.FAIL_OPEN} else FailureMode.FAIL_CLOSE
         tls = None
@@ -322,6 +322,6 @@ class LocalStack:
 def response_phases(epp: EndpointPicker) -> str:
     """ "send" when a plugin adds response headers (session affinity) or ends streams (gateway
     preemption): only a response phase on the critical path can; otherwise the response is
-    observed off it."""
+    reported off it by Envoy's access log."""
     wanted = any(r.adds_response_headers or r.preemption is not None for r in epp.runtimes)
-    return "send" if wanted else "observe"
+    return "send" if wanted else "access-log"
