@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 from envoy.config.core.v3 import base_pb2
+from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as mode_pb2
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
+from inference_gateway.envoy.filters import EXT_PROC_ROLE, ROUTE_OBSERVED_ROLE
 from inference_gateway.extproc.server import serve
 from inference_gateway.requestcontrol.director import DESTINATION_KEY, DESTINATION_NAMESPACE
 from inference_gateway.scheduling.plugins.pd_profile_handler import PREFILL_HEADER
@@ -105,12 +108,20 @@ def snapshots(rng: random.Random, n: int, t: float, adapters: int) -> list[Endpo
     names = [f"lora-{a}" for a in range(adapters)]
     return [
         EndpointSnapshot(
-            index=i, name=f"sim-{i}", model=MODEL, updated_at=t,
-            waiting_queue=rng.choice((0, 0, 1, 3, 8)), running_requests=rng.randrange(0, 20),
+            index=i,
+            name=f"sim-{i}",
+            model=MODEL,
+            updated_at=t,
+            waiting_queue=rng.choice((0, 0, 1, 3, 8)),
+            running_requests=rng.randrange(0, 20),
             kv_cache_usage=rng.choice((0.1, 0.3, 0.3, 0.6, 0.95)),
-            active_adapters=frozenset(rng.sample(names, min(2, adapters))), waiting_adapters=frozenset(),
-            max_active_adapters=2 if adapters else 0, block_size=16, num_gpu_blocks=4000,
-            prefix_cache_hit_rate=0.0, num_preemptions=0,
+            active_adapters=frozenset(rng.sample(names, min(2, adapters))),
+            waiting_adapters=frozenset(),
+            max_active_adapters=2 if adapters else 0,
+            block_size=16,
+            num_gpu_blocks=4000,
+            prefix_cache_hit_rate=0.0,
+            num_preemptions=0,
         )
         for i in range(n)
     ]
@@ -128,10 +139,14 @@ def requests(rng: random.Random, case: Case) -> list[SimRequest]:
 
 
 class ExtProcClient:
-    """One open ext_proc stream per request in flight, as Envoy keeps them."""
+    """One open ext_proc stream per request in flight, as Envoy keeps them; or, `reported` (our
+    envoy-config's default), the routing stream alone, each request's end reported by an
+    access-log entry as Envoy's gRPC access log sends it."""
 
-    def __init__(self, stub: pb_grpc.ExternalProcessorStub) -> None:
-        self.stub = stub
+    def __init__(self, channel: grpc.aio.Channel, reported: bool = False) -> None:
+        self.stub = pb_grpc.ExternalProcessorStub(channel)
+        self.access_log = als_pb2_grpc.AccessLogServiceStub(channel)
+        self.reported = reported
         self.open: dict[int | str, tuple[asyncio.Event, grpc.aio.StreamStreamCall]] = {}
 
     async def route(
@@ -141,7 +156,12 @@ class ExtProcClient:
         done = asyncio.Event()
 
         async def messages() -> AsyncIterator[pb.ProcessingRequest]:
-            config = pb.ProtocolConfiguration(request_body_mode=mode_pb2.ProcessingMode.BUFFERED)
+            mode = (
+                mode_pb2.ProcessingMode.FULL_DUPLEX_STREAMED
+                if self.reported
+                else mode_pb2.ProcessingMode.BUFFERED
+            )
+            config = pb.ProtocolConfiguration(request_body_mode=mode)
             all_headers = {":method": "POST", ":path": "/v1/completions", **headers}
             header_map = base_pb2.HeaderMap(
                 headers=[base_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in all_headers.items()]
@@ -152,10 +172,14 @@ class ExtProcClient:
             yield pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True))
             await done.wait()  # the request is in flight until its stream ends
 
-        call = self.stub.Process(messages())
-        first = await call.read()
-        assert first.WhichOneof("response") == "request_headers"
-        answer = await call.read()
+        if self.reported:
+            call = self.stub.Process(messages(), metadata=((EXT_PROC_ROLE, ROUTE_OBSERVED_ROLE),))
+            answer = await call.read()
+        else:
+            call = self.stub.Process(messages())
+            first = await call.read()
+            assert first.WhichOneof("response") == "request_headers"
+            answer = await call.read()
         if answer.WhichOneof("response") == "immediate_response":
             done.set()
             await call.code()
@@ -163,14 +187,31 @@ class ExtProcClient:
         self.open[request_id] = (done, call)
         meta = answer.dynamic_metadata.fields[DESTINATION_NAMESPACE].struct_value
         order = meta.fields[DESTINATION_KEY].string_value.split(",")
-        mutation = answer.request_body.response.header_mutation
+        kind = "request_headers" if self.reported else "request_body"
+        mutation = getattr(answer, kind).response.header_mutation
+        if self.reported:  # routed: the routing stream ends, the request stays in flight
+            done.set()
+            while await call.read() is not grpc.aio.EOF:  # the body's answer
+                pass
         set_headers = {h.header.key: h.header.raw_value.decode() for h in mutation.set_headers}
         return order, set_headers.get(PREFILL_HEADER, "")
 
-    async def finish(self, request_id: int | str) -> None:
+    async def finish(self, request_id: int | str, duration_s: float = 0.0) -> None:
         done, call = self.open.pop(request_id)
         done.set()
         await call.code()  # the server has completed the request when the call ends
+        if self.reported:
+            entry = accesslog_pb2.HTTPAccessLogEntry()
+            entry.request.request_id = str(request_id)
+            entry.response.response_code.value = 500
+            entry.common_properties.duration.FromNanoseconds(int(duration_s * 1e9))
+            batch = als_pb2.StreamAccessLogsMessage()
+            batch.http_logs.log_entry.append(entry)
+
+            async def one() -> AsyncIterator[als_pb2.StreamAccessLogsMessage]:
+                yield batch
+
+            await self.access_log.StreamAccessLogs(one())  # answered once the batch is applied
 
 
 def driver_route(
@@ -184,15 +225,16 @@ def driver_route(
     return [e.address for e in ctx.endpoints], prefill
 
 
+@pytest.mark.parametrize("reported", [False, True], ids=["stream-open", "access-log"])
 @pytest.mark.parametrize("name", sorted(CASES))
-async def test_ext_proc_and_the_virtual_time_driver_decide_alike(name: str) -> None:
+async def test_ext_proc_and_the_virtual_time_driver_decide_alike(name: str, reported: bool) -> None:
     case = CASES[name]
     text = seeded_config(case.config, seed=11)
     driver = VirtualGateway(text, roles=case.roles)
     twin = VirtualGateway(text, roles=case.roles)  # its Director is the one ext_proc serves
     server, port = await serve(twin.director, "127.0.0.1", 0)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    client = ExtProcClient(pb_grpc.ExternalProcessorStub(channel))
+    client = ExtProcClient(channel, reported)
     rng = random.Random(name)
     in_flight: list[SimRequest] = []
     decided: list[list[str]] = []
@@ -206,7 +248,7 @@ async def test_ext_proc_and_the_virtual_time_driver_decide_alike(name: str) -> N
                 failed = RequestResult(ended.request_id, 0, ended.arrival, -1, request.arrival, 1, 0)
                 failed.status = "error"
                 driver.on_finished(failed)
-                await client.finish(ended.request_id)
+                await client.finish(ended.request_id, request.arrival - ended.arrival)
             twin.now = request.arrival
             twin.sync(snaps)
             headers, body = twin.headers_for(request), twin.body_for(request, snaps)
@@ -228,4 +270,3 @@ async def test_ext_proc_and_the_virtual_time_driver_decide_alike(name: str) -> N
             await client.finish(request_id)
         await channel.close()
         await server.stop(0)
-

@@ -42,9 +42,15 @@ from inference_gateway.datastore.store import Datastore
 from inference_gateway.kvevents.wire import decode_batch
 from inference_gateway.metrics.dcgm import GPU_UTIL
 from inference_gateway.metrics.dcgm import UPDATED_AT as DCGM_UPDATED_AT
-from inference_gateway.requestcontrol.director import Director, RequestContext, RoutingDecision
+from inference_gateway.requestcontrol.director import (
+    Director,
+    RequestContext,
+    ResponseSummary,
+    RoutingDecision,
+)
 from inference_gateway.requestcontrol.errors import GatewayError
 from inference_gateway.requestcontrol.resolve import OBJECTIVE_HEADER
+from inference_gateway.requestcontrol.usage import Usage
 from inference_gateway.runtime import PoolRuntime
 from inference_gateway.scheduling.config import DEFAULT_CONFIG, EndpointPickerConfig, load_config
 from inference_gateway.scheduling.plugins.by_role_filter import ROLE_LABEL
@@ -263,25 +269,21 @@ class VirtualGateway:
         self._abort = abort
 
     def on_finished(self, result: RequestResult) -> None:
-        """The response as Envoy would stream it: headers and a first chunk at the first
-        token, the last chunk (with its usage) when the request finished."""
+        """The response summarised once it ended, as Envoy's access log reports it (the same
+        Director entry point): the first token is the first body byte, usage the last chunk's."""
         ctx = self._in_flight.pop(result.request_id, None)
         if ctx is None or ctx.picked is None:
             return
-        address = ctx.picked.address
+        self.now = max(self.now, result.finish)
+        duration = max(0.0, result.finish - ctx.started)
         if result.status != "ok" or result.first_token < 0:
-            self.now = max(self.now, result.finish)
-            self.director.on_response_headers(ctx, _ERROR_STATUS.get(result.status, 500), address)
-            self.director.on_complete(ctx)
+            status = _ERROR_STATUS.get(result.status, 500)
+            self.director.on_response(ctx, ResponseSummary(status, ctx.picked.address, duration))
             return
-        self.now = result.first_token
-        self.director.on_response_headers(ctx, 200, address)
-        self.director.on_response_body(ctx, b'data: {"choices": []}\n\n', False)
-        self.now = result.finish
-        usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.output_tokens}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        last = b"data: " + orjson.dumps({"choices": [], "usage": usage}) + b"\n\ndata: [DONE]\n\n"
-        self.director.on_response_body(ctx, last, True)
+        usage = Usage(result.prompt_tokens, result.output_tokens, result.prompt_tokens + result.output_tokens)
+        first_byte = result.first_token - ctx.started
+        summary = ResponseSummary(200, ctx.picked.address, duration, first_byte, chunks=2, usage=usage)
+        self.director.on_response(ctx, summary)
 
     def on_kv_events(self, server: int, payload: bytes) -> None:
         """A server's KV-event batch, decoded from vLLM's wire format as the subscriber does."""
