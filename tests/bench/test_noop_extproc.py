@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
@@ -58,6 +59,26 @@ async def test_aio_and_sync_noop_servers_route_in_turn_and_stream_the_body_back(
             assert [_destination(first[0]), _destination(second[0])] == ADDRESSES  # round robin
             # an observer stream is read to its end and never answered (observability mode)
             assert await _answers(port, _routing_stream(body), role=OBSERVE_ROLE) == []
+    finally:
+        await aio_server.stop(0)
+        sync_server.stop(0)
+
+
+async def test_both_noop_servers_take_access_log_streams() -> None:
+    aio_server, aio_port = await serve_noop(ADDRESSES)
+    sync_server, sync_port = serve_sync_noop(ADDRESSES)
+    try:
+        for port in (aio_port, sync_port):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = als_pb2_grpc.AccessLogServiceStub(channel)
+
+                async def batches() -> AsyncIterator[als_pb2.StreamAccessLogsMessage]:
+                    for i in range(3):
+                        msg = als_pb2.StreamAccessLogsMessage()
+                        msg.http_logs.log_entry.add().request.request_id = str(i)
+                        yield msg
+
+                assert await stub.StreamAccessLogs(batches()) == als_pb2.StreamAccessLogsResponse()
     finally:
         await aio_server.stop(0)
         sync_server.stop(0)

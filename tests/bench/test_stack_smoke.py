@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from inference_gateway.bench.overhead import OverheadOptions, run_overhead
+from inference_gateway.bench.overhead import OverheadOptions, envoy_config, run_overhead
 from inference_gateway.bench.scenario import load_scenario
 from inference_gateway.bench.schedtime import decision_table
 
@@ -85,3 +85,29 @@ async def test_overhead_measures_the_epp_as_deployed_with_workers() -> None:
     assert len(workers["worker_spread"]) == 2 and sum(workers["worker_spread"]) > 0  # counted per run
     assert "| 40 | epp-w2 |" in workers_table(rows)
     assert "| epp-w2 | 40 | 40 |" in capacity_table(rows, p99_budget_ms=1e9)
+
+
+def test_each_mode_gets_its_response_phases() -> None:
+    assert envoy_config("envoy+epp", 1).response_phases == "access-log"  # the EPP's default
+    assert envoy_config("envoy+noop", 1).response_phases == "access-log"  # the floor of the default
+    assert envoy_config("envoy+epp-observe", 1).response_phases == "observe"
+    assert envoy_config("envoy+noop-observe", 1).response_phases == "observe"
+    assert envoy_config("envoy+epp-send", 1).response_phases == "send"
+    assert not envoy_config("envoy", 1).use_epp
+
+
+async def test_overhead_measures_the_observer_stream_beside_the_access_log() -> None:
+    """The optional "observe" modes (one observability-mode ext_proc stream per request) run
+    beside the default (access log), the no-op floor of each included."""
+    from inference_gateway.bench.overhead_tables import workers_table
+
+    options = OverheadOptions(
+        qps=[40], duration_s=0.5, pods=2, large_prompt_bytes=0, profile_s=0, subnet=63,
+        client_process=False, repeats=1,
+        modes=("envoy", "envoy+noop", "envoy+noop-observe", "envoy+epp", "envoy+epp-observe"),
+    )  # fmt: skip
+    rows, _ = await run_overhead(options)
+    for mode in options.modes:
+        assert rows[0][mode]["errors"] == {} and rows[0][mode]["p50_ms"] > 0, mode
+    table = workers_table(rows)
+    assert "| 40 | noop-observe |" in table and "| 40 | epp-observe |" in table

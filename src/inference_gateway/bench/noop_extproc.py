@@ -1,8 +1,8 @@
 """A do-nothing ext_proc server speaking the EPP's exact protocol: the floor of the EPP path.
 
 It answers the same messages the EPP answers (deferred headers response, body streamed back,
-response headers when Envoy sends them; observer streams read to the end) but parses nothing
-and picks endpoints round robin. The latency it adds
+response headers when Envoy sends them; observer streams and access-log streams read to the
+end) but parses nothing and picks endpoints round robin. The latency it adds
 over Envoy alone is what Python gRPC plus the ext_proc round trips cost before any of the
 EPP's own work; the EPP's added latency minus this is the EPP's own code.
 
@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
 
 import grpc
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
@@ -112,9 +113,36 @@ class SyncNoopExtProc(pb_grpc.ExternalProcessorServicer):
             yield from stream.answer(req)
 
 
+class NoopAccessLog(als_pb2_grpc.AccessLogServiceServicer):
+    """Envoy's access-log streams (response phases "access-log"): each batch received, decoded
+    by grpc, and dropped."""
+
+    def __init__(self) -> None:
+        self.entries = 0
+
+    async def StreamAccessLogs(
+        self,
+        request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> als_pb2.StreamAccessLogsResponse:
+        async for message in request_iterator:
+            self.entries += len(message.http_logs.log_entry)
+        return als_pb2.StreamAccessLogsResponse()
+
+
+class SyncNoopAccessLog(als_pb2_grpc.AccessLogServiceServicer):
+    def StreamAccessLogs(  # type: ignore[override]
+        self, request_iterator: Iterator[als_pb2.StreamAccessLogsMessage], context: grpc.ServicerContext
+    ) -> als_pb2.StreamAccessLogsResponse:
+        for _ in request_iterator:
+            pass
+        return als_pb2.StreamAccessLogsResponse()
+
+
 async def serve_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server(options=OPTIONS)
     pb_grpc.add_ExternalProcessorServicer_to_server(NoopExtProc(addresses), server)
+    als_pb2_grpc.add_AccessLogServiceServicer_to_server(NoopAccessLog(), server)
     port = server.add_insecure_port(f"{host}:0")
     await server.start()
     return server, port
@@ -123,6 +151,7 @@ async def serve_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grp
 def serve_sync_noop(addresses: list[str], host: str = "127.0.0.1") -> tuple[grpc.Server, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=SYNC_THREADS), options=OPTIONS)
     pb_grpc.add_ExternalProcessorServicer_to_server(SyncNoopExtProc(addresses), server)
+    als_pb2_grpc.add_AccessLogServiceServicer_to_server(SyncNoopAccessLog(), server)
     port = server.add_insecure_port(f"{host}:0")
     server.start()
     return server, port

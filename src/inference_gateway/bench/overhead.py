@@ -5,7 +5,9 @@ Four paths to the same instant backend pods, at each rate:
   envoy       client -> Envoy round robin -> backend (what a Kubernetes Service adds)
   envoy+noop  client -> Envoy -> do-nothing ext_proc -> backend (gRPC + protocol floor)
   envoy+noop-sync  the same, the no-op on grpc's synchronous thread-pool server (optional)
-  envoy+epp   client -> Envoy -> ext_proc EPP -> backend
+  envoy+noop-observe  the no-op with responses observed per request (response phases "observe")
+  envoy+epp   client -> Envoy -> ext_proc EPP -> backend (responses by access log, the default)
+  envoy+epp-observe  the same, responses on an observability-mode ext_proc stream (optional)
   envoy+epp-wN  the same, the EPP run as `inference-gateway epp --workers N` (epp_processes)
 added = envoy+epp - envoy, at p50 and p99. The client runs in its own process; the EPP runs
 in this process (so it can be profiled); Envoy, the backend, the no-op servers and the
@@ -44,13 +46,28 @@ from inference_gateway.local.stack import free_port
 log = logging.getLogger(__name__)
 
 MODES = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")
-# Envoy's response phases per mode: the EPP's default (observed off the critical path), and the
-# response on the critical path (every chunk a round trip), as gateways configured by others do.
-RESPONSE_PHASES = {"envoy+epp-send": "send"}
-NOOP_SERVERS = {"envoy+noop": "aio", "envoy+noop-sync": "sync"}  # mode -> noop_extproc --server
+# Envoy's response phases per mode: the EPP's default ("access-log": reported in batches off the
+# critical path), the previous default ("observe": an observability-mode ext_proc stream per
+# request), and the response on the critical path (every chunk a round trip), as gateways
+# configured by others do.
+RESPONSE_PHASES = {"envoy+epp-send": "send", "envoy+epp-observe": "observe", "envoy+noop-observe": "observe"}
+# mode -> noop_extproc --server
+NOOP_SERVERS = {"envoy+noop": "aio", "envoy+noop-sync": "sync", "envoy+noop-observe": "aio"}
+# Every mode a scenario may list: MODES and the optional ones above.
+KNOWN_MODES = tuple(dict.fromkeys((*MODES, *NOOP_SERVERS, *RESPONSE_PHASES)))
 # Where each request's CPU goes, per mode: the ext_proc server (EPP or no-op; 0 for Envoy alone),
 # Envoy, the load generator and the instant backend, all on the same machine.
 CPU_PARTS = ("gateway", "envoy", "client", "backend")
+
+
+def envoy_config(mode: str, ext_proc_port: int) -> EnvoyConfig:
+    """The Envoy in front of `mode`'s ext_proc server (none for Envoy alone)."""
+    return EnvoyConfig(
+        listen_port=0,
+        epp_port=ext_proc_port,
+        use_epp=mode != "envoy",
+        response_phases=RESPONSE_PHASES.get(mode, "access-log"),
+    )
 
 
 @dataclass
@@ -127,7 +144,7 @@ class OverheadHarness:
         for mode in self.options.modes:
             if mode in NOOP_SERVERS:
                 ext_proc_ports[mode] = await self._start_noop(mode, addresses)
-        ext_proc_ports["envoy+epp-send"] = self.epp.port
+        ext_proc_ports["envoy+epp-send"] = ext_proc_ports["envoy+epp-observe"] = self.epp.port
         await self._start_epp_processes(ips, port)
         ext_proc_ports.update({mode: epp.grpc_port for mode, epp in self.epps.items()})
         for mode in self.modes:
@@ -159,13 +176,8 @@ class OverheadHarness:
     async def _start_envoy(self, mode: str, ext_proc_port: int, addresses: list[str]) -> None:
         epp = self.epps.get(mode)
         concurrency = max(self.options.envoy_concurrency, epp.workers if epp else 1)
-        cfg = EnvoyConfig(
-            listen_port=0,
-            epp_port=ext_proc_port,
-            use_epp=mode != "envoy",
-            response_phases=RESPONSE_PHASES.get(mode, "observe"),
-        )
-        envoy = EnvoyProcess(cfg, self.workdir / mode.replace("+", "-"), concurrency=concurrency)
+        workdir = self.workdir / mode.replace("+", "-")
+        envoy = EnvoyProcess(envoy_config(mode, ext_proc_port), workdir, concurrency=concurrency)
         await envoy.start(addresses)
         self.envoys[mode] = envoy
         self.urls[mode] = f"http://127.0.0.1:{envoy.listen_port}/v1"

@@ -157,11 +157,10 @@ class Scenario(_Section):
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":
                     raise ValueError(f"overhead policy {name} must be of kind epp")
-            # overhead.MODES, and the no-op on grpc's sync server (overhead.NOOP_SERVERS)
-            known = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send", "envoy+noop-sync")
+            from inference_gateway.bench.overhead import KNOWN_MODES  # it imports the EPP: only here
             for mode in self.overhead.modes or ():
-                if mode not in known:
-                    raise ValueError(f"overhead mode {mode!r}: one of {', '.join(known)}")
+                if mode not in KNOWN_MODES:
+                    raise ValueError(f"overhead mode {mode!r}: one of {', '.join(KNOWN_MODES)}")
             for spec in self.overhead.epp_processes:
                 workers, _, loop = spec.partition(":")
                 if not workers.isdigit() or int(workers) < 1 or loop not in ("", "asyncio", "uvloop"):
