@@ -4,6 +4,8 @@ no context are dropped, and an end that comes before the hand-over still complet
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -210,3 +212,33 @@ def test_access_log_is_the_default_and_only_where_a_route_hands_responses_over()
 def test_bad_settings_name_the_field(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EnvoyConfig(**{field: value})  # type: ignore[arg-type]
+
+
+async def test_drain_ends_the_open_log_streams_at_once() -> None:
+    d = director()
+    servicer = ExtProcServicer(d)
+    server, port = await serve(d, "127.0.0.1", 0, servicer=servicer)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = als_pb2_grpc.AccessLogServiceStub(channel)
+            forever = asyncio.Event()
+
+            async def messages() -> AsyncIterator[als_pb2.StreamAccessLogsMessage]:
+                yield batch(entry("x"))
+                await forever.wait()  # Envoy keeps its log stream open
+
+            call = stub.StreamAccessLogs(messages())
+            als = servicer.access_log
+            assert als is not None
+            deadline = time.monotonic() + 5
+            while als.entries == 0:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            servicer.drain()
+            await server.stop(5.0)  # no waiting for the grace period
+            assert time.monotonic() - started < 2.0
+            assert await call.code() == grpc.StatusCode.OK
+            forever.set()
+    finally:
+        await server.stop(None)

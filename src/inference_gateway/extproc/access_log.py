@@ -12,8 +12,10 @@ not stretch the latencies the EPP learns; only the in-flight ledger hears of the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from envoy.data.accesslog.v3 import accesslog_pb2
@@ -78,14 +80,34 @@ class AccessLogServicer(als_pb2_grpc.AccessLogServiceServicer):
         self.observer = observer
         self.entries = 0
         self.unmatched = 0
+        self.draining = False
+        self._streams: set[asyncio.Task[Any]] = set()
+
+    def drain(self) -> None:
+        """Shutting down: end the (never-ending) log streams now rather than let the server's
+        grace period run out on them; Envoy opens a new stream at its next flush."""
+        self.draining = True
+        for task in self._streams:
+            task.cancel()
 
     async def StreamAccessLogs(
         self,
         request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage],
         context: grpc.aio.ServicerContext,
     ) -> als_pb2.StreamAccessLogsResponse:
-        async for message in request_iterator:
-            self.report(message)
+        task = asyncio.current_task()
+        if task is None or self.draining:
+            return als_pb2.StreamAccessLogsResponse()
+        self._streams.add(task)
+        try:
+            async for message in request_iterator:
+                self.report(message)
+        except asyncio.CancelledError:
+            if not self.draining:
+                raise
+            task.uncancel()
+        finally:
+            self._streams.discard(task)
         return als_pb2.StreamAccessLogsResponse()
 
     def report(self, message: als_pb2.StreamAccessLogsMessage) -> None:

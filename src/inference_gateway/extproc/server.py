@@ -74,6 +74,8 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         (FailClose included); streams still being routed finish routing first, then detach.
         """
         self.draining = True
+        if self.access_log is not None:
+            self.access_log.drain()
         for state in self._streams:
             if state.decided and state.reading and state.task is not None:
                 state.detaching = True
