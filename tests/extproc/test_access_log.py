@@ -24,6 +24,7 @@ from inference_gateway.envoy.routing import EXT_PROC
 from inference_gateway.extproc.access_log import AccessLogServicer, summary_of
 from inference_gateway.extproc.observe import ResponseObserver
 from inference_gateway.extproc.server import ExtProcServicer, serve
+from inference_gateway.observability.metrics import EPPMetrics
 from inference_gateway.requestcontrol.director import Director, RequestContext
 from inference_gateway.requestcontrol.usage import Usage
 from inference_gateway.runtime import PoolRuntime
@@ -242,3 +243,19 @@ async def test_drain_ends_the_open_log_streams_at_once() -> None:
             forever.set()
     finally:
         await server.stop(None)
+
+
+async def test_metrics_take_envoy_timings_not_the_batch_arrival() -> None:
+    d = director()
+    metrics = EPPMetrics(d.store)
+    d.observers.append(metrics)
+    observer = ResponseObserver(d)
+    ctx = await routed(d, "timed")
+    observer.expect(ctx)
+    AccessLogServicer(observer).report(batch(entry("timed", usage=STREAMED, duration_s=2.0)))
+    value = metrics.registry.get_sample_value
+    labels = {"model_name": "base-model", "target_model_name": "base-model"}
+    assert value("inference_objective_request_duration_seconds_sum", labels) == 2.0
+    ttft = value("inference_objective_request_ttft_seconds_sum", labels)
+    assert ttft is not None and abs(ttft - 0.3) < 1e-6
+    assert value("inference_objective_output_tokens_sum", labels) == 39

@@ -103,4 +103,6 @@ class RequestTracer:
     def _finish(self, ctx: RequestContext) -> None:
         span = self._spans.pop(ctx.request_id, None)
         if span is not None:
-            span.end()
+            # The response's end as timed (Envoy's, with the access log), not when the EPP heard of it.
+            late_s = time.monotonic() - ctx.ended_at if ctx.ended_at else 0.0
+            span.end(end_time=time.time_ns() - int(max(0.0, late_s) * 1e9))
