@@ -1,12 +1,14 @@
-"""The response, seen off the critical path: Envoy's observability-mode ext_proc stream.
+"""The response, seen off the critical path: the contexts routing streams hand over.
 
-With `EnvoyConfig.response_phases = "observe"` the routing ext_proc filter handles the request
-only, and a second filter in Envoy's observability mode streams the request headers, response
-headers and every response chunk to the EPP without waiting for answers. The routing stream
-hands its RequestContext over when it sends the decision (`expect`); the observer stream of the
-same request (matched by x-request-id) reports status, served endpoint, usage and completion
-to the director. Its end is the request's end, a client that went away included (Envoy closes
-it when the HTTP stream is destroyed), so the in-flight ledger cannot leak.
+With `EnvoyConfig.response_phases` "access-log" or "observe" the routing ext_proc filter
+handles the request only. The routing stream hands its RequestContext over when it sends the
+decision (`expect`); what reports the response claims it by x-request-id:
+- "access-log": Envoy's gRPC access-log entry, once the request ended (`ended`,
+  extproc/access_log.py);
+- "observe": a second filter in Envoy's observability mode streams the request headers,
+  response headers and every response chunk to the EPP without waiting for answers
+  (`observe`); its end is the request's end.
+Either way a client that went away ends it too, so the in-flight ledger cannot leak.
 """
 
 from __future__ import annotations

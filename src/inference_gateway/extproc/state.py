@@ -27,8 +27,8 @@ class StreamState:
     rewriter: ModelNameRewriter | None = None
     sse: bool = False  # the model server streams (text/event-stream): pass chunks on at once
     response_body: bytearray = field(default_factory=bytearray)
-    # The response arrives on an observer stream (EnvoyConfig.response_phases "observe"): once
-    # routed, the context is handed to the ResponseObserver, which completes it.
+    # The response is reported elsewhere (EnvoyConfig.response_phases "access-log" or "observe"):
+    # once routed, the context is handed to the ResponseObserver, which completes it.
     observed: bool = False
     handed_over: bool = False
     # The exchange is over (last response byte seen, or an immediate response sent): the EPP
