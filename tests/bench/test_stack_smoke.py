@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inference_gateway.bench.overhead import OverheadOptions, envoy_config, run_overhead
+from inference_gateway.bench.overhead import OverheadOptions, run_overhead
+from inference_gateway.bench.overhead_modes import envoy_config
 from inference_gateway.bench.scenario import load_scenario
 from inference_gateway.bench.schedtime import decision_table
 

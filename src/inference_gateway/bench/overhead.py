@@ -37,37 +37,17 @@ import orjson
 
 from inference_gateway.bench.client import run_fixed_rate
 from inference_gateway.bench.epp_process import EppProcess, burst, cpu_seconds
+from inference_gateway.bench.overhead_modes import MODES, NOOP_SERVERS, envoy_config
 from inference_gateway.bench.pool import pod_ips, pool_resources, pool_yaml
-from inference_gateway.envoy.bootstrap import EnvoyConfig
 from inference_gateway.envoy.process import EnvoyProcess
 from inference_gateway.epp import EndpointPicker, EPPOptions
 from inference_gateway.local.stack import free_port
 
 log = logging.getLogger(__name__)
 
-MODES = ("backend", "envoy", "envoy+noop", "envoy+epp", "envoy+epp-send")
-# Envoy's response phases per mode: the EPP's default ("access-log": reported in batches off the
-# critical path), the previous default ("observe": an observability-mode ext_proc stream per
-# request), and the response on the critical path (every chunk a round trip), as gateways
-# configured by others do.
-RESPONSE_PHASES = {"envoy+epp-send": "send", "envoy+epp-observe": "observe", "envoy+noop-observe": "observe"}
-# mode -> noop_extproc --server
-NOOP_SERVERS = {"envoy+noop": "aio", "envoy+noop-sync": "sync", "envoy+noop-observe": "aio"}
-# Every mode a scenario may list: MODES and the optional ones above.
-KNOWN_MODES = tuple(dict.fromkeys((*MODES, *NOOP_SERVERS, *RESPONSE_PHASES)))
 # Where each request's CPU goes, per mode: the ext_proc server (EPP or no-op; 0 for Envoy alone),
 # Envoy, the load generator and the instant backend, all on the same machine.
 CPU_PARTS = ("gateway", "envoy", "client", "backend")
-
-
-def envoy_config(mode: str, ext_proc_port: int) -> EnvoyConfig:
-    """The Envoy in front of `mode`'s ext_proc server (none for Envoy alone)."""
-    return EnvoyConfig(
-        listen_port=0,
-        epp_port=ext_proc_port,
-        use_epp=mode != "envoy",
-        response_phases=RESPONSE_PHASES.get(mode, "access-log"),
-    )
 
 
 @dataclass

@@ -44,7 +44,7 @@ def overhead_table(rows: list[dict[str, Any]]) -> str:
         _table(header, body)
         + "\n\nEnd-to-end latency at the client (ITL rows: inter-token latency), p50 / p99 in ms."
         + ' "EPP adds" = Envoy + EPP minus Envoy alone; the EPP\'s default Envoy config reports the'
-        + " response off the critical path (Envoy's gRPC access log, batched); \"response on path\" sends"
+        + ' response off the critical path (Envoy\'s gRPC access log, batched); "response on path" sends'
         + " the response phases through the EPP as a gateway configured that way does. The no-op"
         + " ext_proc speaks the default protocol and does nothing. Load: 1-minute load average."
     )

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from inference_gateway.bench.overhead_modes import KNOWN_MODES
 from inference_gateway.bench.peers import PEER_KINDS
 from inference_gateway.bench.policies import PolicySpec
 from inference_gateway.bench.workloads import WorkloadSpec
@@ -157,7 +158,6 @@ class Scenario(_Section):
             for name in [*self.overhead.decision_policies, *filter(None, [self.overhead.epp_policy])]:
                 if self.policy(name).kind != "epp":
                     raise ValueError(f"overhead policy {name} must be of kind epp")
-            from inference_gateway.bench.overhead import KNOWN_MODES  # it imports the EPP: only here
             for mode in self.overhead.modes or ():
                 if mode not in KNOWN_MODES:
                     raise ValueError(f"overhead mode {mode!r}: one of {', '.join(KNOWN_MODES)}")
