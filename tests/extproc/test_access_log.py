@@ -259,3 +259,20 @@ async def test_metrics_take_envoy_timings_not_the_batch_arrival() -> None:
     ttft = value("inference_objective_request_ttft_seconds_sum", labels)
     assert ttft is not None and abs(ttft - 0.3) < 1e-6
     assert value("inference_objective_output_tokens_sum", labels) == 39
+
+
+async def test_early_ends_are_remembered_briefly_and_boundedly() -> None:
+    d = director()
+    observer = ResponseObserver(d, max_ended_early=2)
+    als = AccessLogServicer(observer)
+    als.report(batch(entry("first"), entry("second"), entry("third")))  # only the last 2 kept
+    ctx = await routed(d, "first")
+    observer.expect(ctx)
+    assert not ctx.finished and observer.pending == 1  # forgotten: waits for its own end (or the sweep)
+    stale = ResponseObserver(d, ended_early_s=0.0)
+    AccessLogServicer(stale).report(batch(entry("old")))
+    await asyncio.sleep(0.001)
+    stale.ended("newer")  # expires everything older than ended_early_s
+    late = await routed(d, "old")
+    stale.expect(late)
+    assert not late.finished
