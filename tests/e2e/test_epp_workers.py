@@ -33,6 +33,7 @@ TOKENS = 40  # streamed chunks per answer, ITL_MS apart: each stream lasts ~1 s
 ITL_MS = 25
 CHUNKS = TOKENS + 1  # the tokens, then the usage chunk
 REQUEST_TOTAL = re.compile(r"^inference_objective_request_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+RUNNING = re.compile(r"^inference_objective_running_requests\{[^}]*\} ([0-9.e+-]+)$", re.M)
 
 
 def consecutive_free_ports(count: int) -> int:
@@ -64,6 +65,14 @@ class Workers:
         url = f"http://127.0.0.1:{self.metrics_base + index}/metrics"
         async with aiohttp.ClientSession() as s, s.get(url) as r:
             return sum(float(v) for v in REQUEST_TOTAL.findall(await r.text()))
+
+    async def running(self, index: int) -> float:
+        """Requests this worker routed and has not seen end (Envoy's access log tells it)."""
+        url = f"http://127.0.0.1:{self.metrics_base + index}/metrics"
+        async with aiohttp.ClientSession() as s, s.get(url) as r:
+            found = RUNNING.findall(await r.text())
+        assert found, "no running-requests gauge: the worker routed nothing"
+        return sum(float(v) for v in found)
 
     async def wait_serving(self, index: int, timeout_s: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
@@ -196,6 +205,11 @@ async def test_a_dead_worker_leaves_the_others_streams_and_is_started_again(
         os.kill(pids[0], signal.SIGKILL)
         results = await asyncio.gather(*survivors)
         assert results == [(200, CHUNKS)] * 8  # worker 1's streams ran to their end
+        # Their ends reached worker 1 (the access log rides Envoy's connection to it).
+        deadline = asyncio.get_running_loop().time() + 5
+        while await workers.running(1) != 0:
+            assert asyncio.get_running_loop().time() < deadline, await workers.running(1)
+            await asyncio.sleep(0.05)
 
         await workers.wait_serving(0)  # started again on the same ports
         restarted = worker_pids(workers.proc.pid)
