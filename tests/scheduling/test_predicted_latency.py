@@ -221,6 +221,22 @@ async def test_admitter_sheds_a_sheddable_request_that_cannot_meet_its_objective
     assert admitter.admit_request(fast, eps) is None
 
 
+def test_the_admitter_holds_sheddable_requests_without_objectives_to_the_sheddable_bar() -> None:
+    """~110 ms predicted on both pods: a batch request without objectives passes with no bar
+    (nothing to hold it to), is refused under a 50 ms sheddableTTFT, and passes a 500 ms one;
+    a Standard request without objectives is never held to it."""
+    eps = [endpoint("a", waiting=4, running=8, kv=0.5), endpoint("b", waiting=4, running=8, kv=0.5)]
+    batch = request("x", priority=-1)
+    for bar, refused in (("50ms", True), ("500ms", False)):
+        admitter = family(producer_params=f"{{sheddableTTFT: {bar}}}").plugins["latency-slo-admitter"]
+        assert isinstance(admitter, LatencySloAdmitter)
+        assert (admitter.admit_request(batch, eps) is not None) is refused
+        assert admitter.admit_request(request("x"), eps) is None
+    plain = family().plugins["latency-slo-admitter"]
+    assert isinstance(plain, LatencySloAdmitter)
+    assert plain.admit_request(batch, eps) is None
+
+
 def test_affinity_filter_breaks_stickiness_when_the_sticky_pod_is_predicted_too_slow() -> None:
     config = family(
         "- type: prefix-cache-scorer\n- type: prefix-cache-affinity-filter\n"

@@ -109,3 +109,41 @@ def test_features_read_the_projected_state() -> None:
 def test_bad_parameters_are_rejected(params: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         LatencyScorer(parameters=params)
+
+
+def test_sheddable_objectives_apply_only_to_sheddable_requests_without_their_own() -> None:
+    scorer = LatencyScorer(
+        parameters={"defaultTTFT": "500ms", "sheddableTTFT": "30ms", "sheddableTPOT": "25ms"}
+    )
+    assert scorer.slo(request("x", priority=-1)) == (30.0, 25.0)
+    assert scorer.slo(request("x")) == (500.0, None)  # Standard: the defaults
+    assert scorer.slo(request("x", priority=1)) == (500.0, None)
+    own = request("x", headers={"x-slo-ttft-ms": "80"}, priority=-1)
+    assert scorer.slo(own) == (80.0, 25.0)  # the client's objective wins
+
+
+def test_the_sheddable_bar_sheds_batch_while_pods_still_have_room_for_the_rest() -> None:
+    """Predicted TTFT 30 + 20 x waiting: 70 ms on a pod with 2 waiting. A Sheddable request
+    without objectives passes the 100 ms default there, but not a 50 ms sheddable bar; a
+    Standard request without objectives is never dropped, and an idle pod admits batch."""
+    loose = LatencyScorer(parameters={"defaultTTFT": "100ms"})
+    barred = LatencyScorer(parameters={"defaultTTFT": "100ms", "sheddableTTFT": "50ms"})
+    _train(loose)
+    _train(barred)
+    busy = [endpoint("a", waiting=2, running=64), endpoint("b", waiting=2, running=64)]
+    batch = request("x", priority=-1)
+    assert list(loose.filter(CycleState(), batch, busy)) == busy
+    assert list(barred.filter(CycleState(), batch, busy)) == []
+    assert list(barred.filter(CycleState(), request("x"), busy)) == busy
+    with_idle = [*busy, endpoint("idle", waiting=0, running=10)]
+    assert [e.address for e in barred.filter(CycleState(), batch, with_idle)] == [with_idle[2].address]
+
+
+def test_a_bad_sheddable_objective_names_its_config_path() -> None:
+    with pytest.raises(ValueError) as caught:
+        load_config(
+            "apiVersion: inference.networking.x-k8s.io/v1alpha1\nkind: EndpointPickerConfig\n"
+            "plugins:\n- type: queue-scorer\n- type: latency-scorer\n  parameters: {sheddableTTFT: 0s}\n"
+            "schedulingProfiles:\n- name: default\n  plugins: [{pluginRef: latency-scorer}]\n"
+        )
+    assert "plugins[1]:" in str(caught.value) and "parameter 'sheddableTTFT'" in str(caught.value)

@@ -27,8 +27,10 @@ streaming mode) and:
 - while the predictor has fewer than `minSamples` observations it neither filters nor scores
   (every endpoint scores 1).
 Objectives: headers `x-slo-ttft-ms` / `x-slo-tpot-ms`, else `objectives` {name: {ttft, tpot}}
-by the request's InferenceObjective, else `defaultTTFT` / `defaultTPOT`; `minSamples` (30).
-Those four belong to the producer when there is one (set them there; here they are an error).
+by the request's InferenceObjective, else, for a Sheddable request, `sheddableTTFT` /
+`sheddableTPOT` (the bar it must be predicted to clear to be admitted at all), else
+`defaultTTFT` / `defaultTPOT`; `minSamples` (30). Those belong to the producer when there is
+one (set them there; here they are an error).
 
 Upstream's parameters: ttftWeight (0.8), tpotWeight (0.2), headroomSelectionStrategy (least |
 most), compositeKVWeight, compositeQueueWeight, compositePrefixWeight (1 each); all >= 0.

@@ -18,7 +18,12 @@ request's objectives, as upstream:
 Without `streamingMode` (upstream's default) TPOT is neutralised (valid, headroom 0), and so it
 is for endpoints whose `endpointRoleLabel` label says `prefill`. Objectives come from the
 headers `x-slo-ttft-ms` / `x-slo-tpot-ms`, then (ours) `objectives` by the request's
-InferenceObjective name, then `defaultTTFT` / `defaultTPOT`.
+InferenceObjective name, then, for Sheddable requests only, `sheddableTTFT` / `sheddableTPOT`,
+then `defaultTTFT` / `defaultTPOT`. The sheddable pair is an admission bar, not a promise: a
+Sheddable request is shed (latency-scorer's filter, latency-slo-admitter) when no endpoint is
+predicted to start it within it, so batch work stops taking capacity while the pods still have
+room for requests with objectives, before every pod is saturated (docs/benchmarks.md "Mixed
+SLOs": a 30 ms bar on a 4-pod fleet at 110-120 % load).
 
 `latency-scorer`, `slo-headroom-tier-filter`, `latency-slo-admitter`, `predicted-latency-scorer`
 and `prefix-cache-affinity-filter` read the predictions (linked at config load). While the
@@ -33,8 +38,8 @@ Parameters (upstream's): samplingMean (1000, > 0), maxDecodeTokenSamplesForPredi
 average per request, so they are validated and have no effect —, sloBufferFactor (1, > 0),
 contextTTL (5m), streamingMode (false), endpointRoleLabel (""), predictInPrepareData (true;
 llm-d: predictInProduce). Ours: objectives {name: {ttft, tpot}}, defaultTTFT, defaultTPOT,
-minSamples (30). Metrics (upstream's names): predicted TTFT/TPOT, prediction durations and SLO
-violations per model (observability/prediction_metrics.py).
+sheddableTTFT, sheddableTPOT, minSamples (30). Metrics (upstream's names): predicted TTFT/TPOT,
+prediction durations and SLO violations per model (observability/prediction_metrics.py).
 """
 
 from __future__ import annotations
@@ -86,7 +91,7 @@ UPSTREAM = frozenset(
         "predictInProduce",
     }
 )
-OURS = frozenset({"objectives", "defaultTTFT", "defaultTPOT", "minSamples"})
+OURS = frozenset({"objectives", "defaultTTFT", "defaultTPOT", "sheddableTTFT", "sheddableTPOT", "minSamples"})
 # Upstream's latency-predictor client reads these (sidecars/latencypredictorasync).
 SIDECAR_ENV = ("PREDICTION_SERVER_URL", "PREDICTION_SERVERS", "TRAINING_SERVER_URL")
 PREFILL_ROLE = "prefill"
@@ -164,6 +169,7 @@ class PredictedLatencyProducer:
             params, "predictInProduce", True
         )
         self.default_slo = (slo_ms(params, "defaultTTFT"), slo_ms(params, "defaultTPOT"))
+        self.sheddable_slo = (slo_ms(params, "sheddableTTFT"), slo_ms(params, "sheddableTPOT"))
         self.objectives = parse_objectives(params.get("objectives"))
         self.predictor = LatencyPredictor(get_int(params, "minSamples", 30, minimum=1))
         self.clock = time.monotonic
@@ -186,8 +192,11 @@ class PredictedLatencyProducer:
     def slo(self, request: SchedulingRequest) -> tuple[float | None, float | None]:
         """(TTFT ms, TPOT ms) objectives of the request; None where it has none."""
         named = self.objectives.get(request.headers.get(OBJECTIVE_HEADER, ""), (None, None))
-        ttft = header_ms(request.headers, TTFT_HEADER) or named[0] or self.default_slo[0]
-        tpot = header_ms(request.headers, TPOT_HEADER) or named[1] or self.default_slo[1]
+        # A Sheddable request without its own objective is held to the sheddable bar (the
+        # admission bar for work nobody waits on), every other one to the defaults.
+        fallback = self.sheddable_slo if request.sheddable else (None, None)
+        ttft = header_ms(request.headers, TTFT_HEADER) or named[0] or fallback[0] or self.default_slo[0]
+        tpot = header_ms(request.headers, TPOT_HEADER) or named[1] or fallback[1] or self.default_slo[1]
         return ttft, tpot
 
     def _expire(self) -> None:
