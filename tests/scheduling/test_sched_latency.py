@@ -139,6 +139,21 @@ def test_the_sheddable_bar_sheds_batch_while_pods_still_have_room_for_the_rest()
     assert [e.address for e in barred.filter(CycleState(), batch, with_idle)] == [with_idle[2].address]
 
 
+def test_the_sheddable_bar_does_not_shed_while_nothing_waits_anywhere() -> None:
+    """Predicted TTFT is 30 ms on a pod with nothing waiting, over a 20 ms bar: what misses it
+    then is the request, not the load, so batch still runs while every pod's queue is empty;
+    one waiting request anywhere and the bar sheds again. A Sheddable request's own objective
+    gets no such pass."""
+    barred = LatencyScorer(parameters={"sheddableTTFT": "20ms"})
+    _train(barred)
+    calm = [endpoint("a", waiting=0, running=64), endpoint("b", waiting=0, running=64)]
+    batch = request("x", priority=-1)
+    assert list(barred.filter(CycleState(), batch, calm)) == calm
+    assert list(barred.filter(CycleState(), batch, [*calm, endpoint("c", waiting=1)])) == []
+    own = request("x", headers={"x-slo-ttft-ms": "20"}, priority=-1)
+    assert list(barred.filter(CycleState(), own, calm)) == []
+
+
 def test_a_bad_sheddable_objective_names_its_config_path() -> None:
     with pytest.raises(ValueError) as caught:
         load_config(

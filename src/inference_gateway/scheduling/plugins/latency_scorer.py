@@ -23,7 +23,8 @@ streaming mode) and:
   highest; a request without objectives scores by predicted TTFT (lowest best);
 - as a filter: a request with objectives keeps the endpoints predicted to meet them; if none
   does, a Sheddable request keeps none (the director answers 429, it is shed) and any other
-  request keeps every endpoint;
+  request keeps every endpoint; a Sheddable request held only to `sheddableTTFT` is not shed
+  while no endpoint has a request waiting (projected);
 - while the predictor has fewer than `minSamples` observations it neither filters nor scores
   (every endpoint scores 1).
 Objectives: headers `x-slo-ttft-ms` / `x-slo-tpot-ms`, else `objectives` {name: {ttft, tpot}}
@@ -131,9 +132,13 @@ class LatencyScorer(ProducerClient):
         if table is None or not table.has_slo:
             return endpoints
         meeting = [e for e in endpoints if (_relative_headroom(table, table.get(e)) or 0.0) >= 0]
-        if meeting or request.sheddable:
-            return meeting
-        return endpoints
+        if meeting or not request.sheddable:
+            return meeting or endpoints
+        if self._private.held_to_sheddable_bar(request) and not any(projection.waiting(e) for e in endpoints):
+            # The bar sheds batch that load would delay. With nothing waiting anywhere, what
+            # misses it is its own long prompt, which a pool with room should still serve.
+            return endpoints
+        return []
 
     # --- scores ---------------------------------------------------------------------------
     def score(

@@ -199,6 +199,13 @@ class PredictedLatencyProducer:
         tpot = header_ms(request.headers, TPOT_HEADER) or named[1] or fallback[1] or self.default_slo[1]
         return ttft, tpot
 
+    def held_to_sheddable_bar(self, request: SchedulingRequest) -> bool:
+        """A Sheddable request whose TTFT objective is `sheddableTTFT`, not one of its own."""
+        if not request.sheddable or self.sheddable_slo[0] is None:
+            return False
+        named = self.objectives.get(request.headers.get(OBJECTIVE_HEADER, ""), (None, None))
+        return not (header_ms(request.headers, TTFT_HEADER) or named[0])
+
     def _expire(self) -> None:
         """Forget requests whose latency never came back (upstream's contextTTL)."""
         horizon = self.clock() - self.context_ttl_s
