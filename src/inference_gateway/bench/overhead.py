@@ -238,8 +238,8 @@ class OverheadHarness:
         others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
         cpu, wall = cpu_now(), time.monotonic()
         proc = await asyncio.create_subprocess_exec(*args)
-        if await proc.wait() != 0:
-            raise RuntimeError(f"load client failed against {mode} at {qps} QPS")
+        if (code := await proc.wait()) != 0:
+            raise RuntimeError(f"load client failed against {mode} at {qps} QPS (exit status {code})")
         cpu = cpu_now() - cpu - idle * (time.monotonic() - wall)
         row: dict[str, Any] = orjson.loads(out.read_bytes())
         requests = max(row["requests"], 1)

@@ -186,8 +186,10 @@ def _virtual_hosts(cfg: EnvoyConfig) -> list[dict[str, Any]]:
 def _ext_proc_filters(cfg: EnvoyConfig) -> list[dict[str, Any]]:
     if not cfg.use_epp:
         return []
-    fail_close = FailureMode.FAIL_CLOSE in {cfg.failure_mode} if not cfg.pools else any(
-        p.failure_mode == FailureMode.FAIL_CLOSE for p in cfg.pools
+    fail_close = (
+        FailureMode.FAIL_CLOSE in {cfg.failure_mode}
+        if not cfg.pools
+        else any(p.failure_mode == FailureMode.FAIL_CLOSE for p in cfg.pools)
     )
     observer = _observer_filters(cfg) if fail_close else []
     if not cfg.pools:

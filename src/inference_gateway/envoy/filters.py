@@ -125,7 +125,9 @@ def response_filter(cfg: EnvoyConfig) -> dict[str, Any]:
             "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
             "extension_config": {
                 "name": "composite",
-                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"},
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.composite.v3.Composite"
+                },
             },
             "xds_matcher": {"matcher_tree": matcher},
         },

@@ -32,6 +32,7 @@ def answer_response_body(state: StreamState, body: pb.HttpBody) -> list[pb.Proce
         return []
     return [messages.continue_response_body()]
 
+
 def flush_response_body(state: StreamState, end_of_stream: bool) -> list[pb.ProcessingResponse]:
     """FULL_DUPLEX, non-streamed response: the whole body goes back once complete."""
     if state.modes.response != FULL_DUPLEX or (not state.response_body and not end_of_stream):

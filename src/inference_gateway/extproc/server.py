@@ -340,6 +340,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             answers[-1].dynamic_metadata.CopyFrom(messages.metadata_struct(state.ctx.response_metadata))
         return answers
 
+
 async def _prepend(
     first: pb.ProcessingRequest, rest: AsyncIterator[pb.ProcessingRequest]
 ) -> AsyncIterator[pb.ProcessingRequest]:

@@ -32,7 +32,6 @@ DEFAULT_LRU_CAPACITY = 31250
 CHARS_PER_TOKEN = 4
 
 
-
 class PrefixCacheScorer:
     type_name = "prefix-cache-scorer"
 
