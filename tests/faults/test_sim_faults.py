@@ -65,9 +65,7 @@ async def server() -> AsyncIterator[SimulatedServer]:
         await s.stop()
 
 
-async def _call(
-    session: aiohttp.ClientSession, method: str, url: str, body: Any = None
-) -> tuple[int, Any]:
+async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> tuple[int, Any]:
     async with session.request(method, url, json=body) as r:
         raw = await r.read()
         try:

@@ -18,8 +18,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "local"
 def test_up_scrape_flags_override_the_scraper_settings() -> None:
     # Free ports everywhere: never the demo's fixed ports (a running `make demo` must not fail this).
     flags = UpFlags(
-        EXAMPLES, scrape_interval="500ms", staleness="10s", scrape_timeout="2s",
-        port=free_port(), epp_port=free_port(), metrics_port=free_port(), health_port=free_port(),
+        EXAMPLES,
+        scrape_interval="500ms",
+        staleness="10s",
+        scrape_timeout="2s",
+        port=free_port(),
+        epp_port=free_port(),
+        metrics_port=free_port(),
+        health_port=free_port(),
     )
     stack = build_stack(flags)
     overrides = stack.options.scrape_overrides

@@ -119,10 +119,13 @@ async def test_upstream_v15_families_priority_attempts_ttft_tpot_and_prefix_hits
         director.on_complete(ctx)
         contexts.append(ctx)
     r = metrics.registry
-    assert r.get_sample_value(
-        "inference_objective_request_total",
-        {"model_name": "base-model", "target_model_name": "base-model", "priority": "0"},
-    ) == 2
+    assert (
+        r.get_sample_value(
+            "inference_objective_request_total",
+            {"model_name": "base-model", "target_model_name": "base-model", "priority": "0"},
+        )
+        == 2
+    )
     picked = contexts[0].picked
     assert picked is not None
     attempt = {

@@ -36,7 +36,8 @@ def queries(node: Any) -> list[str]:
 def exported() -> dict[str, tuple[type | None, set[str]]]:
     """Family name -> (metric class, label names), flow control gated on as upstream's dashboard expects."""
     epp = EndpointPicker(
-        EPPOptions(config_text=DEFAULT_CONFIG), store=make_store()  # it gates flowControl
+        EPPOptions(config_text=DEFAULT_CONFIG),
+        store=make_store(),  # it gates flowControl
     )
     registry: CollectorRegistry = epp.metrics.registry
     families: dict[str, tuple[type | None, set[str]]] = {}
