@@ -276,3 +276,30 @@ async def test_early_ends_are_remembered_briefly_and_boundedly() -> None:
     late = await routed(d, "old")
     stale.expect(late)
     assert not late.finished
+
+
+async def test_a_gateway_connection_gone_ends_what_it_routed_after_the_grace() -> None:
+    d = director()
+    observer = ResponseObserver(d, peer_grace_s=0.05)
+    conns = observer.connections
+    ctx_a, ctx_b, ctx_c = await routed(d, "a"), await routed(d, "b"), await routed(d, "c")
+    observer.expect(ctx_a, peer="ipv4:127.0.0.1:1")
+    observer.expect(ctx_b, peer="ipv4:127.0.0.1:1")
+    observer.expect(ctx_c, peer="ipv4:127.0.0.1:2")
+    conns.log_stream_opened("ipv4:127.0.0.1:1")
+    conns.log_stream_opened("ipv4:127.0.0.1:2")
+    assert observer.ended("b") is ctx_b  # claimed by its entry: no longer the peer's
+    assert conns.in_flight("ipv4:127.0.0.1:1") == 1
+
+    # A stream Envoy merely reset and reopened within the grace ends nothing.
+    conns.log_stream_closed("ipv4:127.0.0.1:1")
+    conns.log_stream_opened("ipv4:127.0.0.1:1")
+    await asyncio.sleep(0.1)
+    assert not ctx_a.finished
+
+    conns.log_stream_closed("ipv4:127.0.0.1:1")
+    assert not ctx_a.finished  # not before the grace
+    await asyncio.sleep(0.1)
+    assert ctx_a.finished and ctx_a.picked is not None and ctx_a.picked.in_flight == 0
+    assert not ctx_c.finished and observer.pending == 1  # another connection's request stays
+    assert observer.ended("a") is None  # its late entry (if any) matches nothing

@@ -32,6 +32,7 @@ ITL_S = 0.15
 @dataclass
 class Backed(Gateway):
     backend: asyncio.subprocess.Process | None = None
+    envoy: EnvoyProcess | None = None
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Backed]:
     envoy = EnvoyProcess(EnvoyConfig(listen_port=listen, epp_port=epp.port), tmp_path / "envoy")
     try:
         await envoy.start(addresses)
-        yield Backed(f"http://127.0.0.1:{listen}/v1/completions", epp, addresses, backend)
+        yield Backed(f"http://127.0.0.1:{listen}/v1/completions", epp, addresses, backend, envoy)
     finally:
         await envoy.stop()
         await epp.stop()
@@ -133,6 +134,24 @@ async def test_client_gone_mid_stream_releases_its_in_flight_slot(gateway: Gatew
         await resp.content.readuntil(b"\n\n")
         assert gateway.in_flight() == 1
         resp.close()  # drop the connection mid-stream
+    await wait_for(lambda: gateway.in_flight() == 0)
+    assert gateway.epp.extproc.observer.pending == 0
+
+
+async def test_a_gateway_killed_mid_stream_releases_the_slots_it_routed(gateway: Backed) -> None:
+    """An Envoy that dies sends no access-log entry for its open requests; its access-log
+    stream's end (and none reopening within the grace) ends what was routed on its connection."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gateway.url, json=body()) as done:
+            await done.read()  # one whole request: Envoy's access-log stream is open
+        await wait_for(lambda: entries(gateway) >= 1)
+        resp = await session.post(gateway.url, json=body())
+        await resp.content.readuntil(b"\n\n")
+        assert gateway.in_flight() == 1
+        assert gateway.envoy is not None and gateway.envoy.proc is not None
+        gateway.envoy.proc.kill()
+        await gateway.envoy.proc.wait()
+        resp.close()
     await wait_for(lambda: gateway.in_flight() == 0)
     assert gateway.epp.extproc.observer.pending == 0
 

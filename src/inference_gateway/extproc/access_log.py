@@ -99,6 +99,8 @@ class AccessLogServicer(als_pb2_grpc.AccessLogServiceServicer):
         if task is None or self.draining:
             return als_pb2.StreamAccessLogsResponse()
         self._streams.add(task)
+        peer = context.peer()
+        self.observer.connections.log_stream_opened(peer)
         try:
             async for message in request_iterator:
                 self.report(message)
@@ -108,6 +110,8 @@ class AccessLogServicer(als_pb2_grpc.AccessLogServiceServicer):
             task.uncancel()
         finally:
             self._streams.discard(task)
+            if not self.draining:
+                self.observer.connections.log_stream_closed(peer)
         return als_pb2.StreamAccessLogsResponse()
 
     def report(self, message: als_pb2.StreamAccessLogsMessage) -> None:

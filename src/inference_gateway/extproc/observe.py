@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
+from inference_gateway.extproc.connections import GatewayConnections
 from inference_gateway.requestcontrol.director import REQUEST_ID_HEADER, Director, RequestContext
 
 EXT_PROC_ATTRIBUTES = "envoy.filters.http.ext_proc"
@@ -70,20 +71,27 @@ class ResponseObserver:
     _ended_early: OrderedDict[str, float] = field(default_factory=OrderedDict)
     max_ended_early: int = 4096
     ended_early_s: float = 5.0
+    # How long a gateway connection may go without an access-log stream before its requests end.
+    peer_grace_s: float = 2.0
+    connections: GatewayConnections = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.connections = GatewayConnections(self._end_lost, self.peer_grace_s)
 
     @property
     def pending(self) -> int:
         return sum(len(v) for table in (self._pending, self._responding) for v in table.values())
 
-    def expect(self, ctx: RequestContext, responding: bool = False) -> None:
-        """The routing stream is done with `ctx`: its response will arrive on an observer stream
-        (or, `responding`, on a response stream)."""
+    def expect(self, ctx: RequestContext, responding: bool = False, peer: str | None = None) -> None:
+        """The routing stream (on gRPC connection `peer`) is done with `ctx`: its response will
+        arrive on an observer stream (or, `responding`, on a response stream)."""
         now = time.monotonic()
         if self._ended_early and self._ended_early.pop(ctx.request_id, None) is not None:
             self.director.on_complete(ctx)  # its access-log entry came first: it is over
             return
         table = self._responding if responding else self._pending
         table.setdefault(ctx.request_id, []).append(ctx)
+        self.connections.routed(ctx, peer)
         if now - self._last_sweep > self.sweep_every_s:
             self._sweep(now)
 
@@ -95,7 +103,18 @@ class ResponseObserver:
         ctx = waiting.pop(0)
         if not waiting:
             del table[ctx.request_id]
+        self.connections.forget(ctx)
         return ctx
+
+    def _end_lost(self, ctx: RequestContext) -> None:
+        """`ctx`'s gateway connection is gone: no report of its end will come."""
+        for table in (self._pending, self._responding):
+            waiting = table.get(ctx.request_id)
+            if waiting and any(c is ctx for c in waiting):
+                waiting[:] = [c for c in waiting if c is not ctx]
+                if not waiting:
+                    del table[ctx.request_id]
+        self.director.on_complete(ctx)
 
     def ended(self, request_id: str) -> RequestContext | None:
         """The request's HTTP stream is over (its access-log entry came): its context, if one
@@ -115,6 +134,7 @@ class ResponseObserver:
             for request_id in list(table):
                 for ctx in [c for c in table[request_id] if now - c.started > self.max_age_s]:
                     table[request_id].remove(ctx)
+                    self.connections.forget(ctx)
                     self.director.on_complete(ctx)
                 if not table[request_id]:
                     del table[request_id]

@@ -90,6 +90,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return
         state = StreamState(
             route_pool=metadata_value(context, POOL_HEADER),
+            peer=context.peer(),
             task=asyncio.current_task(),
             observed=role == ROUTE_OBSERVED_ROLE,
         )
@@ -305,9 +306,9 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
         plugin_headers = ctx.decision is not None and ctx.decision.runtime.adds_response_headers
         if state.rewriter is not None or plugin_headers:
             headers[RESPONSE_PHASES_HEADER] = RESPONSE_PHASES_SEND
-            self.observer.expect(ctx, responding=True)
+            self.observer.expect(ctx, responding=True, peer=state.peer)
             return metadata
-        self.observer.expect(ctx)
+        self.observer.expect(ctx, peer=state.peer)
         if ctx.explanation and ctx.headers.get(EXPLAIN_RESPONSE_HEADER):
             return {**metadata, RESPONSE_METADATA: {"explain": ctx.explanation}}
         return metadata

@@ -23,6 +23,8 @@ class StreamState:
     # The pool Envoy routed to, from the route's gRPC initial metadata (multi-pool gateways);
     # it overrides any x-gateway-inference-pool header the client sent.
     route_pool: str | None = None
+    # The gRPC peer (Envoy's connection) the stream came on: its access-log stream reports the end.
+    peer: str | None = None
     subset: tuple[str, ...] | None = None
     rewriter: ModelNameRewriter | None = None
     sse: bool = False  # the model server streams (text/event-stream): pass chunks on at once
