@@ -130,10 +130,14 @@ async def test_lora_request_prefers_the_pod_with_the_adapter_active(tmp_path: Pa
                 )
             )
             await wait_until(lambda: "sql-lora" in store.endpoint(active).metrics.active_adapters)  # type: ignore[union-attr]
-            served = [
-                await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2})
-                for i in range(6)
-            ]
+            served = []
+            for i in range(6):
+                # A request's end reaches the EPP by Envoy's access log, batched (10 ms): let the
+                # previous one leave the ledger first, or its pod looks one request busier.
+                await wait_until(lambda: all(e.in_flight == 0 for e in store.endpoints()))
+                served.append(
+                    await post(stack, {"model": "sql-lora", "prompt": f"select {i}", "max_tokens": 2})
+                )
             warm.cancel()
         assert [r[0] for r in served] == [200] * 6, [r[1] for r in served]
         assert {r[2][SERVED] for r in served} == {active}

@@ -90,7 +90,7 @@ class ExtProcServicer(pb_grpc.ExternalProcessorServicer):
             return
         state = StreamState(
             route_pool=metadata_value(context, POOL_HEADER),
-            peer=context.peer(),
+            peer=context.peer() if context is not None else None,
             task=asyncio.current_task(),
             observed=role == ROUTE_OBSERVED_ROLE,
         )
