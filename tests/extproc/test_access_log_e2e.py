@@ -6,61 +6,24 @@ abandoned, so the in-flight ledger returns to 0."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from inference_gateway.bench.pool import pod_ips, pool_resources
-from inference_gateway.envoy.bootstrap import SERVED_HEADER, EnvoyConfig
-from inference_gateway.envoy.process import EnvoyProcess
-from inference_gateway.epp import EndpointPicker, EPPOptions
-from inference_gateway.local.stack import free_port
+from inference_gateway.envoy.bootstrap import SERVED_HEADER
 from inference_gateway.requestcontrol.director import RequestContext
 from inference_gateway.requestcontrol.errors import GatewayError
-from tests.extproc.test_observe import MODEL, TOKENS, Gateway, body, wait_for
+from tests.extproc.test_observe import ITL_S, MODEL, TOKENS, Gateway, body, running_gateway, wait_for
 
 pytestmark = pytest.mark.e2e
 
-ITL_S = 0.15
-
-
-@dataclass
-class Backed(Gateway):
-    backend: asyncio.subprocess.Process | None = None
-    envoy: EnvoyProcess | None = None
-
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Backed]:
-    port, ips = free_port(), pod_ips(2, 73)
-    args = [sys.executable, "-m", "inference_gateway.bench.instant", "--tokens", str(TOKENS)]
-    args += ["--itl-ms", str(int(ITL_S * 1000))]
-    for ip in ips:
-        args += ["--listen", f"{ip}:{port}"]
-    backend = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
-    assert backend.stdout is not None
-    assert (await asyncio.wait_for(backend.stdout.readline(), 20)).strip() == b"ready"
-    epp = EndpointPicker(EPPOptions(grpc_port=0, metrics_port=None, health_port=None))
-    epp.store.replace_all(pool_resources(ips, port))
-    epp.store.synced = True
-    await epp.start()
-    listen = free_port()
-    addresses = [f"{ip}:{port}" for ip in ips]
-    envoy = EnvoyProcess(EnvoyConfig(listen_port=listen, epp_port=epp.port), tmp_path / "envoy")
-    try:
-        await envoy.start(addresses)
-        yield Backed(f"http://127.0.0.1:{listen}/v1/completions", epp, addresses, backend, envoy)
-    finally:
-        await envoy.stop()
-        await epp.stop()
-        if backend.returncode is None:
-            backend.terminate()
-        await backend.wait()
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with running_gateway(tmp_path, 73, "access-log") as running:
+        yield running
 
 
 class Completed(list[RequestContext]):
@@ -128,17 +91,7 @@ async def test_non_streamed_usage_comes_from_the_lua_filter(gateway: Gateway) ->
     assert (totals.prompt_tokens, totals.completion_tokens) == (1, TOKENS)
 
 
-async def test_client_gone_mid_stream_releases_its_in_flight_slot(gateway: Gateway) -> None:
-    async with aiohttp.ClientSession() as session:
-        resp = await session.post(gateway.url, json=body())
-        await resp.content.readuntil(b"\n\n")
-        assert gateway.in_flight() == 1
-        resp.close()  # drop the connection mid-stream
-    await wait_for(lambda: gateway.in_flight() == 0)
-    assert gateway.epp.extproc.observer.pending == 0
-
-
-async def test_a_gateway_killed_mid_stream_releases_the_slots_it_routed(gateway: Backed) -> None:
+async def test_a_gateway_killed_mid_stream_releases_the_slots_it_routed(gateway: Gateway) -> None:
     """An Envoy that dies sends no access-log entry for its open requests; its access-log
     stream's end (and none reopening within the grace) ends what was routed on its connection."""
     async with aiohttp.ClientSession() as session:
@@ -156,7 +109,7 @@ async def test_a_gateway_killed_mid_stream_releases_the_slots_it_routed(gateway:
     assert gateway.epp.extproc.observer.pending == 0
 
 
-async def test_upstream_gone_mid_stream_and_after_releases_the_slots(gateway: Backed) -> None:
+async def test_upstream_gone_mid_stream_and_after_releases_the_slots(gateway: Gateway) -> None:
     assert gateway.backend is not None
     async with aiohttp.ClientSession() as session:
         resp = await session.post(gateway.url, json=body())

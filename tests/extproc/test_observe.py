@@ -9,6 +9,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 MODEL = "meta-llama/Llama-2-7b-hf"
 TOKENS = 4
+ITL_S = 0.15  # between the instant pods' tokens
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Gateway:
     url: str
     epp: EndpointPicker
     addresses: list[str]
+    backend: asyncio.subprocess.Process | None = None
+    envoy: EnvoyProcess | None = None
 
     def in_flight(self) -> int:
         return sum(e.in_flight for e in self.epp.store.endpoints())
@@ -50,11 +54,13 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> No
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    port, ips = free_port(), pod_ips(2, 71)
+@asynccontextmanager
+async def running_gateway(workdir: Path, ip_block: int, response_phases: str) -> AsyncIterator[Gateway]:
+    """Two instant pods (TOKENS tokens, 150 ms apart), an in-process EPP and a real Envoy whose
+    response phases are `response_phases`."""
+    port, ips = free_port(), pod_ips(2, ip_block)
     args = [sys.executable, "-m", "inference_gateway.bench.instant", "--tokens", str(TOKENS)]
-    args += ["--itl-ms", "150"]
+    args += ["--itl-ms", str(int(ITL_S * 1000))]
     for ip in ips:
         args += ["--listen", f"{ip}:{port}"]
     backend = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
@@ -66,16 +72,30 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     await epp.start()
     listen = free_port()
     addresses = [f"{ip}:{port}" for ip in ips]
-    config = EnvoyConfig(listen_port=listen, epp_port=epp.port, response_phases="observe")
-    envoy = EnvoyProcess(config, tmp_path / "envoy")
+    config = EnvoyConfig(listen_port=listen, epp_port=epp.port, response_phases=response_phases)
+    envoy = EnvoyProcess(config, workdir / "envoy")
     try:
         await envoy.start(addresses)
-        yield Gateway(f"http://127.0.0.1:{listen}/v1/completions", epp, addresses)
+        yield Gateway(f"http://127.0.0.1:{listen}/v1/completions", epp, addresses, backend, envoy)
     finally:
         await envoy.stop()
         await epp.stop()
-        backend.terminate()
+        if backend.returncode is None:
+            backend.terminate()
         await backend.wait()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with running_gateway(tmp_path, 71, "observe") as running:
+        yield running
+
+
+@pytest.fixture(params=["observe", "access-log"])
+async def off_path_gateway(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Gateway]:
+    """Either way of reporting the response off the critical path."""
+    async with running_gateway(tmp_path, 71 if request.param == "observe" else 73, request.param) as running:
+        yield running
 
 
 def body() -> dict[str, object]:
@@ -98,7 +118,8 @@ async def test_request_stays_in_flight_until_its_last_chunk_and_usage_is_recorde
     assert [t.completion_tokens for t in totals] == [TOKENS]
 
 
-async def test_client_gone_mid_stream_releases_its_in_flight_slot(gateway: Gateway) -> None:
+async def test_client_gone_mid_stream_releases_its_in_flight_slot(off_path_gateway: Gateway) -> None:
+    gateway = off_path_gateway
     async with aiohttp.ClientSession() as session:
         resp = await session.post(gateway.url, json=body())
         await resp.content.readuntil(b"\n\n")

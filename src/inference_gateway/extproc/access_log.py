@@ -34,15 +34,18 @@ def _seconds(d: duration_pb2.Duration | timestamp_pb2.Timestamp) -> float:
     return d.seconds + d.nanos / 1e9
 
 
+def _count(fields: struct_pb2.Struct, key: str) -> int:
+    """A number usage.lua wrote, 0 when it wrote none."""
+    value = fields.fields.get(key)
+    return int(value.number_value) if value is not None else 0
+
+
 def _usage(fields: struct_pb2.Struct) -> Usage | None:
-    values = fields.fields
-    if "prompt_tokens" not in values and "completion_tokens" not in values:
+    if "prompt_tokens" not in fields.fields and "completion_tokens" not in fields.fields:
         return None
-    prompt = int(values["prompt_tokens"].number_value) if "prompt_tokens" in values else 0
-    completion = int(values["completion_tokens"].number_value) if "completion_tokens" in values else 0
-    total = int(values["total_tokens"].number_value) if "total_tokens" in values else 0
-    cached = int(values["cached_tokens"].number_value) if "cached_tokens" in values else 0
-    return Usage(prompt, completion, total or prompt + completion, cached)
+    prompt, completion = _count(fields, "prompt_tokens"), _count(fields, "completion_tokens")
+    total = _count(fields, "total_tokens") or prompt + completion
+    return Usage(prompt, completion, total, _count(fields, "cached_tokens"))
 
 
 def summary_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> ResponseSummary:
@@ -59,10 +62,9 @@ def summary_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> ResponseSummary:
     chunks, usage = 0, None
     found = common.metadata.filter_metadata.get(USAGE_METADATA)
     if found is not None:
-        values = found.fields
-        chunks = int(values["chunks"].number_value) if "chunks" in values else 0
-        if "first_byte_ms" in values:  # Envoy's wall clock, as start_time: no skew between them
-            first_byte = min(duration, max(0.0, values["first_byte_ms"].number_value / 1000 - start_s))
+        chunks = _count(found, "chunks")
+        if "first_byte_ms" in found.fields:  # Envoy's wall clock, as start_time: no skew between them
+            first_byte = min(duration, max(0.0, found.fields["first_byte_ms"].number_value / 1000 - start_s))
         usage = _usage(found)
     sock = common.upstream_remote_address.socket_address
     served = f"{sock.address}:{sock.port_value}" if sock.address else None

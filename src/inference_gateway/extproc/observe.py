@@ -108,13 +108,18 @@ class ResponseObserver:
 
     def _end_lost(self, ctx: RequestContext) -> None:
         """`ctx`'s gateway connection is gone: no report of its end will come."""
+        self._drop(ctx)
+        self.director.on_complete(ctx)
+
+    def _drop(self, ctx: RequestContext) -> None:
+        """Forget a handed-over context that no report will claim."""
         for table in (self._pending, self._responding):
             waiting = table.get(ctx.request_id)
             if waiting and any(c is ctx for c in waiting):
                 waiting[:] = [c for c in waiting if c is not ctx]
                 if not waiting:
                     del table[ctx.request_id]
-        self.director.on_complete(ctx)
+        self.connections.forget(ctx)
 
     def ended(self, request_id: str) -> RequestContext | None:
         """The request's HTTP stream is over (its access-log entry came): its context, if one
@@ -131,13 +136,9 @@ class ResponseObserver:
     def _sweep(self, now: float) -> None:
         self._last_sweep = now
         for table in (self._pending, self._responding):
-            for request_id in list(table):
-                for ctx in [c for c in table[request_id] if now - c.started > self.max_age_s]:
-                    table[request_id].remove(ctx)
-                    self.connections.forget(ctx)
-                    self.director.on_complete(ctx)
-                if not table[request_id]:
-                    del table[request_id]
+            for waiting in list(table.values()):
+                for ctx in [c for c in waiting if now - c.started > self.max_age_s]:
+                    self._end_lost(ctx)
 
     async def observe(self, requests: AsyncIterator[pb.ProcessingRequest]) -> None:
         """Consume one observer stream; Envoy ignores answers in observability mode, so none are sent."""
