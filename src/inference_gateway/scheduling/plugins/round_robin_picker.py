@@ -38,11 +38,16 @@ class RoundRobinPicker:
         floor = max(totals) - self.tolerance
         last = self._last
         # Least recently picked first; never-picked endpoints (-1) before all others.
-        order = sorted(
-            range(len(endpoints)),
-            key=lambda i: (totals[i] < floor, last.get(endpoints[i].address, -1), -totals[i]),
-        )
-        chosen = [endpoints[i] for i in order[: self.max_endpoints]]
+        eligible = [i for i, total in enumerate(totals) if total >= floor]
+        if self.max_endpoints == 1 and eligible:  # the common case: one pass, no sort
+            best = min(eligible, key=lambda i: (last.get(endpoints[i].address, -1), -totals[i]))
+            chosen = [endpoints[best]]
+        else:
+            order = sorted(
+                range(len(endpoints)),
+                key=lambda i: (totals[i] < floor, last.get(endpoints[i].address, -1), -totals[i]),
+            )
+            chosen = [endpoints[i] for i in order[: self.max_endpoints]]
         self._picks += 1
         last[chosen[0].address] = self._picks
         if len(last) > 4 * len(endpoints) + 64:  # forget endpoints long gone

@@ -50,8 +50,9 @@ class ServedModelFilter:
             verdict = can_serve(e, model)
             if verdict:
                 keep.append(e)
-                served = served_models(e)
-                listed = listed or (served is not None and served.serves(model))
+                if not listed:
+                    served = served_models(e)
+                    listed = served is not None and served.serves(model)
             elif self.dynamic_loading and e.metrics.adapter_slot_free():
                 keep.append(e)
             elif verdict is None:
