@@ -166,5 +166,31 @@ def test_target_table_compares_our_default_with_the_best_peer() -> None:
         _row("sglang-cache-aware", 9, 300.0, "sglang-router cache_aware"),
     ]
     lines = target_table(rows).splitlines()
-    assert lines[2] == "| 3 | 120 | vllm-kv-aware | 130 | -8 % | yes |"
-    assert lines[3] == "| 9 | 400 | sglang-cache-aware | 300 | +33 % | no |"
+    assert lines[2] == "| 3 | 120 | vllm-kv-aware | 130 | -8 % | - | - | yes |"
+    assert lines[3] == "| 9 | 400 | sglang-cache-aware | 300 | +33 % | - | - | no |"
+
+
+def test_paired_interval_separates_a_real_difference_from_noise() -> None:
+    import random
+
+    from inference_gateway.bench.peers import paired_p90_ci, target_table
+
+    draw = random.Random(7)
+    base = [draw.lognormvariate(4.5, 0.5) for _ in range(600)]
+    noisy = [t * draw.uniform(0.97, 1.03) for t in base]  # the same requests, a little jitter
+    faster = [t * 0.8 for t in base]
+    tie = paired_p90_ci(noisy, base)
+    assert tie is not None and tie[0] < 0 < tie[1]
+    better = paired_p90_ci(faster, base)
+    assert better is not None and -22 < better[0] <= better[1] < -18
+    assert paired_p90_ci(base[:10], base[:10]) is None  # too few to say
+    assert paired_p90_ci(base, base[:-1]) is None  # not the same requests
+
+    rows = [
+        {**_row("epp-default", 9, 0.0), "ttft_ms_by_request": faster},
+        {**_row("vllm-kv-aware", 9, 0.0, "vllm-router kv_aware"), "ttft_ms_by_request": base},
+    ]
+    rows[0]["ttft"]["p90"], rows[1]["ttft"]["p90"] = 80.0, 100.0
+    line = target_table(rows).splitlines()[2]
+    assert line.startswith("| 9 | 80 | vllm-kv-aware | 100 | -20 % | -2")
+    assert line.endswith("| better | yes |")

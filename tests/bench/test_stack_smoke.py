@@ -38,6 +38,8 @@ async def test_realtime_smoke_round_robin_vs_epp() -> None:
         assert row["ok"] == row["requests"] > 0, row["errors"]
         assert row["ttft"]["p50"] > 0 and row["itl"]["p50"] > 0
         assert "kv_mean" in row["server"]
+        by_request = row["ttft_ms_by_request"]  # what the paired comparison of policies reads
+        assert len(by_request) == row["requests"] and all(t is not None and t > 0 for t in by_request)
     # only the EPP path reports which pod served each request
     assert rows[0]["per_pod"] == {}
     assert sum(rows[1]["per_pod"].values()) == rows[1]["ok"]

@@ -35,7 +35,12 @@ def fixed_requests(
 
 
 async def _open_loop(
-    url: str, schedule: Iterable[tuple[float, BenchRequest]], duration_s: float, stream: bool, keep_itl: bool
+    url: str,
+    schedule: Iterable[tuple[float, BenchRequest]],
+    duration_s: float,
+    stream: bool,
+    keep_itl: bool,
+    by_request: bool = False,
 ) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     async with LoadGenerator(ClientOptions(url, stream=stream, keep_itl=keep_itl)) as gen:
@@ -45,6 +50,11 @@ async def _open_loop(
     row["achieved_qps"] = len(records) / max(duration_s, 1e-9)
     row["per_pod"] = per_pod(records)
     row["e2e_s"] = sorted(r.e2e for r in records if r.ok)
+    if by_request:
+        # Every policy gets the same requests at the same times: TTFT by request index lets two
+        # policies be compared request for request (bench/peers.py's paired bootstrap).
+        ordered = sorted(records, key=lambda r: r.index)
+        row["ttft_ms_by_request"] = [round(r.ttft * 1e3, 1) if r.ok and r.ttft >= 0 else None for r in ordered]
     # The load generator's own CPU: on a small machine it competes with the gateway it measures.
     row["client_cpu_s"] = time.process_time() - cpu
     return row
@@ -91,7 +101,8 @@ async def run_workload(
     requests = list(generate(spec, len(offsets), seed))
     for r in requests:
         r.model = (rename or {}).get(r.model, r.model)
-    row = await _open_loop(url, zip(offsets, requests, strict=True), duration_s, True, keep_itl=True)
+    schedule = zip(offsets, requests, strict=True)
+    row = await _open_loop(url, schedule, duration_s, True, keep_itl=True, by_request=True)
     return {"qps": qps, **row}
 
 

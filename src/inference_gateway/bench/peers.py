@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
+import numpy as np
 
 from inference_gateway.local.children import dies_with_parent
 
@@ -158,22 +159,58 @@ class PeerRouterProcess:
             await proc.wait()
 
 
+def paired_p90_ci(
+    ours: list[float | None], theirs: list[float | None], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95 % bootstrap interval of p90(ours) / p90(theirs) - 1, in %, resampling requests: both
+    runs served the same requests at the same times, so request i of one pairs with request i
+    of the other. None when the runs cannot be paired or hold too few requests."""
+    if len(ours) != len(theirs):
+        return None
+    pairs = np.asarray([(a, b) for a, b in zip(ours, theirs, strict=True) if a is not None and b is not None])
+    if len(pairs) < 20:
+        return None
+    picks = np.random.default_rng(seed).integers(0, len(pairs), (resamples, len(pairs)))
+    p90_ours = np.percentile(pairs[:, 0][picks], 90, axis=1)
+    p90_theirs = np.percentile(pairs[:, 1][picks], 90, axis=1)
+    low, high = np.percentile(100 * (p90_ours / p90_theirs - 1), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _verdict(ci: tuple[float, float] | None) -> str:
+    if ci is None:
+        return "-"
+    return "better" if ci[1] < 0 else "worse" if ci[0] > 0 else "tie"
+
+
 def target_table(rows: list[dict[str, Any]], ours: str = "epp-default") -> str:
-    """Issue 15's real-time target per rate: our default's p90 TTFT at or below the best peer's."""
-    by_rate: dict[float, dict[str, float]] = {}
+    """Issue 15's real-time target per rate: our default's p90 TTFT at or below the best peer's,
+    with the paired bootstrap interval of the difference where the rows carry per-request TTFTs."""
+    by_rate: dict[float, dict[str, dict[str, Any]]] = {}
     for r in rows:
         if r["policy"] == ours or r.get("router"):
-            by_rate.setdefault(r["qps"], {})[r["policy"]] = r["ttft"]["p90"]
+            by_rate.setdefault(r["qps"], {})[r["policy"]] = r
     lines = [
-        f"| QPS | {ours} p90 TTFT | best peer | its p90 TTFT | {ours} vs best | met |",
-        "|---|---|---|---|---|---|",
+        f"| QPS | {ours} p90 TTFT | best peer | its p90 TTFT | {ours} vs best | 95 % interval | verdict | met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for qps, p90 in sorted(by_rate.items()):
-        peers = {k: v for k, v in p90.items() if k != ours}
-        if ours not in p90 or not peers:
+    for qps, cell in sorted(by_rate.items()):
+        peers = {k: v["ttft"]["p90"] for k, v in cell.items() if k != ours}
+        if ours not in cell or not peers:
             continue
         best = min(peers, key=lambda k: peers[k])
-        diff = 100 * (p90[ours] / peers[best] - 1)
-        met = "yes" if p90[ours] <= peers[best] else "no"
-        lines.append(f"| {qps:g} | {p90[ours]:,.0f} | {best} | {peers[best]:,.0f} | {diff:+.0f} % | {met} |")
-    return "\n".join(lines) + "\n\np90 TTFT in ms; met = ours at or below the best peer router's (issue 15)."
+        mine = cell[ours]["ttft"]["p90"]
+        diff = 100 * (mine / peers[best] - 1)
+        samples = (cell[ours].get("ttft_ms_by_request"), cell[best].get("ttft_ms_by_request"))
+        ci = paired_p90_ci(*samples) if samples[0] and samples[1] else None
+        interval = f"{ci[0]:+.0f} to {ci[1]:+.0f} %" if ci else "-"
+        met = "yes" if mine <= peers[best] else "no"
+        lines.append(
+            f"| {qps:g} | {mine:,.0f} | {best} | {peers[best]:,.0f} | {diff:+.0f} % | {interval} "
+            f"| {_verdict(ci)} | {met} |"
+        )
+    return "\n".join(lines) + (
+        "\n\np90 TTFT in ms; met = ours at or below the best peer router's (issue 15). The interval is a "
+        "paired bootstrap over requests (every policy served the same requests at the same times); "
+        "verdict: better / worse when the whole interval is below / above 0, else tie."
+    )
