@@ -191,7 +191,8 @@ def target_table(rows: list[dict[str, Any]], ours: str = "epp-default") -> str:
         if r["policy"] == ours or r.get("router"):
             by_rate.setdefault(r["qps"], {})[r["policy"]] = r
     lines = [
-        f"| QPS | {ours} p90 TTFT | best peer | its p90 TTFT | {ours} vs best | 95 % interval | verdict | met |",
+        f"| QPS | {ours} p90 TTFT | best peer | its p90 TTFT | {ours} vs best "
+        "| 95 % interval | verdict | met |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for qps, cell in sorted(by_rate.items()):
