@@ -54,7 +54,9 @@ async def _open_loop(
         # Every policy gets the same requests at the same times: TTFT by request index lets two
         # policies be compared request for request (bench/peers.py's paired bootstrap).
         ordered = sorted(records, key=lambda r: r.index)
-        row["ttft_ms_by_request"] = [round(r.ttft * 1e3, 1) if r.ok else None for r in ordered]
+        row["ttft_ms_by_request"] = [
+            round(r.ttft * 1e3, 1) if r.ok and r.ttft >= 0 else None for r in ordered
+        ]
     # The load generator's own CPU: on a small machine it competes with the gateway it measures.
     row["client_cpu_s"] = time.process_time() - cpu
     return row
