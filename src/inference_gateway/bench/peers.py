@@ -202,8 +202,8 @@ def target_table(rows: list[dict[str, Any]], ours: str = "epp-default") -> str:
         best = min(peers, key=lambda k: peers[k])
         mine = cell[ours]["ttft"]["p90"]
         diff = 100 * (mine / peers[best] - 1)
-        mine_by_request, theirs_by_request = (cell[k].get("ttft_ms_by_request") for k in (ours, best))
-        ci = paired_p90_ci(mine_by_request, theirs_by_request) if mine_by_request and theirs_by_request else None
+        a, b = (cell[k].get("ttft_ms_by_request") for k in (ours, best))  # the same requests, by index
+        ci = paired_p90_ci(a, b) if a and b else None
         interval = f"{ci[0]:+.0f} to {ci[1]:+.0f} %" if ci else "-"
         met = "yes" if mine <= peers[best] else "no"
         lines.append(
