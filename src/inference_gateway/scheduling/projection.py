@@ -44,29 +44,24 @@ def _mark(endpoint: Endpoint) -> EndpointMetrics:
     return m
 
 
+# request_delta, waiting and running run for every endpoint of every decision: no max(), and
+# the scrape mark read inline.
 def request_delta(endpoint: Endpoint) -> int:
     """Requests dispatched minus requests finished since the scrape."""
-    m = _mark(endpoint)
-    return endpoint.in_flight - (m.in_flight_at_scrape or 0)
-
-
-# waiting() and running() run for every endpoint of every decision: request_delta inlined.
-def waiting(endpoint: Endpoint) -> int:
-    m = endpoint.metrics
-    at_scrape = m.in_flight_at_scrape
+    at_scrape = endpoint.metrics.in_flight_at_scrape
     if at_scrape is None:
         at_scrape = _mark(endpoint).in_flight_at_scrape or 0
-    waiting_now = m.waiting_queue + endpoint.in_flight - at_scrape
-    return waiting_now if waiting_now > 0 else 0
+    return endpoint.in_flight - at_scrape
+
+
+def waiting(endpoint: Endpoint) -> int:
+    projected = endpoint.metrics.waiting_queue + request_delta(endpoint)
+    return projected if projected > 0 else 0
 
 
 def running(endpoint: Endpoint) -> int:
-    m = endpoint.metrics
-    at_scrape = m.in_flight_at_scrape
-    if at_scrape is None:
-        at_scrape = _mark(endpoint).in_flight_at_scrape or 0
-    running_now = m.running_requests + endpoint.in_flight - at_scrape
-    return running_now if running_now > 0 else 0
+    projected = endpoint.metrics.running_requests + request_delta(endpoint)
+    return projected if projected > 0 else 0
 
 
 def kv_usage(endpoint: Endpoint) -> float:
