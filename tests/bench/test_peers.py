@@ -194,3 +194,24 @@ def test_paired_interval_separates_a_real_difference_from_noise() -> None:
     line = target_table(rows).splitlines()[2]
     assert line.startswith("| 9 | 80 | vllm-kv-aware | 100 | -20 % | -2")
     assert line.endswith("| better | yes |")
+
+
+def test_a_peer_that_fails_requests_is_not_faster_for_it() -> None:
+    """A router that sends half the requests where they 404 must not win on the half it served."""
+    from inference_gateway.bench.peers import p90_ttft, target_table
+
+    served = [100.0 + i % 50 for i in range(200)]
+    half_failed: list[float | None] = [None if i % 2 else 50.0 for i in range(200)]
+    ours = {**_row("epp-default", 4, 148.0), "ok": 200, "requests": 200, "ttft_ms_by_request": served}
+    peer = {
+        **_row("sglang-cache-aware", 4, 50.0, "sglang-router cache_aware"),
+        "ok": 100,
+        "requests": 200,
+        "ttft_ms_by_request": half_failed,
+    }
+    assert p90_ttft(peer) == float("inf")  # the served half alone would say 50 ms
+    assert p90_ttft(ours) == 148.0  # no failures: the run's own p90
+    line = target_table([ours, peer]).splitlines()[2]
+    assert line == (
+        "| 4 | 148 | sglang-cache-aware | never (failed), 50 % failed | - | -100 to -100 % | better | yes |"
+    )

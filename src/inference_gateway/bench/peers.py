@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import math
 import signal
 import sys
 from dataclasses import dataclass
@@ -164,17 +165,40 @@ def paired_p90_ci(
 ) -> tuple[float, float] | None:
     """95 % bootstrap interval of p90(ours) / p90(theirs) - 1, in %, resampling requests: both
     runs served the same requests at the same times, so request i of one pairs with request i
-    of the other. None when the runs cannot be paired or hold too few requests."""
-    if len(ours) != len(theirs):
+    of the other. A failed request (None) never got a first token: it counts as infinitely
+    late. None when the runs cannot be paired, hold too few requests, or both p90s are failures."""
+    if len(ours) != len(theirs) or len(ours) < 20:
         return None
-    pairs = np.asarray([(a, b) for a, b in zip(ours, theirs, strict=True) if a is not None and b is not None])
-    if len(pairs) < 20:
-        return None
+    pairs = np.asarray([_late(ours), _late(theirs)]).T
+    # Interpolating between a finite TTFT and a failure means nothing: take the order statistic.
+    method: Literal["higher", "linear"] = "higher" if np.isinf(pairs).any() else "linear"
     picks = np.random.default_rng(seed).integers(0, len(pairs), (resamples, len(pairs)))
-    p90_ours = np.percentile(pairs[:, 0][picks], 90, axis=1)
-    p90_theirs = np.percentile(pairs[:, 1][picks], 90, axis=1)
-    low, high = np.percentile(100 * (p90_ours / p90_theirs - 1), [2.5, 97.5])
+    p90_ours = np.percentile(pairs[:, 0][picks], 90, axis=1, method=method)
+    p90_theirs = np.percentile(pairs[:, 1][picks], 90, axis=1, method=method)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diffs = 100 * (p90_ours / p90_theirs - 1)
+    if np.isnan(diffs).any():
+        return None
+    low, high = np.percentile(diffs, [2.5, 97.5], method=method)
     return float(low), float(high)
+
+
+def _late(ttfts: list[float | None]) -> list[float]:
+    return [math.inf if t is None else t for t in ttfts]
+
+
+def p90_ttft(row: dict[str, Any]) -> float:
+    """The row's p90 TTFT over every request sent: infinite when more than 10 % failed."""
+    by_request = row.get("ttft_ms_by_request")
+    if not by_request or None not in by_request:
+        return float(row["ttft"]["p90"])
+    return float(np.percentile(_late(by_request), 90, method="higher"))
+
+
+def _ms(row: dict[str, Any], p90: float) -> str:
+    failed = 1 - row["ok"] / row["requests"] if row.get("requests") else 0.0
+    shown = "never (failed)" if math.isinf(p90) else f"{p90:,.0f}"
+    return f"{shown}, {100 * failed:.0f} % failed" if failed else shown
 
 
 def _verdict(ci: tuple[float, float] | None) -> str:
@@ -196,22 +220,24 @@ def target_table(rows: list[dict[str, Any]], ours: str = "epp-default") -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for qps, cell in sorted(by_rate.items()):
-        peers = {k: v["ttft"]["p90"] for k, v in cell.items() if k != ours}
+        peers = {k: p90_ttft(v) for k, v in cell.items() if k != ours}
         if ours not in cell or not peers:
             continue
         best = min(peers, key=lambda k: peers[k])
-        mine = cell[ours]["ttft"]["p90"]
-        diff = 100 * (mine / peers[best] - 1)
+        mine = p90_ttft(cell[ours])
+        finite = not (math.isinf(mine) or math.isinf(peers[best]))
+        diff = f"{100 * (mine / peers[best] - 1):+.0f} %" if finite else "-"
         a, b = (cell[k].get("ttft_ms_by_request") for k in (ours, best))  # the same requests, by index
         ci = paired_p90_ci(a, b) if a and b else None
         interval = f"{ci[0]:+.0f} to {ci[1]:+.0f} %" if ci else "-"
         met = "yes" if mine <= peers[best] else "no"
         lines.append(
-            f"| {qps:g} | {mine:,.0f} | {best} | {peers[best]:,.0f} | {diff:+.0f} % | {interval} "
-            f"| {_verdict(ci)} | {met} |"
+            f"| {qps:g} | {_ms(cell[ours], mine)} | {best} | {_ms(cell[best], peers[best])} | {diff} "
+            f"| {interval} | {_verdict(ci)} | {met} |"
         )
     return "\n".join(lines) + (
-        "\n\np90 TTFT in ms; met = ours at or below the best peer router's (issue 15). The interval is a "
-        "paired bootstrap over requests (every policy served the same requests at the same times); "
-        "verdict: better / worse when the whole interval is below / above 0, else tie."
+        "\n\np90 TTFT in ms over every request sent (a failed request counts as never answered); met = "
+        "ours at or below the best peer router's (issue 15). The interval is a paired bootstrap over "
+        "requests (every policy served the same requests at the same times); verdict: better / worse "
+        "when the whole interval is below / above 0, else tie."
     )
