@@ -38,8 +38,8 @@ class RoundRobinPicker:
         floor = max(totals) - self.tolerance
         last = self._last
         # Least recently picked first; never-picked endpoints (-1) before all others.
-        eligible = [i for i, total in enumerate(totals) if total >= floor]
-        if self.max_endpoints == 1 and eligible:  # the common case: one pass, no sort
+        if self.max_endpoints == 1 and (eligible := [i for i, t in enumerate(totals) if t >= floor]):
+            # the common case, one endpoint: one pass, no sort
             best = min(eligible, key=lambda i: (last.get(endpoints[i].address, -1), -totals[i]))
             chosen = [endpoints[best]]
         else:
