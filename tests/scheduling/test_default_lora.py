@@ -29,8 +29,8 @@ schedulingProfiles:
 - name: default
   plugins:
   - {pluginRef: queue-scorer, weight: 2}
-  - {pluginRef: kv-cache-utilization-scorer, weight: 2}
-  - {pluginRef: prefix-cache-scorer, weight: 6}
+  - {pluginRef: kv-cache-utilization-scorer, weight: 10}
+  - {pluginRef: prefix-cache-scorer, weight: 24}
   - {pluginRef: round-robin-picker}
 """
 

@@ -21,9 +21,9 @@ def test_default_config_has_upstream_chart_scorers_lora_affinity_and_a_round_rob
     weights = {ws.scorer.type_name: ws.weight for ws in profile.scorers}
     assert weights == {
         "queue-scorer": 2.0,
-        "kv-cache-utilization-scorer": 2.0,
-        "prefix-cache-scorer": 6.0,
-        "lora-affinity-scorer": 10.0,
+        "kv-cache-utilization-scorer": 10.0,
+        "prefix-cache-scorer": 24.0,
+        "lora-affinity-scorer": 30.0,
     }
     lora = next(ws.scorer for ws in profile.scorers if isinstance(ws.scorer, LoraAffinityScorer))
     assert lora.adapters_only and lora.drain_blocked
@@ -33,6 +33,7 @@ def test_default_config_has_upstream_chart_scorers_lora_affinity_and_a_round_rob
     # flow control's late binding: hold requests once every pod has 2 waiting or 95 % KV
     assert cfg.flow_control_enabled
     assert cfg.saturation.queue_depth_threshold == 2
+    assert not cfg.saturation_detector().config.adapter_queue_is_load
     assert cfg.saturation.kv_cache_util_threshold == 0.95
 
 

@@ -61,7 +61,7 @@ def test_explain_lists_per_scorer_scores_and_why_the_winner_won() -> None:
     by_name = {c["endpoint"]: c for c in info["candidates"]}
     assert by_name["idle-rank-0"]["scores"]["queue-scorer"] == 1.0
     assert by_name["busy-rank-0"]["scores"]["kv-cache-utilization-scorer"] == pytest.approx(0.4)
-    assert info["weights"]["prefix-cache-scorer"] == 6.0
+    assert info["weights"]["prefix-cache-scorer"] == 24.0
     assert "idle-rank-0 had the highest total" in info["reason"]
     assert "queue-scorer +2.000" in info["reason"]
 

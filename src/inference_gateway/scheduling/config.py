@@ -57,24 +57,31 @@ FEATURE_GATES = ("dataLayer", "enableLegacyMetrics", "flowControl")
 
 # Upstream's chart default scorers (config/charts/inferencepool/templates/epp-config.yaml) read
 # through the in-flight projection, with a round-robin picker instead of max-score: among the
-# endpoints within 2 of the best total it takes the least recently picked. Below saturation the
-# queue scorer's min-max jump for one waiting request (exactly its weight, 2) is noise, and
-# round robin's even spacing of arrivals wins; a pod behind on more than one signal is skipped.
-# Prefix weight 6 (upstream: 3) keeps a pod holding most of the prompt ahead of any queue/KV
-# advantage (at most 4) plus the tolerance, so shared prefixes stay where they are cached.
-# LoRA affinity, weight 10: a request for an adapter stays on the pods that run it (a pod with
-# a free adapter slot, 0.8, is at the edge of the tolerance: it shares the traffic only when its
-# load is no worse; a full pod, 0, never gets it, whatever the load); a pod that keeps another
-# adapter waiting is drained (drainBlocked: its adapters score 0.6 there); base-model requests
-# score alike on every pod (adaptersOnly), so base-model routing is unchanged. Measured in
-# docs/benchmarks.md ("Multi-LoRA").
+# endpoints within 2 of the best total it takes the least recently picked. Round robin's even
+# spacing of arrivals is what wins below saturation on pods whose TTFT is one or two engine
+# steps (H100-class); the weights say when a pod is clearly worse and is skipped:
+# - KV-cache use, weight 10: a pod 0.2 above the least used one is skipped. Where the KV cache
+#   binds (L4-class pods, 12.8k tokens each) requests queue for blocks on the fuller pods; this
+#   steers new ones away before they do (p90 TTFT at 90 % load 168 -> 157 ms in virtual time,
+#   172 vs 188 ms in real time, tied with vllm-router kv_aware), and changes nothing on H100
+#   pods whose caches stay within 0.2 of each other.
+# - queue depth, weight 2: one waiting request is noise (exactly the tolerance).
+# - prefix-cache affinity, weight 24 (upstream: 3): a pod holding most of the prompt stays ahead
+#   of any queue/KV advantage (at most 12) plus the tolerance, so shared prefixes stay cached.
+# - LoRA affinity, weight 30: a request for an adapter stays on the pods that run it (a pod with
+#   a free adapter slot, 0.8, is 6 behind: it gets the adapter only when the pods running it are
+#   0.4 fuller in KV; a full pod, 0, never gets it); a pod that keeps another adapter waiting is
+#   drained (drainBlocked: its adapters score 0.6 there); base-model requests score alike on
+#   every pod (adaptersOnly), so base-model routing is unchanged.
 # Flow control is on (upstream gates it off): when every pod has 2 requests waiting or 95 % of
 # its KV cache in use (projected), requests wait in the gateway's one FCFS queue and each goes
 # to the first pod that frees up (late binding) instead of one engine's queue, where it would
 # wait behind that engine's head of line and push it into KV preemptions. No request TTL: a
-# request waits as long as its client does, as it would in an engine's queue.
-# Measured in docs/benchmarks.md ("Routing vs round robin"); upstream's exact default is
-# bench/profiles/upstream-default.yaml.
+# request waits as long as its client does, as it would in an engine's queue. Requests waiting
+# in an engine for an adapter slot are not load (adapterQueueIsLoad: false): counted, they made
+# a multi-LoRA pool look saturated at a third of its throughput.
+# Measured in docs/benchmarks.md ("Routing vs round robin", "Peer routers", "Multi-LoRA");
+# upstream's exact default is bench/profiles/upstream-default.yaml.
 DEFAULT_CONFIG = """
 apiVersion: inference.networking.x-k8s.io/v1alpha1
 kind: EndpointPickerConfig
@@ -88,7 +95,7 @@ plugins:
 - type: round-robin-picker
   parameters: {tolerance: 2}
 - type: utilization-detector
-  parameters: {queueDepthThreshold: 2, kvCacheUtilThreshold: 0.95}
+  parameters: {queueDepthThreshold: 2, kvCacheUtilThreshold: 0.95, adapterQueueIsLoad: false}
 flowControl:
   defaultRequestTTL: 0
 schedulingProfiles:
@@ -97,11 +104,11 @@ schedulingProfiles:
   - pluginRef: queue-scorer
     weight: 2
   - pluginRef: kv-cache-utilization-scorer
-    weight: 2
-  - pluginRef: prefix-cache-scorer
-    weight: 6
-  - pluginRef: lora-affinity-scorer
     weight: 10
+  - pluginRef: prefix-cache-scorer
+    weight: 24
+  - pluginRef: lora-affinity-scorer
+    weight: 30
   - pluginRef: round-robin-picker
 """
 

@@ -5,6 +5,11 @@ kvCacheUtilThreshold, metricsStalenessThreshold). An endpoint is saturated when 
 are stale or failing, its waiting queue is at or above the queue threshold, or its KV-cache
 utilisation is at or above the KV threshold (both projected: the last scrape plus what this EPP
 sent and saw finish since); a pool is saturated when every candidate is.
+With `adapterQueueIsLoad: false` (ours; upstream counts every waiting request) the queue
+threshold does not apply to an endpoint whose queue holds requests for adapters outside its
+batch: with every adapter slot taken they wait for a slot to free, not for capacity, and
+counting them made a multi-LoRA pool look saturated at a fraction of its throughput (flow
+control then held requests in the gateway; docs/benchmarks.md "Multi-LoRA"). KV still counts.
 Used by the pool runtime (shedding Sheddable requests), the sheddable-capacity filter and flow
 control.
 """
@@ -18,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from inference_gateway.datastore.endpoint import Endpoint
 from inference_gateway.scheduling import projection
-from inference_gateway.scheduling.params import get_duration_s, get_float, get_int
+from inference_gateway.scheduling.params import get_bool, get_duration_s, get_float, get_int
 
 DEFAULT_QUEUE_DEPTH_THRESHOLD = 5
 DEFAULT_KV_CACHE_UTIL_THRESHOLD = 0.8
@@ -30,6 +35,7 @@ class SaturationConfig:
     queue_depth_threshold: int = DEFAULT_QUEUE_DEPTH_THRESHOLD
     kv_cache_util_threshold: float = DEFAULT_KV_CACHE_UTIL_THRESHOLD
     metrics_staleness_s: float = DEFAULT_METRICS_STALENESS_S
+    adapter_queue_is_load: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> SaturationConfig:
@@ -41,6 +47,7 @@ class SaturationConfig:
                 p, "kvCacheUtilThreshold", DEFAULT_KV_CACHE_UTIL_THRESHOLD, minimum=0.0, maximum=1.0
             ),
             metrics_staleness_s=get_duration_s(p, "metricsStalenessThreshold", DEFAULT_METRICS_STALENESS_S),
+            adapter_queue_is_load=get_bool(p, "adapterQueueIsLoad", True),
         )
 
 
@@ -71,9 +78,13 @@ class SaturationDetector:
         the projected state (the scrape plus what this EPP sent and saw finish since)."""
         cfg = self.config
         return (
-            projection.waiting(endpoint) < cfg.queue_depth_threshold
-            and projection.kv_usage(endpoint) < cfg.kv_cache_util_threshold
-        )
+            projection.waiting(endpoint) < cfg.queue_depth_threshold or self._waits_on_adapters(endpoint)
+        ) and projection.kv_usage(endpoint) < cfg.kv_cache_util_threshold
+
+    def _waits_on_adapters(self, endpoint: Endpoint) -> bool:
+        """Its queue holds requests for adapters it is not running, and that does not count."""
+        m = endpoint.metrics
+        return not self.config.adapter_queue_is_load and not m.waiting_adapters <= m.active_adapters
 
     def is_saturated(self, endpoints: Iterable[Endpoint]) -> bool:
         """True when no endpoint has good capacity (also when there are none).
@@ -103,7 +114,7 @@ class SaturationDetector:
         if not endpoint.metrics_ok or age > cfg.metrics_staleness_s:
             return f"metrics stale ({age:.1f}s old)" if m.updated_at else "no metrics yet"
         waiting, kv = projection.waiting(endpoint), projection.kv_usage(endpoint)
-        if waiting >= cfg.queue_depth_threshold:
+        if waiting >= cfg.queue_depth_threshold and not self._waits_on_adapters(endpoint):
             return f"queue {waiting} >= {cfg.queue_depth_threshold}"
         if kv >= cfg.kv_cache_util_threshold:
             return f"kv-cache {kv:.2f} >= {cfg.kv_cache_util_threshold}"
