@@ -69,3 +69,74 @@ async def test_a_request_admitted_at_once_is_placed_by_the_scorers() -> None:
     ctx = director.new_context({})
     await director.route(ctx, BODY)
     assert ctx.picked is busy
+
+
+# The default's weights: a cached prefix (24) outweighs any KV difference (10).
+AFFINITY = """
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+featureGates: [flowControl]
+plugins:
+- type: kv-cache-utilization-scorer
+- type: prefix-cache-scorer
+- type: utilization-detector
+  parameters: {queueDepthThreshold: 2, kvCacheUtilThreshold: 0.95}
+schedulingProfiles:
+- name: default
+  plugins:
+  - {pluginRef: kv-cache-utilization-scorer, weight: 10}
+  - {pluginRef: prefix-cache-scorer, weight: 24}
+"""
+SYSTEM = " ".join(f"rule {i}: answer in the voice of a patient reviewer." for i in range(60))
+
+
+def _body(question: str) -> bytes:
+    return orjson.dumps({"model": "base-model", "prompt": SYSTEM + question})
+
+
+async def _held_with_a_prefix_on_busy(question: str) -> tuple[Endpoint | None, Endpoint, Endpoint]:
+    """`busy` served SYSTEM first; then both pods saturate, a request is held, `roomy` frees up."""
+    store = make_store(2)
+    busy, roomy = store.endpoints()
+    busy.metrics.kv_cache_usage, roomy.metrics.kv_cache_usage = 0.1, 0.6
+    runtime = PoolRuntime(load_config(AFFINITY))
+    director = Director(store, runtime)
+    first = director.new_context({})
+    await director.route(first, _body("first question"))
+    director.on_complete(first)
+    assert first.picked is busy  # the emptier cache; its prefix is now indexed there
+    busy.metrics.waiting_queue = roomy.metrics.waiting_queue = 3
+    assert runtime.flow is not None
+    ctx = director.new_context({})
+    task = asyncio.create_task(director.route(ctx, _body(question)))
+    await asyncio.sleep(0.05)
+    assert not task.done() and runtime.flow.queued() == 1
+    roomy.metrics.waiting_queue = 0
+    runtime.flow.notify()
+    await asyncio.wait_for(task, 2.0)
+    return ctx.picked, busy, roomy
+
+
+async def test_a_held_request_waits_on_the_saturated_pod_that_caches_its_prefix() -> None:
+    """Re-prefilling the shared prefix elsewhere (and evicting what that pod caches) costs more
+    than waiting: the affinity lead (24) is more than a quarter of the weights (34)."""
+    picked, busy, _ = await _held_with_a_prefix_on_busy("second question")
+    assert picked is busy
+
+
+async def test_a_held_request_without_a_cached_prefix_goes_to_the_pod_with_room() -> None:
+    store = make_store(2)
+    busy, roomy = store.endpoints()
+    busy.metrics.waiting_queue, busy.metrics.kv_cache_usage = 3, 0.1
+    roomy.metrics.waiting_queue, roomy.metrics.kv_cache_usage = 3, 0.6
+    runtime = PoolRuntime(load_config(AFFINITY))
+    director = Director(store, runtime)
+    assert runtime.flow is not None
+    ctx = director.new_context({})
+    task = asyncio.create_task(director.route(ctx, _body("a question nobody asked")))
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    roomy.metrics.waiting_queue = 0
+    runtime.flow.notify()
+    await asyncio.wait_for(task, 2.0)
+    assert ctx.picked is roomy

@@ -43,6 +43,15 @@ class Scorer(Plugin, Protocol):
 
 
 @runtime_checkable
+class AffinityScorer(Scorer, Protocol):
+    """A scorer that says where the request's state already is (a cached prefix, a loaded
+    adapter, a session), not how loaded a pod is. Late binding (runtime/pool.py) lets a request
+    flow control queued wait on a saturated pod when these scorers' lead there is decisive."""
+
+    affinity: bool
+
+
+@runtime_checkable
 class Picker(Plugin, Protocol):
     def pick(self, state: CycleState, endpoints: Sequence[Endpoint], totals: list[float]) -> list[Endpoint]:
         """Endpoints in preference order: the pick first, then fallbacks."""

@@ -37,6 +37,7 @@ DRAINING = 0.6  # active, on an endpoint that blocks another adapter (drainBlock
 
 class LoraAffinityScorer:
     type_name = "lora-affinity-scorer"
+    affinity = True  # where the request's state is, not load (interfaces.AffinityScorer)
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         params = parameters or {}

@@ -88,6 +88,7 @@ def _speculation(params: dict[str, Any]) -> tuple[bool, float]:
 
 class PrecisePrefixCacheScorer:
     type_name = "precise-prefix-cache-scorer"
+    affinity = True  # where the request's state is, not load (interfaces.AffinityScorer)
     extracts = "endpoints"  # an extractor of endpoint-notification-source (pod add/delete)
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:

@@ -34,6 +34,7 @@ CHARS_PER_TOKEN = 4
 
 class PrefixCacheScorer:
     type_name = "prefix-cache-scorer"
+    affinity = True  # where the request's state is, not load (interfaces.AffinityScorer)
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         params = dict(parameters or {})

@@ -23,6 +23,7 @@ DEFAULT_HEADER = "x-session-token"
 
 class SessionAffinityScorer:
     type_name = "session-affinity-scorer"
+    affinity = True  # where the request's state is, not load (interfaces.AffinityScorer)
 
     def __init__(self, name: str = type_name, parameters: dict[str, Any] | None = None) -> None:
         params = parameters or {}
