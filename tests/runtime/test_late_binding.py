@@ -41,17 +41,26 @@ def _pool(waiting: int, roomy_serves: str = "base-model") -> tuple[Director, Poo
     return Director(store, runtime), runtime, busy, roomy
 
 
-async def _held_then_freed(roomy_serves: str = "base-model") -> tuple[Endpoint | None, Endpoint, Endpoint]:
-    director, runtime, busy, roomy = _pool(3, roomy_serves)
+async def _route_held(
+    director: Director, runtime: PoolRuntime, roomy: Endpoint, body: bytes
+) -> Endpoint | None:
+    """Route `body` while every pod is saturated: it is held; then `roomy` frees up."""
     assert runtime.flow is not None
     ctx = director.new_context({})
-    task = asyncio.create_task(director.route(ctx, BODY))
-    await asyncio.sleep(0.05)
-    assert not task.done() and runtime.flow.queued() == 1  # every pod saturated: held
+    task = asyncio.create_task(director.route(ctx, body))
+    deadline = asyncio.get_running_loop().time() + 2.0
+    while runtime.flow.queued() != 1:  # every pod saturated: held
+        assert not task.done() and asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)
     roomy.metrics.waiting_queue = 0  # a scrape shows `roomy` drained its queue
     runtime.flow.notify()
     await asyncio.wait_for(task, 2.0)
-    return ctx.picked, busy, roomy
+    return ctx.picked
+
+
+async def _held_then_freed(roomy_serves: str = "base-model") -> tuple[Endpoint | None, Endpoint, Endpoint]:
+    director, runtime, busy, roomy = _pool(3, roomy_serves)
+    return await _route_held(director, runtime, roomy, BODY), busy, roomy
 
 
 async def test_a_held_request_goes_to_the_pod_that_freed_up() -> None:
@@ -106,15 +115,7 @@ async def _held_with_a_prefix_on_busy(question: str) -> tuple[Endpoint | None, E
     director.on_complete(first)
     assert first.picked is busy  # the emptier cache; its prefix is now indexed there
     busy.metrics.waiting_queue = roomy.metrics.waiting_queue = 3
-    assert runtime.flow is not None
-    ctx = director.new_context({})
-    task = asyncio.create_task(director.route(ctx, _body(question)))
-    await asyncio.sleep(0.05)
-    assert not task.done() and runtime.flow.queued() == 1
-    roomy.metrics.waiting_queue = 0
-    runtime.flow.notify()
-    await asyncio.wait_for(task, 2.0)
-    return ctx.picked, busy, roomy
+    return await _route_held(director, runtime, roomy, _body(question)), busy, roomy
 
 
 async def test_a_held_request_waits_on_the_saturated_pod_that_caches_its_prefix() -> None:
@@ -131,12 +132,4 @@ async def test_a_held_request_without_a_cached_prefix_goes_to_the_pod_with_room(
     roomy.metrics.waiting_queue, roomy.metrics.kv_cache_usage = 3, 0.6
     runtime = PoolRuntime(load_config(AFFINITY))
     director = Director(store, runtime)
-    assert runtime.flow is not None
-    ctx = director.new_context({})
-    task = asyncio.create_task(director.route(ctx, _body("a question nobody asked")))
-    await asyncio.sleep(0.05)
-    assert not task.done()
-    roomy.metrics.waiting_queue = 0
-    runtime.flow.notify()
-    await asyncio.wait_for(task, 2.0)
-    assert ctx.picked is roomy
+    assert await _route_held(director, runtime, roomy, _body("a question nobody asked")) is roomy

@@ -155,6 +155,13 @@ class PoolRuntime:
         self._producers = [p for p in self.config.plugins.values() if isinstance(p, DataProducer)]
         handler = self.scheduler.handler
         self._router = handler if isinstance(handler, RoutesElsewhere) else None
+        # Late binding's affinity pass (_affinity_holder); single-profile configs only.
+        profiles = list(self.scheduler.profiles.values())
+        scorers = profiles[0].scorers if len(profiles) == 1 else []
+        self._affinity_scorers = [
+            ws for ws in scorers if isinstance(ws.scorer, AffinityScorer) and ws.scorer.affinity
+        ]
+        self._affinity_threshold = AFFINITY_LEAD * sum(ws.weight for ws in scorers)
         self.preemption = next(
             (p for p in self.config.plugins.values() if isinstance(p, SheddablePreemption)), None
         )
@@ -290,30 +297,30 @@ class PoolRuntime:
             if any(can_serve(e, model) for e in endpoints) and not any(can_serve(e, model) for e in roomy):
                 roomy = []  # served-model-filter would keep them all (it fails open)
             if roomy and len(roomy) < len(endpoints):
-                held = self._affinity_holder(request, endpoints, roomy)
+                state = CycleState()  # the affinity pass's prompt hashes serve the first cycle
+                held = self._affinity_holder(state, request, endpoints, roomy)
                 for narrowed in ([held], roomy) if held is not None else (roomy,):
                     try:
-                        return self.scheduler.schedule(request, narrowed, explain=explain)
+                        return self.scheduler.schedule(request, narrowed, explain=explain, state=state)
                     except SchedulingError:
-                        pass
+                        state = CycleState()  # a failed cycle may have left its entries
         return self.scheduler.schedule(request, endpoints, explain=explain)
 
     def _affinity_holder(
-        self, request: SchedulingRequest, endpoints: Sequence[Endpoint], roomy: Sequence[Endpoint]
+        self,
+        state: CycleState,
+        request: SchedulingRequest,
+        endpoints: Sequence[Endpoint],
+        roomy: Sequence[Endpoint],
     ) -> Endpoint | None:
         """The saturated endpoint to wait on instead of one with room: the one whose affinity
         scorers (a cached prefix, a running adapter, a session) lead every endpoint with room by
         more than AFFINITY_LEAD of the profile's summed weights. None otherwise, and for
         configs with several profiles (P/D), whose handler decides where a request goes."""
-        if len(self.scheduler.profiles) != 1:
+        if not self._affinity_scorers:
             return None
-        profile = next(iter(self.scheduler.profiles.values()))
-        affinity = [ws for ws in profile.scorers if isinstance(ws.scorer, AffinityScorer)]
-        if not affinity:
-            return None
-        state = CycleState()
         lead = [0.0] * len(endpoints)
-        for ws in affinity:
+        for ws in self._affinity_scorers:
             scores = ws.scorer.score(state, request, endpoints)
             lead = [t + ws.weight * min(1.0, max(0.0, s)) for t, s in zip(lead, scores, strict=True)]
         room = {e.address for e in roomy}
@@ -322,8 +329,7 @@ class PoolRuntime:
             ((e, t) for e, t in zip(endpoints, lead, strict=True) if e.address not in room),
             key=lambda p: p[1],
         )
-        threshold = AFFINITY_LEAD * sum(ws.weight for ws in profile.scorers)
-        return held if held_lead - best_with_room > threshold else None
+        return held if held_lead - best_with_room > self._affinity_threshold else None
 
     def _request_headers(
         self, request: SchedulingRequest, result: SchedulingResult

@@ -145,11 +145,17 @@ class Scheduler:
         self._e2e_plugins = [p for p in self._plugins if isinstance(p, EndToEndFeedback)]
 
     def schedule(
-        self, request: SchedulingRequest, endpoints: Sequence[Endpoint], explain: bool = False
+        self,
+        request: SchedulingRequest,
+        endpoints: Sequence[Endpoint],
+        explain: bool = False,
+        state: CycleState | None = None,
     ) -> tuple[SchedulingResult, CycleState]:
+        """One cycle; `state` carries what plugins already computed for this request (e.g. its
+        prompt's block hashes), so they are not computed again."""
         if not endpoints:
             raise SchedulingError(503, "no ready endpoints in the pool", "no_endpoints")
-        state = CycleState()
+        state = CycleState() if state is None else state
         results: dict[str, ProfileResult] = {}
         while True:
             todo = self.handler.pick_profiles(state, request, self._names, results)
